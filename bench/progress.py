@@ -1,0 +1,37 @@
+"""A rich progress bar fed by the runner's per-step callback."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.results import EpochMetrics
+
+
+class RichReporter:
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.stop()
+
+    def epoch_started(self, epoch: int, steps: int) -> None:
+        self.task = self.progress.add_task(f"epoch {epoch}", total=steps)
+
+    def step_done(self, step: int) -> None:
+        self.progress.advance(self.task)
+
+    def epoch_finished(self, metrics: EpochMetrics) -> None:
+        self.progress.remove_task(self.task)
+        self.progress.console.print(
+            f"epoch {metrics.epoch}: {metrics.train_s:.2f} s, "
+            f"{metrics.train_images_per_s:,.0f} img/s, test acc {metrics.test_accuracy_pct:.2f}%"
+        )

@@ -1,0 +1,217 @@
+"""The one result schema: what `run` produces, what is stored, validated, compared and drawn."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+
+class ResultFileError(ValueError):
+    """A file that is not a usable results file; the message says why."""
+
+
+@dataclass
+class RunConfig:
+    device: str  # as resolved: cpu, cuda:0, mps
+    epochs: int = 5
+    batch_size: int = 100
+    eval_batch_size: int = 1000
+    lr: float = 1e-3
+    seed: int = 0
+    loader: str = "tensor"
+    deterministic: bool = True
+    precision: str = "fp32"
+    target_acc_pct: float = 99.0
+    threads: int | None = None  # torch's CPU intra-op threads; None leaves torch's default
+    max_steps_per_epoch: int | None = None  # a cap for smoke runs; None trains full epochs
+    model: str = "seed-cnn"
+    optimizer: str = "adam"
+
+
+@dataclass
+class Environment:
+    torch: str
+    torchvision: str
+    cuda: str | None
+    cudnn: int | None
+    device_type: str
+    device_name: str
+    cpu_name: str
+    cpu_count: int
+    threads: int
+    os: str
+    python: str
+    git_commit: str | None
+
+
+@dataclass
+class ModelInfo:
+    parameters: int
+    train_flops_per_sample: int
+
+
+@dataclass
+class DataInfo:
+    source: str
+    sha256: str
+    canonical: bool
+    train_samples: int
+    test_samples: int
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_s: float
+    train_images_per_s: float
+    train_loss_mean: float
+    eval_s: float
+    eval_images_per_s: float
+    test_loss: float
+    test_accuracy_pct: float
+
+
+@dataclass
+class Summary:
+    warmup_train_s: float  # epoch 1, which pays for allocation and kernel selection
+    steady_train_images_per_s: float  # median of epochs 2..n (epoch 1 when it is the only one)
+    eval_images_per_s: float  # median over epochs
+    total_train_s: float
+    final_test_accuracy_pct: float
+    final_test_loss: float
+    time_to_target_s: float | None  # cumulative training time until accuracy >= target
+    epochs_to_target: int | None
+    peak_host_rss_mb: float  # the process's peak resident set size
+    peak_device_mem_mb: float | None  # CUDA max allocated; None off CUDA
+    train_flops_per_s: float
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    created_utc: str
+    config: RunConfig
+    environment: Environment
+    model: ModelInfo
+    data: DataInfo
+    epochs: list[EpochMetrics]
+    summary: Summary
+    step_losses: list[float]
+    per_class_accuracy_pct: list[float | None]
+    confusion: list[list[int]]
+    weights_sha256: str
+    weights_file: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunResult:
+        if not isinstance(data, dict):
+            raise ResultFileError("not a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultFileError(f"schema version {version!r}, this tool reads {SCHEMA_VERSION}")
+        return _build(cls, data, "")
+
+
+def _check(annotation: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check(option, value, where)
+            except ResultFileError:
+                continue
+        raise ResultFileError(f"{where}: unexpected value {value!r:.40}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ResultFileError(f"{where}: expected a list")
+        (item,) = typing.get_args(annotation)
+        return [_check(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if is_dataclass(annotation):
+        return _build(annotation, value, where)
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, str, bool) and type(value) is annotation:
+        return value
+    raise ResultFileError(f"{where}: expected {getattr(annotation, '__name__', annotation)}")
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{where or 'result'}: expected an object")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for spec in fields(cls):  # type: ignore[arg-type]
+        key = f"{where}.{spec.name}" if where else spec.name
+        if spec.name in data:
+            values[spec.name] = _check(hints[spec.name], data[spec.name], key)
+        elif spec.default is MISSING and spec.default_factory is MISSING:
+            raise ResultFileError(f"missing field {key}")
+    return cls(**values)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path beside `path`; renamed onto it only when the block finishes without error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def save_result(result: RunResult, folder: Path) -> Path:
+    path = folder / f"{result.run_id}.json"
+    write_json_atomic(path, result.to_dict())
+    return path
+
+
+def load_result(path: Path) -> RunResult:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultFileError(f"unreadable: {error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultFileError(f"not JSON ({error.msg} at line {error.lineno})") from None
+    return RunResult.from_dict(data)
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail before training, not after, when results could not be saved."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ResultFileError(f"cannot write results to {folder}: {error.strerror}") from None

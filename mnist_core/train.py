@@ -1,0 +1,111 @@
+"""One training epoch and one evaluation pass. Neither reads a value back to the host per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_core.model import NUM_CLASSES
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteLossError(ArithmeticError):
+    """Training diverged: a step's loss was NaN or infinite."""
+
+
+@dataclass
+class EvalResult:
+    loss: float  # mean cross-entropy per test sample
+    accuracy_pct: float
+    per_class_accuracy_pct: list[float | None]  # None for a class absent from the test set
+    confusion: list[list[int]]  # confusion[true][predicted]
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = PRECISIONS[precision]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    precision: str = "fp32",
+    scaler: torch.amp.GradScaler | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Train for `steps` batches of `loader`; return each step's loss as a tensor on the device.
+
+    Losses stay on the device and are checked once, at the end, so the step never waits on the
+    host. Raises NonFiniteLossError naming the first bad step.
+    """
+    device = next(model.parameters()).device
+    model.train()
+    losses = torch.empty(steps, device=device)
+    for step, (images, labels) in zip(range(steps), loader):
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, precision):
+            loss = F.cross_entropy(model(images), labels)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        losses[step] = loss.detach()
+        if on_step is not None:
+            on_step(step)
+    finite = torch.isfinite(losses)
+    if not bool(finite.all()):
+        first_bad = int((~finite).nonzero()[0])
+        raise NonFiniteLossError(
+            f"training loss became {losses[first_bad].item()} at step {first_bad + 1}"
+        )
+    return losses
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    precision: str = "fp32",
+) -> EvalResult:
+    """Loss, overall and per-class accuracy and the confusion matrix over every test sample."""
+    device = next(model.parameters()).device
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, device=device, dtype=torch.long)
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        with _autocast(device, precision):
+            logits = model(images)
+        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
+        confusion += torch.bincount(
+            labels * NUM_CLASSES + logits.argmax(1), minlength=NUM_CLASSES * NUM_CLASSES
+        )
+    matrix = confusion.view(NUM_CLASSES, NUM_CLASSES).cpu()
+    per_class_total = matrix.sum(1)
+    total = int(per_class_total.sum())
+    correct = matrix.diag()
+    return EvalResult(
+        loss=float(loss_sum) / total,
+        accuracy_pct=100.0 * int(correct.sum()) / total,
+        per_class_accuracy_pct=[
+            100.0 * int(c) / int(n) if int(n) else None
+            for c, n in zip(correct, per_class_total)
+        ],
+        confusion=matrix.tolist(),
+    )
