@@ -47,37 +47,48 @@ def user_errors() -> Iterator[None]:
     except USER_ERRORS as error:
         raise fail(str(error)) from None
     except KeyboardInterrupt:
-        raise fail("interrupted: finished runs are saved, the unfinished one wrote nothing",
-                   130) from None
+        raise fail(
+            "interrupted: finished runs are saved, the unfinished one wrote nothing", 130
+        ) from None
 
 
 @app.command()
 def run(
-    device: Annotated[list[str], typer.Option(
-        "--device", "-d", help="cpu, cuda, cuda:N, mps or auto; repeat to run several in turn.")
+    device: Annotated[
+        list[str],
+        typer.Option(
+            "--device", "-d", help="cpu, cuda, cuda:N, mps or auto; repeat to run several in turn."
+        ),
     ] = ["auto"],  # noqa: B006 - Typer reads the default from here
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 100,
     eval_batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 1000,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights and data order.")] = 0,
-    loader: Annotated[Loader, typer.Option(
-        help="tensor: data on the device; torchvision: the seed's DataLoader.")] = Loader.tensor,
-    precision: Annotated[Precision, typer.Option(
-        help="fp32, or autocast to bf16/fp16.")] = Precision.fp32,
-    deterministic: Annotated[bool, typer.Option(
-        help="Deterministic kernels, so the same seed gives the same weights.")] = True,
+    loader: Annotated[
+        Loader, typer.Option(help="tensor: data on the device; torchvision: the seed's DataLoader.")
+    ] = Loader.tensor,
+    precision: Annotated[
+        Precision, typer.Option(help="fp32, or autocast to bf16/fp16.")
+    ] = Precision.fp32,
+    deterministic: Annotated[
+        bool, typer.Option(help="Deterministic kernels, so the same seed gives the same weights.")
+    ] = True,
     target_acc: Annotated[float, typer.Option(help="Test accuracy %% for time-to-target.")] = 99.0,
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Folder with the MNIST files [default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench]."
-    )] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="MNIST folder [default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench]."),
+    ] = None,
     download: Annotated[bool, typer.Option(help="Download MNIST if no files are found.")] = True,
     out: Annotated[Path, typer.Option(help="Folder for results and plots.")] = Path("results"),
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", help="Cap training steps per epoch (smoke runs).")] = None,
-    save_weights: Annotated[bool, typer.Option(
-        help="Also save the final weights (for cross-device distances in `compare`).")] = False,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Cap training steps per epoch (smoke runs).")
+    ] = None,
+    save_weights: Annotated[
+        bool,
+        typer.Option(help="Also save the final weights (for cross-device distances in `compare`)."),
+    ] = False,
 ) -> None:
     """Train the seed CNN on each device, time it, and write results/<run-id>.json and a plot."""
     from rich.console import Console
@@ -87,10 +98,20 @@ def run(
     from bench.results import RunConfig
     from bench.runner import run_devices
 
-    config = RunConfig(device="", epochs=epochs, batch_size=batch_size,
-                       eval_batch_size=eval_batch_size, lr=lr, seed=seed, loader=loader.value,
-                       deterministic=deterministic, precision=precision.value,
-                       target_acc_pct=target_acc, threads=threads, max_steps_per_epoch=max_steps)
+    config = RunConfig(
+        device="",
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        lr=lr,
+        seed=seed,
+        loader=loader.value,
+        deterministic=deterministic,
+        precision=precision.value,
+        target_acc_pct=target_acc,
+        threads=threads,
+        max_steps_per_epoch=max_steps,
+    )
     console = Console()
     with user_errors(), RichReporter(console) as reporter:
         recorded = run_devices(config, device, out, data_dir, download, save_weights, reporter)

@@ -24,16 +24,33 @@ def plot_loss(result: RunResult, path: Path) -> Path:
     figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(11, 4))
     steps_per_epoch = len(result.step_losses) // len(result.epochs)
     epoch_ends = [m.epoch * steps_per_epoch for m in result.epochs]
-    loss_axes.plot(range(1, len(result.step_losses) + 1), result.step_losses, lw=0.6,
-                   label="training loss (per step)")
-    loss_axes.plot(epoch_ends, [m.test_loss for m in result.epochs], "o", color="tab:red",
-                   label="test loss (per epoch)")
+    loss_axes.plot(
+        range(1, len(result.step_losses) + 1),
+        result.step_losses,
+        lw=0.6,
+        label="training loss (per step)",
+    )
+    loss_axes.plot(
+        epoch_ends,
+        [m.test_loss for m in result.epochs],
+        "o",
+        color="tab:red",
+        label="test loss (per epoch)",
+    )
     loss_axes.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="Loss")
     loss_axes.legend()
-    acc_axes.plot([m.epoch for m in result.epochs],
-                  [m.test_accuracy_pct for m in result.epochs], "o-", color="tab:green")
-    acc_axes.axhline(result.config.target_acc_pct, ls="--", color="grey",
-                     label=f"target {result.config.target_acc_pct:g}%")
+    acc_axes.plot(
+        [m.epoch for m in result.epochs],
+        [m.test_accuracy_pct for m in result.epochs],
+        "o-",
+        color="tab:green",
+    )
+    acc_axes.axhline(
+        result.config.target_acc_pct,
+        ls="--",
+        color="grey",
+        label=f"target {result.config.target_acc_pct:g}%",
+    )
     acc_axes.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
     acc_axes.legend()
     figure.suptitle(

@@ -23,13 +23,26 @@ def device_label(result: RunResult) -> str:
 
 def epoch_table(result: RunResult) -> Table:
     table = Table(title=f"Per epoch · {device_label(result)}")
-    for column in ("epoch", "train s", "train img/s", "train loss", "eval img/s", "test loss",
-                   "test acc %"):
+    for column in (
+        "epoch",
+        "train s",
+        "train img/s",
+        "train loss",
+        "eval img/s",
+        "test loss",
+        "test acc %",
+    ):
         table.add_column(column, justify="right")
     for m in result.epochs:
-        table.add_row(str(m.epoch), f"{m.train_s:.2f}", fmt_rate(m.train_images_per_s),
-                      f"{m.train_loss_mean:.4f}", fmt_rate(m.eval_images_per_s),
-                      f"{m.test_loss:.4f}", f"{m.test_accuracy_pct:.2f}")
+        table.add_row(
+            str(m.epoch),
+            f"{m.train_s:.2f}",
+            fmt_rate(m.train_images_per_s),
+            f"{m.train_loss_mean:.4f}",
+            fmt_rate(m.eval_images_per_s),
+            f"{m.test_loss:.4f}",
+            f"{m.test_accuracy_pct:.2f}",
+        )
     return table
 
 
@@ -46,10 +59,15 @@ def summary_table(result: RunResult) -> Table:
         ("evaluation img/s (median)", fmt_rate(s.eval_images_per_s)),
         ("achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"),
         ("final test accuracy %", f"{s.final_test_accuracy_pct:.2f}"),
-        (f"time to {result.config.target_acc_pct:g}% (train s)", fmt_optional_s(s.time_to_target_s)),
+        (
+            f"time to {result.config.target_acc_pct:g}% (train s)",
+            fmt_optional_s(s.time_to_target_s),
+        ),
         ("peak host RSS MB", f"{s.peak_host_rss_mb:.0f}"),
-        ("peak device memory MB",
-         "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}"),
+        (
+            "peak device memory MB",
+            "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
+        ),
         ("weights SHA-256", result.weights_sha256[:16]),
     ]
     for what, value in rows:
@@ -62,13 +80,25 @@ def devices_table(results: Sequence[RunResult]) -> Table:
     reference = next((r for r in results if r.environment.device_type == "cpu"), results[0])
     base_rate = reference.summary.steady_train_images_per_s
     table = Table(title=f"Devices side by side (speed-up vs {reference.config.device})")
-    for column in ("device", "train img/s", "speed-up", "eval img/s", "test acc %",
-                   "time to target s", "weights"):
+    for column in (
+        "device",
+        "train img/s",
+        "speed-up",
+        "eval img/s",
+        "test acc %",
+        "time to target s",
+        "weights",
+    ):
         table.add_column(column, justify="right")
     for r in results:
         s = r.summary
-        table.add_row(device_label(r), fmt_rate(s.steady_train_images_per_s),
-                      f"{s.steady_train_images_per_s / base_rate:.2f}×",
-                      fmt_rate(s.eval_images_per_s), f"{s.final_test_accuracy_pct:.2f}",
-                      fmt_optional_s(s.time_to_target_s), r.weights_sha256[:12])
+        table.add_row(
+            device_label(r),
+            fmt_rate(s.steady_train_images_per_s),
+            f"{s.steady_train_images_per_s / base_rate:.2f}×",
+            fmt_rate(s.eval_images_per_s),
+            f"{s.final_test_accuracy_pct:.2f}",
+            fmt_optional_s(s.time_to_target_s),
+            r.weights_sha256[:12],
+        )
     return table

@@ -147,7 +147,7 @@ def _check(annotation: Any, value: Any, where: str) -> Any:
             raise ResultFileError(f"{where}: expected a list")
         (item,) = typing.get_args(annotation)
         return [_check(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if is_dataclass(annotation):
+    if isinstance(annotation, type) and is_dataclass(annotation):
         return _build(annotation, value, where)
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

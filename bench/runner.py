@@ -64,15 +64,21 @@ class RecordedRun:
 
 
 def validate(config: RunConfig) -> None:
-    positive = {"epochs": config.epochs, "batch size": config.batch_size,
-                "eval batch size": config.eval_batch_size, "lr": config.lr}
+    positive = {
+        "epochs": config.epochs,
+        "batch size": config.batch_size,
+        "eval batch size": config.eval_batch_size,
+        "lr": config.lr,
+    }
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     if config.threads is not None and config.threads < 1:
         raise ConfigError(f"threads must be at least 1, got {config.threads}")
     if config.max_steps_per_epoch is not None and config.max_steps_per_epoch < 1:
-        raise ConfigError(f"max steps per epoch must be at least 1, got {config.max_steps_per_epoch}")
+        raise ConfigError(
+            f"max steps per epoch must be at least 1, got {config.max_steps_per_epoch}"
+        )
     if config.loader not in LOADERS:
         raise ConfigError(f"unknown loader {config.loader!r}: use {' or '.join(LOADERS)}")
     if config.precision not in PRECISIONS:
@@ -83,7 +89,9 @@ def validate(config: RunConfig) -> None:
 
 def _run_id(config: RunConfig, started: datetime) -> str:
     device = config.device.replace(":", "")
-    return f"{started:%Y%m%dT%H%M%SZ}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(2)}"
+    return (
+        f"{started:%Y%m%dT%H%M%SZ}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(2)}"
+    )
 
 
 def _timed(device: torch.device, work):
@@ -94,8 +102,9 @@ def _timed(device: torch.device, work):
     return value, time.perf_counter() - start
 
 
-def _summarise(config: RunConfig, epochs: list[EpochMetrics], flops_per_sample: int,
-               device: torch.device) -> Summary:
+def _summarise(
+    config: RunConfig, epochs: list[EpochMetrics], flops_per_sample: int, device: torch.device
+) -> Summary:
     steady = epochs[1:] or epochs
     steady_images_per_s = statistics.median(m.train_images_per_s for m in steady)
     time_to_target = epochs_to_target = None
@@ -105,8 +114,7 @@ def _summarise(config: RunConfig, epochs: list[EpochMetrics], flops_per_sample: 
         if metrics.test_accuracy_pct >= config.target_acc_pct:
             time_to_target, epochs_to_target = elapsed, metrics.epoch
             break
-    peak_device = (torch.cuda.max_memory_allocated(device) / 2**20
-                   if device.type == "cuda" else None)
+    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return Summary(
         warmup_train_s=epochs[0].train_s,
         steady_train_images_per_s=steady_images_per_s,
@@ -123,8 +131,12 @@ def _summarise(config: RunConfig, epochs: list[EpochMetrics], flops_per_sample: 
     )
 
 
-def benchmark(config: RunConfig, data: MnistData, reporter: Reporter | None = None,
-              weights_dir: Path | None = None) -> RunResult:
+def benchmark(
+    config: RunConfig,
+    data: MnistData,
+    reporter: Reporter | None = None,
+    weights_dir: Path | None = None,
+) -> RunResult:
     """Train and evaluate once per epoch, timing training and evaluation apart."""
     started = datetime.now(timezone.utc)
     device = torch.device(config.device)
@@ -145,9 +157,18 @@ def benchmark(config: RunConfig, data: MnistData, reporter: Reporter | None = No
     for epoch in range(1, config.epochs + 1):
         if reporter:
             reporter.epoch_started(epoch, steps)
-        losses, train_s = _timed(device, lambda: train_epoch(
-            model, train_loader, optimizer, steps, config.precision, scaler,
-            reporter.step_done if reporter else None))
+        losses, train_s = _timed(
+            device,
+            lambda: train_epoch(
+                model,
+                train_loader,
+                optimizer,
+                steps,
+                config.precision,
+                scaler,
+                reporter.step_done if reporter else None,
+            ),
+        )
         evaluation, eval_s = _timed(device, lambda: evaluate(model, test_loader, config.precision))
         epoch_losses = losses.tolist()
         step_losses.extend(epoch_losses)
@@ -174,8 +195,13 @@ def benchmark(config: RunConfig, data: MnistData, reporter: Reporter | None = No
         config=config,
         environment=fingerprint(device),
         model=ModelInfo(parameters=parameter_count(model), train_flops_per_sample=flops_per_sample),
-        data=DataInfo(source=str(data.source), sha256=data.sha256, canonical=data.canonical,
-                      train_samples=len(data.train), test_samples=len(data.test)),
+        data=DataInfo(
+            source=str(data.source),
+            sha256=data.sha256,
+            canonical=data.canonical,
+            train_samples=len(data.train),
+            test_samples=len(data.test),
+        ),
         epochs=epochs,
         summary=_summarise(config, epochs, flops_per_sample, device),
         step_losses=step_losses,
@@ -191,9 +217,15 @@ def benchmark(config: RunConfig, data: MnistData, reporter: Reporter | None = No
     return result
 
 
-def run_devices(config: RunConfig, devices: Sequence[str], out_dir: Path,
-                data_dir: Path | None, download: bool, save_weights: bool = False,
-                reporter: Reporter | None = None) -> list[RecordedRun]:
+def run_devices(
+    config: RunConfig,
+    devices: Sequence[str],
+    out_dir: Path,
+    data_dir: Path | None,
+    download: bool,
+    save_weights: bool = False,
+    reporter: Reporter | None = None,
+) -> list[RecordedRun]:
     """Check everything a user can get wrong, then benchmark each device in turn and record it.
 
     Each finished run is written (JSON, then its plot) before the next device starts.
@@ -205,8 +237,9 @@ def run_devices(config: RunConfig, devices: Sequence[str], out_dir: Path,
     data = load_mnist(data_dir, download=download)
     recorded = []
     for device in resolved:
-        result = benchmark(replace(config, device=device), data, reporter,
-                           out_dir if save_weights else None)
+        result = benchmark(
+            replace(config, device=device), data, reporter, out_dir if save_weights else None
+        )
         result_path = save_result(result, out_dir)
         plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
         recorded.append(RecordedRun(result, result_path, plot_path))

@@ -83,7 +83,7 @@ def _find(data_dir: Path, stem: str) -> Path | None:
 
 
 def locate_files(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
-    """The four files, raw preferred over .gz, MNIST/raw preferred over flat; and what is missing."""
+    """The four files (raw before .gz, MNIST/raw before flat), and the names not found."""
     found: dict[str, Path] = {}
     missing = []
     for stem in FILES:

@@ -53,7 +53,7 @@ def train_epoch(
     device = next(model.parameters()).device
     model.train()
     losses = torch.empty(steps, device=device)
-    for step, (images, labels) in zip(range(steps), loader):
+    for step, (images, labels) in zip(range(steps), loader, strict=False):
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, precision):
@@ -105,7 +105,7 @@ def evaluate(
         accuracy_pct=100.0 * int(correct.sum()) / total,
         per_class_accuracy_pct=[
             100.0 * int(c) / int(n) if int(n) else None
-            for c, n in zip(correct, per_class_total)
+            for c, n in zip(correct, per_class_total, strict=False)
         ],
         confusion=matrix.tolist(),
     )

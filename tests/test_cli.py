@@ -1,0 +1,148 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.results import load_result
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def smoke_run(data, out, *extra):
+    return invoke(
+        "run",
+        "-d",
+        "cpu",
+        "--epochs",
+        2,
+        "--max-steps",
+        3,
+        "--data-dir",
+        data,
+        "--out",
+        out,
+        "--no-download",
+        *extra,
+    )
+
+
+def test_run_writes_result_and_plot(tiny_mnist, tmp_path):
+    out = tmp_path / "results"
+    result = smoke_run(tiny_mnist, out, "--target-acc", 1)
+    assert result.exit_code == 0, result.output
+    (json_path,) = out.glob("*.json")
+    (png_path,) = out.glob("*-loss.png")
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stored = load_result(json_path)
+    assert stored.config.device == "cpu" and len(stored.epochs) == 2
+    assert len(stored.step_losses) == 6
+    assert stored.summary.epochs_to_target == 1
+    assert stored.summary.time_to_target_s == pytest.approx(stored.epochs[0].train_s)
+    assert stored.environment.torch == torch.__version__
+    assert stored.model.train_flops_per_sample > 0
+    assert stored.data.canonical is False
+    assert "Summary" in result.output and "Per epoch" in result.output
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_same_seed_twice_gives_the_same_weights_digest(tiny_mnist, tmp_path):
+    for name in ("a", "b"):
+        assert smoke_run(tiny_mnist, tmp_path / name).exit_code == 0
+    (a,) = (tmp_path / "a").glob("*.json")
+    (b,) = (tmp_path / "b").glob("*.json")
+    assert load_result(a).weights_sha256 == load_result(b).weights_sha256
+
+
+def test_device_named_twice_runs_once(tiny_mnist, tmp_path):
+    result = smoke_run(tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision")
+    assert result.exit_code == 0, result.output
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-d", "cuda"], "CUDA is not available"),
+        (["-d", "tpu"], "unknown device"),
+        (["--epochs", "0"], "epochs must be positive"),
+        (["--batch-size", "-5"], "batch size must be positive"),
+        (["--lr", "0"], "lr must be positive"),
+    ],
+)
+def test_bad_options_end_in_one_line_and_exit_2(tiny_mnist, tmp_path, args, message):
+    out = tmp_path / "out"
+    result = invoke("run", "--data-dir", tiny_mnist, "--out", out, "--no-download", *args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_data_without_download_says_where_it_looked(tmp_path):
+    result = invoke(
+        "run",
+        "-d",
+        "cpu",
+        "--data-dir",
+        tmp_path / "empty",
+        "--out",
+        tmp_path / "o",
+        "--no-download",
+    )
+    assert result.exit_code == 2
+    assert str(tmp_path / "empty") in result.output and "--data-dir" in result.output
+
+
+def test_corrupt_data_file_is_named(tiny_mnist, tmp_path):
+    (tiny_mnist / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    result = smoke_run(tiny_mnist, tmp_path / "o")
+    assert result.exit_code == 2 and "train-labels-idx1-ubyte.gz" in result.output
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.json"))
+
+
+def test_unwritable_output_is_refused_before_training(tiny_mnist, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = smoke_run(tiny_mnist, blocker / "results")
+    assert result.exit_code == 2 and "cannot write results" in result.output
+    assert "epoch 1" not in result.output
+
+
+def test_diverging_run_stops_with_a_message_and_no_file(tiny_mnist, tmp_path):
+    result = smoke_run(tiny_mnist, tmp_path / "o", "--lr", "1e30")
+    assert result.exit_code == 2, result.output
+    assert "training loss became" in result.output
+    assert not list((tmp_path / "o").glob("*.json"))
+
+
+def test_env_prints_the_fingerprint():
+    result = invoke("env")
+    assert result.exit_code == 0 and torch.__version__ in result.output
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from typer.testing import CliRunner; from bench.cli import app;"
+        "r = CliRunner().invoke(app, ['run', '--help']); assert r.exit_code == 0;"
+        "print('torch' in sys.modules)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "False"
+
+
+def test_results_file_is_plain_json(tiny_mnist, tmp_path):
+    assert smoke_run(tiny_mnist, tmp_path).exit_code == 0
+    (path,) = tmp_path.glob("*.json")
+    payload = json.loads(path.read_text())
+    assert payload["schema_version"] == 1 and len(payload["confusion"]) == 10
