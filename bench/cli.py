@@ -71,6 +71,14 @@ def run(
     precision: Annotated[
         Precision, typer.Option(help="fp32, or autocast to bf16/fp16.")
     ] = Precision.fp32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Channels-last memory format.")
+    ] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    cuda_graphs: Annotated[
+        bool,
+        typer.Option("--cuda-graphs", help="Capture the whole training step as a CUDA graph."),
+    ] = False,
     deterministic: Annotated[
         bool, typer.Option(help="Deterministic kernels, so the same seed gives the same weights.")
     ] = True,
@@ -108,6 +116,9 @@ def run(
         loader=loader.value,
         deterministic=deterministic,
         precision=precision.value,
+        channels_last=channels_last,
+        compile=compile,
+        cuda_graphs=cuda_graphs,
         target_acc_pct=target_acc,
         threads=threads,
         max_steps_per_epoch=max_steps,

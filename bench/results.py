@@ -35,6 +35,9 @@ class RunConfig:
     target_acc_pct: float = 99.0
     threads: int | None = None  # torch's CPU intra-op threads; None leaves torch's default
     max_steps_per_epoch: int | None = None  # a cap for smoke runs; None trains full epochs
+    channels_last: bool = False
+    compile: bool = False
+    cuda_graphs: bool = False
     model: str = "seed-cnn"
     optimizer: str = "adam"
 
@@ -94,7 +97,9 @@ class Summary:
     epochs_to_target: int | None
     peak_host_rss_mb: float  # the process's peak resident set size
     peak_device_mem_mb: float | None  # CUDA max allocated; None off CUDA
-    train_flops_per_s: float
+    train_flops_per_s: float  # training FLOPs per sample × steady images/s
+    peak_matmul_flops_per_s: float | None = None  # measured at run start (bench.peak)
+    mfu_pct: float | None = None  # train_flops_per_s as a share of that peak
 
 
 @dataclass

@@ -6,15 +6,17 @@ import resource
 import secrets
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 import torch
+from torch.utils.data import DataLoader
 
 from bench.environment import fingerprint
+from bench.peak import measure_peak
 from bench.plots import plot_loss
 from bench.results import (
     DataInfo,
@@ -32,10 +34,12 @@ from mnist_core import (
     PRECISIONS,
     MnistData,
     Net,
+    TensorLoader,
     evaluate,
     load_mnist,
     make_loader,
     make_optimizer,
+    make_train_step,
     parameter_count,
     resolve_device,
     seed_everything,
@@ -44,6 +48,8 @@ from mnist_core import (
     train_epoch,
     training_flops_per_sample,
 )
+from mnist_core.graphs import GraphedTrainStep
+from mnist_core.train import TrainStep
 
 
 class ConfigError(ValueError):
@@ -64,6 +70,7 @@ class RecordedRun:
 
 
 def validate(config: RunConfig) -> None:
+    """Refuse, before any work, a config that cannot describe a run on its device."""
     positive = {
         "epochs": config.epochs,
         "batch size": config.batch_size,
@@ -83,8 +90,14 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown loader {config.loader!r}: use {' or '.join(LOADERS)}")
     if config.precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {config.precision!r}: use {', '.join(PRECISIONS)}")
-    if config.precision == "fp16" and config.device == "cpu":
-        raise ConfigError("fp16 training needs a GPU; use bf16 on the CPU")
+    on_cuda = config.device.startswith("cuda")
+    if config.precision == "fp16" and not on_cuda:
+        raise ConfigError("fp16 training needs CUDA; use bf16 elsewhere")
+    if config.cuda_graphs:
+        if not on_cuda:
+            raise ConfigError("--cuda-graphs needs a CUDA device")
+        if config.loader != "tensor" or config.compile or config.precision == "fp16":
+            raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")
 
 
 def _run_id(config: RunConfig, started: datetime) -> str:
@@ -131,6 +144,39 @@ def _summarise(
     )
 
 
+def _training(
+    config: RunConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Adam,
+    train_loader: TensorLoader | DataLoader,
+) -> tuple[TrainStep, Callable, int]:
+    """The step function, a fresh-batches-per-epoch factory, and the steps per epoch."""
+    full_batches = len(train_loader)
+    if config.cuda_graphs:
+        assert isinstance(train_loader, TensorLoader)
+        # A graph has one batch shape, so a partial last batch is dropped.
+        full_batches = len(train_loader.labels) // config.batch_size
+        step: TrainStep = GraphedTrainStep(
+            model,
+            optimizer,
+            train_loader.images,
+            train_loader.labels,
+            config.batch_size,
+            config.precision,
+        )
+
+        def batches() -> Iterable[tuple[torch.Tensor, ...]]:
+            return ((index,) for index in train_loader.index_batches())
+    else:
+        forward = torch.compile(model) if config.compile else model
+        step = make_train_step(forward, optimizer, config.precision)
+
+        def batches() -> Iterable[tuple[torch.Tensor, ...]]:
+            return train_loader
+
+    return step, batches, min(full_batches, config.max_steps_per_epoch or full_batches)
+
+
 def benchmark(
     config: RunConfig,
     data: MnistData,
@@ -142,15 +188,17 @@ def benchmark(
     device = torch.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    peak = measure_peak(device, config.precision)  # before seeding: the probe draws random data
     generator = seed_everything(config.seed, config.deterministic)
     model = Net().to(device)
-    optimizer = make_optimizer(model, config.lr)
-    scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config.lr, capturable=config.cuda_graphs)
     train_loader = make_loader(config.loader, data.train, config.batch_size, device, generator)
     test_loader = make_loader(config.loader, data.test, config.eval_batch_size, device)
-    steps = min(len(train_loader), config.max_steps_per_epoch or len(train_loader))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    step, batches, steps = _training(config, model, optimizer, train_loader)
 
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
@@ -159,15 +207,7 @@ def benchmark(
             reporter.epoch_started(epoch, steps)
         losses, train_s = _timed(
             device,
-            lambda: train_epoch(
-                model,
-                train_loader,
-                optimizer,
-                steps,
-                config.precision,
-                scaler,
-                reporter.step_done if reporter else None,
-            ),
+            lambda: train_epoch(step, batches(), steps, reporter.step_done if reporter else None),
         )
         evaluation, eval_s = _timed(device, lambda: evaluate(model, test_loader, config.precision))
         epoch_losses = losses.tolist()
@@ -189,6 +229,9 @@ def benchmark(
 
     with torch.device("meta"):
         flops_per_sample = training_flops_per_sample(Net(), config.batch_size)
+    summary = _summarise(config, epochs, flops_per_sample, device)
+    summary.peak_matmul_flops_per_s = peak.matmul_flops_per_s
+    summary.mfu_pct = 100 * summary.train_flops_per_s / peak.matmul_flops_per_s
     result = RunResult(
         run_id=_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
@@ -203,7 +246,7 @@ def benchmark(
             test_samples=len(data.test),
         ),
         epochs=epochs,
-        summary=_summarise(config, epochs, flops_per_sample, device),
+        summary=summary,
         step_losses=step_losses,
         per_class_accuracy_pct=evaluation.per_class_accuracy_pct,
         confusion=evaluation.confusion,

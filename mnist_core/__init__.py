@@ -18,6 +18,7 @@ from mnist_core.train import (
     NonFiniteLossError,
     evaluate,
     make_optimizer,
+    make_train_step,
     train_epoch,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "load_mnist",
     "make_loader",
     "make_optimizer",
+    "make_train_step",
     "parameter_count",
     "resolve_device",
     "seed_everything",

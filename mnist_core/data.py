@@ -224,16 +224,20 @@ class TensorLoader:
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        size = len(self.labels)
+    def index_batches(self) -> Iterator[torch.Tensor]:
+        """This epoch's shuffled sample indices, on the device, one batch at a time."""
         if self.generator is None:
-            for start in range(0, size, self.batch_size):
-                end = start + self.batch_size
-                yield self.images[start:end], self.labels[start:end]
+            raise ValueError("index_batches needs a generator: the loader does not shuffle")
+        order = epoch_permutation(len(self.labels), self.generator).to(self.labels.device)
+        yield from order.split(self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.generator is None:
+            yield from zip(
+                self.images.split(self.batch_size), self.labels.split(self.batch_size), strict=True
+            )
             return
-        order = epoch_permutation(size, self.generator).to(self.labels.device)
-        for start in range(0, size, self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in self.index_batches():
             yield self.images[batch], self.labels[batch]
 
 

@@ -29,31 +29,34 @@ class EvalResult:
 
 def _autocast(device: torch.device, precision: str):
     dtype = PRECISIONS[precision]
-    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+    # No weight-cast cache: each weight is used once per forward, and CUDA graph capture
+    # requires the cache off.
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
 
-def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=lr)
+def make_optimizer(model: nn.Module, lr: float, capturable: bool = False) -> torch.optim.Adam:
+    """The seed's Adam; `capturable` keeps its step count on the device for CUDA graphs."""
+    return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
 
 
-def train_epoch(
-    model: nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+TrainStep = Callable[..., torch.Tensor]
+
+
+def make_train_step(
+    model: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
-    steps: int,
     precision: str = "fp32",
-    scaler: torch.amp.GradScaler | None = None,
-    on_step: Callable[[int], None] | None = None,
-) -> torch.Tensor:
-    """Train for `steps` batches of `loader`; return each step's loss as a tensor on the device.
+) -> TrainStep:
+    """zero_grad, forward, loss, backward, step; returns the loss, still on the device.
 
-    Losses stay on the device and are checked once, at the end, so the step never waits on the
-    host. Raises NonFiniteLossError naming the first bad step.
+    `model` may be the module or its torch.compile'd form.
     """
-    device = next(model.parameters()).device
-    model.train()
-    losses = torch.empty(steps, device=device)
-    for step, (images, labels) in zip(range(steps), loader, strict=False):
+    device = optimizer.param_groups[0]["params"][0].device
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, precision):
@@ -65,16 +68,35 @@ def train_epoch(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-        losses[step] = loss.detach()
+        return loss.detach()
+
+    return step
+
+
+def train_epoch(
+    step: TrainStep,
+    batches: Iterable[tuple[torch.Tensor, ...]],
+    steps: int,
+    on_step: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Run `step` on the first `steps` batches; return each step's loss as one device tensor.
+
+    Losses stay on the device and are checked once, at the end, so the step never waits on the
+    host. Raises NonFiniteLossError naming the first bad step.
+    """
+    losses = []
+    for index, batch in zip(range(steps), batches, strict=False):
+        losses.append(step(*batch))
         if on_step is not None:
-            on_step(step)
-    finite = torch.isfinite(losses)
+            on_step(index)
+    stacked = torch.stack(losses)
+    finite = torch.isfinite(stacked)
     if not bool(finite.all()):
         first_bad = int((~finite).nonzero()[0])
         raise NonFiniteLossError(
-            f"training loss became {losses[first_bad].item()} at step {first_bad + 1}"
+            f"training loss became {stacked[first_bad].item()} at step {first_bad + 1}"
         )
-    return losses
+    return stacked
 
 
 @torch.no_grad()

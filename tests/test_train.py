@@ -9,6 +9,7 @@ from mnist_core import (
     load_mnist,
     make_loader,
     make_optimizer,
+    make_train_step,
     seed_everything,
     state_dict_digest,
     train_epoch,
@@ -27,10 +28,10 @@ def train(
 ) -> Net:
     generator = seed_everything(seed)
     model = Net()
-    optimizer = make_optimizer(model, lr)
+    step = make_train_step(model, make_optimizer(model, lr))
     batches = make_loader(loader, data.train, batch_size, CPU, generator)
     for _ in range(epochs):
-        train_epoch(model, batches, optimizer, len(batches))
+        train_epoch(step, batches, len(batches))
     return model
 
 
@@ -57,7 +58,8 @@ def test_losses_come_back_per_step_on_the_device(tiny_data):
     model = Net()
     batches = make_loader("tensor", tiny_data.train, 50, CPU, torch.Generator().manual_seed(0))
     seen = []
-    losses = train_epoch(model, batches, make_optimizer(model, 1e-3), 4, on_step=seen.append)
+    step = make_train_step(model, make_optimizer(model, 1e-3))
+    losses = train_epoch(step, batches, 4, on_step=seen.append)
     assert losses.shape == (4,) and seen == [0, 1, 2, 3]
     assert bool(torch.isfinite(losses).all())
 
@@ -68,7 +70,7 @@ def test_divergence_stops_with_the_step_named(tiny_data):
         model.fc3.bias[3] = float("nan")
     batches = make_loader("tensor", tiny_data.train, 50, CPU, torch.Generator().manual_seed(0))
     with pytest.raises(NonFiniteLossError, match="at step 1"):
-        train_epoch(model, batches, make_optimizer(model, 1e-3), 3)
+        train_epoch(make_train_step(model, make_optimizer(model, 1e-3)), batches, 3)
 
 
 class ConstantClass(nn.Module):
