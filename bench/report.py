@@ -17,6 +17,12 @@ def fmt_optional_s(seconds: float | None) -> str:
     return "not reached" if seconds is None else f"{seconds:.2f}"
 
 
+def fmt_mfu(mfu_pct: float | None, peak_flops_per_s: float | None) -> str:
+    if mfu_pct is None or peak_flops_per_s is None:
+        return "-"
+    return f"{mfu_pct:.1f}% of {peak_flops_per_s / 1e9:,.0f} GFLOP/s"
+
+
 def device_label(result: RunResult) -> str:
     return f"{result.config.device} ({result.environment.device_name})"
 
@@ -58,6 +64,7 @@ def summary_table(result: RunResult) -> Table:
         ("steady training img/s (median)", fmt_rate(s.steady_train_images_per_s)),
         ("evaluation img/s (median)", fmt_rate(s.eval_images_per_s)),
         ("achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"),
+        ("MFU vs measured matmul peak", fmt_mfu(s.mfu_pct, s.peak_matmul_flops_per_s)),
         ("final test accuracy %", f"{s.final_test_accuracy_pct:.2f}"),
         (
             f"time to {result.config.target_acc_pct:g}% (train s)",

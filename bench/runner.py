@@ -188,6 +188,7 @@ def benchmark(
     device = torch.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    environment = fingerprint(device)
     peak = measure_peak(device, config.precision)  # before seeding: the probe draws random data
     generator = seed_everything(config.seed, config.deterministic)
     model = Net().to(device)
@@ -236,7 +237,7 @@ def benchmark(
         run_id=_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
         config=config,
-        environment=fingerprint(device),
+        environment=environment,
         model=ModelInfo(parameters=parameter_count(model), train_flops_per_sample=flops_per_sample),
         data=DataInfo(
             source=str(data.source),
