@@ -26,6 +26,12 @@ class Loader(str, Enum):
     torchvision = "torchvision"
 
 
+class Optimizer(str, Enum):
+    adam = "adam"
+    adam_fused = "adam-fused"
+    adam_capturable = "adam-capturable"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
@@ -40,11 +46,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Errors a user can cause end as one red line and exit code 2, never a traceback."""
-    from bench.errors import USER_ERRORS
+    from bench.errors import user_error_types
 
     try:
         yield
-    except USER_ERRORS as error:
+    except user_error_types() as error:
         raise fail(str(error)) from None
     except KeyboardInterrupt:
         raise fail(
@@ -72,8 +78,13 @@ def run(
         Precision, typer.Option(help="fp32, or autocast to bf16/fp16.")
     ] = Precision.fp32,
     channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="Channels-last memory format.")
-    ] = False,
+        bool | None,
+        typer.Option(help="Channels-last memory format (default: on for CPU, off elsewhere)."),
+    ] = None,
+    optimizer: Annotated[
+        Optimizer | None,
+        typer.Option(help="Adam implementation (default: adam-fused on CPU and CUDA, else adam)."),
+    ] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     cuda_graphs: Annotated[
         bool,
@@ -82,10 +93,10 @@ def run(
     deterministic: Annotated[
         bool, typer.Option(help="Deterministic kernels, so the same seed gives the same weights.")
     ] = True,
-    target_acc: Annotated[float, typer.Option(help="Test accuracy %% for time-to-target.")] = 99.0,
+    target_acc: Annotated[float, typer.Option(help="Test accuracy % for time-to-target.")] = 99.0,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="MNIST folder [default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench]."),
+        typer.Option(help="MNIST folder (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)."),
     ] = None,
     download: Annotated[bool, typer.Option(help="Download MNIST if no files are found.")] = True,
     out: Annotated[Path, typer.Option(help="Folder for results and plots.")] = Path("results"),
@@ -117,6 +128,7 @@ def run(
         deterministic=deterministic,
         precision=precision.value,
         channels_last=channels_last,
+        optimizer=optimizer.value if optimizer else None,
         compile=compile,
         cuda_graphs=cuda_graphs,
         target_acc_pct=target_acc,
@@ -149,3 +161,141 @@ def env() -> None:
     for key, value in asdict(fingerprint(resolve_device("auto"))).items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+DEFAULT_BASELINES = Path("results/baselines")
+
+
+@app.command()
+def compare(
+    paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help=f"Baselines folder or file (default: {DEFAULT_BASELINES})."),
+    ] = None,
+    throughput_tolerance: Annotated[
+        float, typer.Option(help="Percent below the baseline's mean throughput that is 'slower'.")
+    ] = 10.0,
+    accuracy_tolerance: Annotated[
+        float, typer.Option(help="Accuracy points below the baseline that are 'less accurate'.")
+    ] = 0.3,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when a verdict is 'slower', 'less accurate' or 'different weights'.",
+        ),
+    ] = False,
+    output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = (
+        Format.table
+    ),
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw throughput and accuracy bars into this PNG.")
+    ] = None,
+) -> None:
+    """Compare runs side by side and against recorded baselines, with a verdict per run.
+
+    Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable.
+    """
+    from rich.console import Console
+
+    from bench.baselines import load_baselines
+    from bench.compare import Tolerances, collect
+    from bench.compare import compare as compare_runs
+    from bench.report import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
+
+    if baseline is not None and not baseline.exists():
+        raise fail(f"baseline path {baseline} does not exist")
+    results, problems = collect(paths)
+    baselines_path = baseline or DEFAULT_BASELINES
+    baselines, baseline_problems = (
+        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
+    )
+    comparison = compare_runs(
+        results,
+        baselines,
+        Tolerances(throughput_tolerance, accuracy_tolerance),
+        problems + baseline_problems,
+    )
+    console = Console(soft_wrap=output_format is not Format.table)
+    if not results:
+        for line in notes(comparison):
+            typer.echo(line, err=True)
+        searched = ", ".join(str(p) for p in paths)
+        raise fail(f"no usable results in {searched}")
+    if output_format is Format.table:
+        for table in comparison_tables(comparison):
+            console.print(to_rich(table))
+        for line in notes(comparison):
+            console.print(line, markup=False, highlight=False)
+    else:
+        render = {
+            Format.markdown: lambda: to_markdown(comparison_tables(comparison), notes(comparison)),
+            Format.csv: lambda: to_csv(comparison),
+            Format.json: lambda: to_json(comparison),
+        }[output_format]
+        typer.echo(render(), nl=False)
+    if plot is not None:
+        from bench.plots import plot_comparison
+
+        with user_errors():
+            plot_comparison(comparison, plot)
+        typer.echo(f"wrote {plot}", err=True)
+    if fail_on_regression and comparison.has_regression:
+        raise typer.Exit(1)
+
+
+@baseline_app.command("save")
+def baseline_save(
+    results: Annotated[list[Path], typer.Argument(help="Results of one config, one per seed.")],
+    name: Annotated[
+        str | None, typer.Option(help="Baseline name (default: from the config).")
+    ] = None,
+    folder: Annotated[Path, typer.Option("--dir", help="Baselines folder.")] = DEFAULT_BASELINES,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline.")] = False,
+) -> None:
+    """Record results (several seeds of one config on one machine) as one baseline."""
+    from bench.baselines import make_baseline, save_baseline
+    from bench.compare import collect
+
+    loaded, problems = collect(results)
+    if problems:
+        path, reason = problems[0]
+        raise fail(f"{path}: {reason}")
+    with user_errors():
+        baseline = make_baseline([result for _, result in loaded], name)
+        path = save_baseline(baseline, folder, force)
+    seeds = ", ".join(str(run.seed) for run in baseline.runs)
+    typer.echo(f"wrote {path} (seeds {seeds})")
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the report (markdown) to this file.")
+    ] = None,
+) -> None:
+    """A reproduction report: the seed script's claim next to what the runs measured."""
+    from bench.compare import collect
+    from bench.reproduce import reproduction_report
+    from bench.results import write_text_atomic
+
+    results, problems = collect(paths)
+    for path, reason in problems:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    if not results:
+        raise fail(f"no usable results in {', '.join(str(p) for p in paths)}")
+    text = reproduction_report([result for _, result in results])
+    typer.echo(text, nl=False)
+    if out is not None:
+        with user_errors():
+            write_text_atomic(out, text)
+        typer.echo(f"wrote {out}", err=True)

@@ -8,7 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from bench.compare import Comparison  # noqa: E402
 from bench.results import RunResult, atomic_path  # noqa: E402
 
 
@@ -52,9 +54,55 @@ def plot_loss(result: RunResult, path: Path) -> Path:
         label=f"target {result.config.target_acc_pct:g}%",
     )
     acc_axes.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    acc_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_axes.legend()
     figure.suptitle(
         f"{result.run_id} · {result.environment.device_name} · loader {result.config.loader}"
+    )
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_comparison(comparison: Comparison, path: Path) -> Path:
+    """Mean training throughput per config and device (± std), and accuracy per run."""
+    groups = comparison.groups
+    figure, (rate_axes, acc_axes) = plt.subplots(
+        1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, max(1, len(comparison.rows) / 6)]}
+    )
+    labels = [f"{g.device}\n{g.config}" for g in groups]
+    colors = ["tab:orange" if g.device_type == "cpu" else "tab:green" for g in groups]
+    rate_axes.barh(
+        labels,
+        [g.train_images_per_s.mean for g in groups],
+        xerr=[g.train_images_per_s.std for g in groups],
+        color=colors,
+    )
+    rate_axes.set(
+        xlabel="training images/s (steady state, mean ± std over seeds)",
+        title="Training throughput",
+    )
+    rate_axes.tick_params(axis="y", labelsize=7)
+    rate_axes.invert_yaxis()
+    accuracies = [row.result.summary.final_test_accuracy_pct for row in comparison.rows]
+    acc_axes.bar(
+        range(len(comparison.rows)),
+        accuracies,
+        color=[
+            "tab:orange" if r.result.environment.device_type == "cpu" else "tab:green"
+            for r in comparison.rows
+        ],
+    )
+    acc_axes.set_xticks(
+        range(len(comparison.rows)),
+        [
+            f"{r.result.config.device} s{r.result.config.seed}\n{r.result.config.loader}"
+            for r in comparison.rows
+        ],
+        fontsize=7,
+    )
+    low = min(accuracies) if accuracies else 0
+    acc_axes.set(
+        ylim=(max(0, low - 1), 100), ylabel="final test accuracy (%)", title="Accuracy per run"
     )
     figure.tight_layout()
     return save_figure(figure, path)

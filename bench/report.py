@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from rich.table import Table
 
+from bench.compare import Comparison, RunRow, Spread, config_label
 from bench.results import RunResult
 
 
@@ -109,3 +115,198 @@ def devices_table(results: Sequence[RunResult]) -> Table:
             r.weights_sha256[:12],
         )
     return table
+
+
+@dataclass
+class TableData:
+    """A table as strings, rendered the same way as rich, markdown or CSV."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+def _spread(spread: Spread | None, digits: int, unit: str = "") -> str:
+    if spread is None:
+        return "-"
+    return (
+        f"{spread.mean:,.{digits}f} ± {spread.std:,.{digits}f}{unit} "
+        f"[{spread.min:,.{digits}f}–{spread.max:,.{digits}f}]"
+    )
+
+
+def _delta(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:+.2f}{unit}"
+
+
+def run_record(row: RunRow) -> dict[str, Any]:
+    """One run's figures as plain values: the CSV row and the JSON entry."""
+    r, s = row.result, row.result.summary
+    return {
+        "run_id": r.run_id,
+        "path": str(row.path),
+        "device": r.config.device,
+        "device_name": r.environment.device_name,
+        "config": config_label(r),
+        "seed": r.config.seed,
+        "train_images_per_s": s.steady_train_images_per_s,
+        "eval_images_per_s": s.eval_images_per_s,
+        "test_accuracy_pct": s.final_test_accuracy_pct,
+        "time_to_target_s": s.time_to_target_s,
+        "target_acc_pct": r.config.target_acc_pct,
+        "peak_host_rss_mb": s.peak_host_rss_mb,
+        "peak_device_mem_mb": s.peak_device_mem_mb,
+        "mfu_pct": s.mfu_pct,
+        "weights_sha256": r.weights_sha256,
+        "torch": r.environment.torch,
+        "baseline": row.baseline,
+        "throughput_delta_pct": row.throughput_delta_pct,
+        "accuracy_delta_points": row.accuracy_delta_points,
+        "verdict": ", ".join(row.verdicts),
+        "why_no_baseline": row.why_no_baseline,
+    }
+
+
+def comparison_tables(comparison: Comparison) -> list[TableData]:
+    runs = TableData(
+        "Runs",
+        [
+            "run",
+            "device",
+            "config",
+            "seed",
+            "train img/s",
+            "eval img/s",
+            "test acc %",
+            "time to target s",
+            "peak mem MB",
+            "MFU %",
+            "weights",
+            "Δ img/s",
+            "Δ acc",
+            "verdict",
+        ],
+        [],
+    )
+    for row in comparison.rows:
+        r, s = row.result, row.result.summary
+        memory = s.peak_device_mem_mb if s.peak_device_mem_mb is not None else s.peak_host_rss_mb
+        runs.rows.append(
+            [
+                r.run_id,
+                device_label(r),
+                config_label(r),
+                str(r.config.seed),
+                fmt_rate(s.steady_train_images_per_s),
+                fmt_rate(s.eval_images_per_s),
+                f"{s.final_test_accuracy_pct:.2f}",
+                fmt_optional_s(s.time_to_target_s),
+                f"{memory:,.0f}",
+                "-" if s.mfu_pct is None else f"{s.mfu_pct:.1f}",
+                r.weights_sha256[:12],
+                _delta(row.throughput_delta_pct, "%"),
+                _delta(row.accuracy_delta_points, ""),
+                ", ".join(row.verdicts),
+            ]
+        )
+    tables = [runs]
+    if any(g.runs > 1 for g in comparison.groups) or len(comparison.groups) > 1:
+        tables.append(
+            TableData(
+                "Groups (mean ± std [min–max] over seeds)",
+                [
+                    "config",
+                    "device",
+                    "runs",
+                    "train img/s",
+                    "test acc %",
+                    "time to target s",
+                    "reached",
+                    "speed-up vs CPU",
+                ],
+                [
+                    [
+                        g.config,
+                        g.device,
+                        str(g.runs),
+                        _spread(g.train_images_per_s, 0),
+                        _spread(g.accuracy_pct, 2),
+                        _spread(g.time_to_target_s, 1),
+                        f"{g.reached_target}/{g.runs}",
+                        "-" if g.speedup_vs_cpu is None else f"{g.speedup_vs_cpu:.2f}×",
+                    ]
+                    for g in comparison.groups
+                ],
+            )
+        )
+    if comparison.cross_device:
+        tables.append(
+            TableData(
+                "Same config and seed across devices",
+                ["config", "seed", "device", "Δ acc vs CPU", "relative L2 vs CPU weights"],
+                [
+                    [
+                        x.config,
+                        str(x.seed),
+                        x.other_device,
+                        f"{x.accuracy_delta_points:+.2f}",
+                        "-" if x.relative_l2 is None else f"{x.relative_l2:.3g}",
+                    ]
+                    for x in comparison.cross_device
+                ],
+            )
+        )
+    return tables
+
+
+def notes(comparison: Comparison) -> list[str]:
+    lines = [
+        f"{row.result.run_id}: no baseline ({row.why_no_baseline})"
+        for row in comparison.rows
+        if row.why_no_baseline
+    ]
+    lines += [f"skipped {path}: {reason}" for path, reason in comparison.problems]
+    return lines
+
+
+def to_rich(table: TableData) -> Table:
+    rendered = Table(title=table.title)
+    for header in table.headers:
+        rendered.add_column(header, overflow="fold")
+    for row in table.rows:
+        rendered.add_row(*row)
+    return rendered
+
+
+def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
+    parts = []
+    for table in tables:
+        parts.append(f"### {table.title}\n")
+        parts.append("| " + " | ".join(table.headers) + " |")
+        parts.append("|" + "---|" * len(table.headers))
+        parts.extend(
+            "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows
+        )
+        parts.append("")
+    parts.extend(f"- {line}" for line in footnotes)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def to_csv(comparison: Comparison) -> str:
+    records = [run_record(row) for row in comparison.rows]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["run_id"])
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def to_json(comparison: Comparison) -> str:
+    payload = {
+        "runs": [run_record(row) for row in comparison.rows],
+        "groups": [asdict(group) for group in comparison.groups],
+        "cross_device": [asdict(pair) for pair in comparison.cross_device],
+        "problems": [{"path": str(p), "reason": reason} for p, reason in comparison.problems],
+        "regression": comparison.has_regression,
+    }
+    return json.dumps(payload, indent=1) + "\n"

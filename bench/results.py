@@ -35,11 +35,12 @@ class RunConfig:
     target_acc_pct: float = 99.0
     threads: int | None = None  # torch's CPU intra-op threads; None leaves torch's default
     max_steps_per_epoch: int | None = None  # a cap for smoke runs; None trains full epochs
-    channels_last: bool = False
+    # None = the device's default (bench.runner.DEVICE_DEFAULTS); results store what ran.
+    channels_last: bool | None = None
+    optimizer: str | None = None
     compile: bool = False
     cuda_graphs: bool = False
     model: str = "seed-cnn"
-    optimizer: str = "adam"
 
 
 @dataclass
@@ -130,7 +131,7 @@ class RunResult:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultFileError(f"schema version {version!r}, this tool reads {SCHEMA_VERSION}")
-        return _build(cls, data, "")
+        return build_dataclass(cls, data, "")
 
 
 def _check(annotation: Any, value: Any, where: str) -> Any:
@@ -153,7 +154,7 @@ def _check(annotation: Any, value: Any, where: str) -> Any:
         (item,) = typing.get_args(annotation)
         return [_check(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(annotation, type) and is_dataclass(annotation):
-        return _build(annotation, value, where)
+        return build_dataclass(annotation, value, where)
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, str, bool) and type(value) is annotation:
@@ -161,7 +162,8 @@ def _check(annotation: Any, value: Any, where: str) -> Any:
     raise ResultFileError(f"{where}: expected {getattr(annotation, '__name__', annotation)}")
 
 
-def _build(cls: type[T], data: Any, where: str) -> T:
+def build_dataclass(cls: type[T], data: Any, where: str = "") -> T:
+    """`cls` from a JSON object, checking every field's presence and type."""
     if not isinstance(data, dict):
         raise ResultFileError(f"{where or 'result'}: expected an object")
     hints = typing.get_type_hints(cls)
@@ -182,6 +184,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; a result is an ordinary file
     try:
         yield tmp
         os.replace(tmp, path)
@@ -189,9 +194,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=1) + "\n")
 
 
 def save_result(result: RunResult, folder: Path) -> Path:

@@ -13,6 +13,7 @@ from mnist_core.determinism import seed_everything
 from mnist_core.device import DeviceUnavailableError, resolve_device, synchronize
 from mnist_core.model import Net, parameter_count, state_dict_digest, training_flops_per_sample
 from mnist_core.train import (
+    OPTIMIZERS,
     PRECISIONS,
     EvalResult,
     NonFiniteLossError,
@@ -24,6 +25,7 @@ from mnist_core.train import (
 
 __all__ = [
     "LOADERS",
+    "OPTIMIZERS",
     "PRECISIONS",
     "DataError",
     "DeviceUnavailableError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,13 @@ from torch import nn
 from mnist_core.model import NUM_CLASSES
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The seed's Adam in three implementations of the same update: torch's default (foreach), one
+# fused kernel, and one that keeps its step count on the device so a CUDA graph can capture it.
+OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "adam": {},
+    "adam-fused": {"fused": True},
+    "adam-capturable": {"capturable": True},
+}
 
 
 class NonFiniteLossError(ArithmeticError):
@@ -36,9 +44,9 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
 
-def make_optimizer(model: nn.Module, lr: float, capturable: bool = False) -> torch.optim.Adam:
-    """The seed's Adam; `capturable` keeps its step count on the device for CUDA graphs."""
-    return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+def make_optimizer(model: nn.Module, lr: float, kind: str = "adam") -> torch.optim.Adam:
+    """The seed's Adam, in one of the OPTIMIZERS implementations."""
+    return torch.optim.Adam(model.parameters(), lr=lr, **OPTIMIZERS[kind])
 
 
 TrainStep = Callable[..., torch.Tensor]

@@ -1,0 +1,225 @@
+"""Recorded baselines: each seed's figures for one config on one piece of hardware."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.results import (
+    Environment,
+    ResultFileError,
+    RunConfig,
+    RunResult,
+    build_dataclass,
+    write_json_atomic,
+)
+
+BASELINE_SCHEMA_VERSION = 1
+BASELINE_MARKER = "baseline_schema_version"
+# Everything in RunConfig that changes what is measured, i.e. all but the device and the seed
+# (seeds are matched one by one) and the time-to-target threshold.
+KEY_FIELDS = tuple(
+    f.name for f in fields(RunConfig) if f.name not in ("device", "seed", "target_acc_pct")
+)
+
+
+class BaselineError(ValueError):
+    """Results that cannot become one baseline, or a baseline that cannot be written."""
+
+
+@dataclass
+class Hardware:
+    device_type: str
+    device_name: str
+    cpu_name: str
+    threads: int
+
+
+@dataclass
+class SeedFigures:
+    run_id: str
+    seed: int
+    steady_train_images_per_s: float
+    eval_images_per_s: float
+    final_test_accuracy_pct: float
+    time_to_target_s: float | None
+    peak_host_rss_mb: float
+    peak_device_mem_mb: float | None
+    weights_sha256: str
+    torch: str
+
+
+@dataclass
+class Baseline:
+    name: str
+    created_utc: str
+    config: RunConfig  # its seed is the first run's; `runs` holds every seed
+    hardware: Hardware
+    runs: list[SeedFigures]
+    baseline_schema_version: int = BASELINE_SCHEMA_VERSION
+
+    def seed_figures(self, seed: int) -> SeedFigures | None:
+        return next((run for run in self.runs if run.seed == seed), None)
+
+
+def config_key(config: RunConfig) -> dict[str, Any]:
+    return {name: getattr(config, name) for name in KEY_FIELDS}
+
+
+def hardware_of(environment: Environment) -> Hardware:
+    return Hardware(
+        device_type=environment.device_type,
+        device_name=environment.device_name,
+        cpu_name=environment.cpu_name,
+        threads=environment.threads,
+    )
+
+
+def hardware_key(hardware: Hardware) -> dict[str, Any]:
+    """The device's name; for CPU runs also the CPU model and thread count."""
+    key: dict[str, Any] = {"device": hardware.device_name}
+    if hardware.device_type == "cpu":
+        key |= {"cpu": hardware.cpu_name, "threads": hardware.threads}
+    return key
+
+
+def run_key(result: RunResult) -> dict[str, Any]:
+    return config_key(result.config) | hardware_key(hardware_of(result.environment))
+
+
+def baseline_key(baseline: Baseline) -> dict[str, Any]:
+    return config_key(baseline.config) | hardware_key(baseline.hardware)
+
+
+def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
+        for name in dict.fromkeys([*ours, *theirs])
+        if ours.get(name) != theirs.get(name)
+    ]
+
+
+def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
+    """What part of the matching key differs, as 'name run≠baseline' phrases."""
+    differences = _differences(run_key(result), baseline_key(baseline))
+    if not differences and baseline.seed_figures(result.config.seed) is None:
+        seeds = sorted(run.seed for run in baseline.runs)
+        differences.append(f"seed {result.config.seed} not in {seeds}")
+    return differences
+
+
+def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
+    """The matching baseline, or None and why the closest one did not match."""
+    if not baselines:
+        return None, "none recorded"
+    ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
+    differences = key_differences(result, ranked[0])
+    if not differences:
+        return ranked[0], ""
+    return None, f"closest is {ranked[0].name}: " + ", ".join(differences)
+
+
+def figures_of(result: RunResult) -> SeedFigures:
+    summary = result.summary
+    return SeedFigures(
+        run_id=result.run_id,
+        seed=result.config.seed,
+        steady_train_images_per_s=summary.steady_train_images_per_s,
+        eval_images_per_s=summary.eval_images_per_s,
+        final_test_accuracy_pct=summary.final_test_accuracy_pct,
+        time_to_target_s=summary.time_to_target_s,
+        peak_host_rss_mb=summary.peak_host_rss_mb,
+        peak_device_mem_mb=summary.peak_device_mem_mb,
+        weights_sha256=result.weights_sha256,
+        torch=result.environment.torch,
+    )
+
+
+def default_name(result: RunResult) -> str:
+    config = result.config
+    hardware = result.environment.device_name.lower()
+    slug = "".join(c if c.isalnum() else "-" for c in hardware).strip("-")
+    slug = "-".join(part for part in slug.split("-") if part)
+    variants = "".join(
+        suffix
+        for flag, suffix in (
+            (bool(config.channels_last), "-cl"),
+            (config.compile, "-compile"),
+            (config.cuda_graphs, "-graphs"),
+            (not config.deterministic, "-nondet"),
+        )
+        if flag
+    )
+    return (
+        f"{config.device.split(':')[0]}-{slug}-t{result.environment.threads}-{config.loader}"
+        f"-{config.precision}-{config.optimizer}{variants}-e{config.epochs}-b{config.batch_size}"
+    )
+
+
+def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline:
+    """One baseline from results of one config on one piece of hardware, one per seed."""
+    if not results:
+        raise BaselineError("no results given")
+    first = results[0]
+    for result in results[1:]:
+        differences = _differences(run_key(result), run_key(first))
+        if differences:
+            raise BaselineError(
+                f"{result.run_id} does not match {first.run_id}: {', '.join(differences)}"
+            )
+    seeds = [r.config.seed for r in results]
+    if len(set(seeds)) != len(seeds):
+        raise BaselineError(f"a seed appears twice among the results: {sorted(seeds)}")
+    return Baseline(
+        name=name or default_name(first),
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=replace(first.config),
+        hardware=hardware_of(first.environment),
+        runs=sorted((figures_of(r) for r in results), key=lambda f: f.seed),
+    )
+
+
+def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path:
+    if not baseline.name or "/" in baseline.name or baseline.name.startswith("."):
+        raise BaselineError(f"not a usable baseline name: {baseline.name!r}")
+    path = folder / f"{baseline.name}.json"
+    if path.exists() and not force:
+        raise BaselineError(f"{path} exists; pass --force to replace it")
+    write_json_atomic(path, asdict(baseline))
+    return path
+
+
+def baseline_from_dict(data: Any) -> Baseline:
+    if not isinstance(data, dict):
+        raise ResultFileError("not a JSON object")
+    version = data.get(BASELINE_MARKER)
+    if version != BASELINE_SCHEMA_VERSION:
+        raise ResultFileError(
+            f"baseline schema version {version!r}, this tool reads {BASELINE_SCHEMA_VERSION}"
+        )
+    baseline = build_dataclass(Baseline, data)
+    if not baseline.runs:
+        raise ResultFileError("baseline holds no runs")
+    return baseline
+
+
+def load_baselines(folder: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
+    """Every baseline in `folder` (a file, or a folder searched recursively), and the files that
+    are neither baselines nor run results, with the reason."""
+    baselines, problems = [], []
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else [folder]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            problems.append((path, f"unreadable or not JSON: {error}"))
+            continue
+        if isinstance(data, dict) and BASELINE_MARKER not in data and "schema_version" in data:
+            continue  # a run result kept beside the baselines
+        try:
+            baselines.append(baseline_from_dict(data))
+        except ResultFileError as error:
+            problems.append((path, str(error)))
+    return baselines, problems

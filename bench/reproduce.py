@@ -1,0 +1,136 @@
+"""The reproduction report: the seed script's claim next to what a set of runs measured."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+from bench.compare import config_label
+from bench.results import RunResult
+
+CLAIM = "≈99% test accuracy after about 4 epochs"
+CLAIM_EPOCH = 4
+CLAIM_ACCURACY_PCT = 99.0
+# "≈99%": we count the claim as reproduced when the seeds' mean at epoch 4 is within a quarter
+# point of 99%.
+CLAIM_SLACK_POINTS = 0.25
+
+
+@dataclass
+class DeviceFigures:
+    device: str
+    device_type: str
+    seeds: list[int]
+    accuracy_by_epoch: list[tuple[float, float]]  # (mean, std) over seeds, per epoch
+    reached: dict[int, int | None]  # seed -> first epoch at >= 99%, or None
+    train_images_per_s: float  # mean over seeds of the steady-state figure
+    rerun_groups: int  # seeds run more than once
+    reruns_identical: bool
+
+
+def _device_figures(runs: list[RunResult]) -> DeviceFigures:
+    epochs = min(len(r.epochs) for r in runs)
+    by_seed: dict[int, list[RunResult]] = defaultdict(list)
+    for run in runs:
+        by_seed[run.config.seed].append(run)
+    first_of_seed = [group[0] for group in by_seed.values()]
+    accuracy_by_epoch = []
+    for index in range(epochs):
+        values = [r.epochs[index].test_accuracy_pct for r in first_of_seed]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        accuracy_by_epoch.append((statistics.fmean(values), spread))
+    reached = {
+        run.config.seed: next(
+            (m.epoch for m in run.epochs if m.test_accuracy_pct >= CLAIM_ACCURACY_PCT), None
+        )
+        for run in first_of_seed
+    }
+    reruns = [group for group in by_seed.values() if len(group) > 1]
+    return DeviceFigures(
+        device=runs[0].environment.device_name,
+        device_type=runs[0].environment.device_type,
+        seeds=sorted(by_seed),
+        accuracy_by_epoch=accuracy_by_epoch,
+        reached=reached,
+        train_images_per_s=statistics.fmean(
+            r.summary.steady_train_images_per_s for r in first_of_seed
+        ),
+        rerun_groups=len(reruns),
+        reruns_identical=all(len({r.weights_sha256 for r in group}) == 1 for group in reruns),
+    )
+
+
+def claim_verdict(figures: DeviceFigures) -> str:
+    if len(figures.accuracy_by_epoch) < CLAIM_EPOCH:
+        return f"not tested (only {len(figures.accuracy_by_epoch)} epochs)"
+    mean, std = figures.accuracy_by_epoch[CLAIM_EPOCH - 1]
+    reproduced = mean >= CLAIM_ACCURACY_PCT - CLAIM_SLACK_POINTS
+    word = "reproduced" if reproduced else "not reproduced"
+    return (
+        f"{word}: mean test accuracy after epoch {CLAIM_EPOCH} is {mean:.2f}% ± {std:.2f} over "
+        f"{len(figures.seeds)} seeds (claim: {CLAIM}; counted as reproduced at ≥ "
+        f"{CLAIM_ACCURACY_PCT - CLAIM_SLACK_POINTS:.2f}%)"
+    )
+
+
+def reproduction_report(runs: list[RunResult]) -> str:
+    """Markdown: per device, accuracy per epoch over seeds, target reached, speed, reruns."""
+    if not runs:
+        raise ValueError("no runs to report on")
+    by_device: dict[str, list[RunResult]] = defaultdict(list)
+    for run in runs:
+        by_device[run.environment.device_name].append(run)
+    devices = [_device_figures(group) for group in by_device.values()]
+    first = runs[0]
+    lines = [
+        "# Reproduction report",
+        "",
+        f"Seed script's claim: **{CLAIM}**.",
+        "",
+        f"Configuration: {config_label(first)}, deterministic={first.config.deterministic}; "
+        f"torch {first.environment.torch}, torchvision {first.environment.torchvision}, "
+        f"git {first.environment.git_commit or 'unknown'}.",
+        "",
+        "## Test accuracy per epoch (mean ± std over seeds)",
+        "",
+        "| epoch | " + " | ".join(d.device for d in devices) + " |",
+        "|---|" + "---|" * len(devices),
+    ]
+    epochs = max(len(d.accuracy_by_epoch) for d in devices)
+    for index in range(epochs):
+        cells = [
+            f"{d.accuracy_by_epoch[index][0]:.2f} ± {d.accuracy_by_epoch[index][1]:.2f}"
+            if index < len(d.accuracy_by_epoch)
+            else "-"
+            for d in devices
+        ]
+        lines.append(f"| {index + 1} | " + " | ".join(cells) + " |")
+    lines += ["", "## Per device", ""]
+    cpu_rate = next((d.train_images_per_s for d in devices if d.device_type == "cpu"), None)
+    for d in devices:
+        reached = [f"seed {s}: epoch {e}" for s, e in sorted(d.reached.items()) if e is not None]
+        speedup = (
+            f", {d.train_images_per_s / cpu_rate:.2f}× the CPU"
+            if cpu_rate and d.device_type != "cpu"
+            else ""
+        )
+        reruns = (
+            "no seed was rerun"
+            if not d.rerun_groups
+            else f"{d.rerun_groups} rerun seed(s): weights "
+            + ("bitwise identical" if d.reruns_identical else "DIFFERED")
+        )
+        lines += [
+            f"### {d.device}",
+            "",
+            f"- seeds: {', '.join(map(str, d.seeds))}",
+            f"- reached {CLAIM_ACCURACY_PCT:g}%: {len(reached)} of {len(d.seeds)} seeds"
+            + (f" ({'; '.join(reached)})" if reached else ""),
+            f"- training throughput: {d.train_images_per_s:,.0f} images/s (steady state, mean)"
+            + speedup,
+            f"- reruns: {reruns}",
+            f"- verdict on the claim: {claim_verdict(d)}",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"

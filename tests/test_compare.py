@@ -1,0 +1,267 @@
+import copy
+import csv
+import io
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bench.baselines import load_baselines, make_baseline, save_baseline
+from bench.cli import app
+from bench.compare import Tolerances, collect, compare
+from bench.results import RunResult, load_result, save_result
+from tests.conftest import make_tiny_mnist
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> RunResult:
+    """One real result of a short run on tiny data, to derive variants from."""
+    folder = tmp_path_factory.mktemp("template")
+    data = make_tiny_mnist(folder / "mnist")
+    outcome = runner.invoke(
+        app,
+        [
+            "run",
+            "-d",
+            "cpu",
+            "--epochs",
+            "2",
+            "--max-steps",
+            "2",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(folder / "out"),
+            "--no-download",
+        ],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    (path,) = (folder / "out").glob("*.json")
+    return load_result(path)
+
+
+def variant(
+    template: RunResult,
+    seed=0,
+    rate=10_000.0,
+    accuracy=98.0,
+    digest=None,
+    device_type="cpu",
+    device_name=None,
+    **config,
+) -> RunResult:
+    result = copy.deepcopy(template)
+    result.run_id = f"{device_type}-s{seed}-{rate:.0f}-{accuracy}"
+    result.config.seed = seed
+    for key, value in config.items():
+        setattr(result.config, key, value)
+    result.summary.steady_train_images_per_s = rate
+    result.summary.final_test_accuracy_pct = accuracy
+    result.weights_sha256 = digest or f"digest-{seed}"
+    result.environment.device_type = device_type
+    result.config.device = "cpu" if device_type == "cpu" else "cuda:0"
+    result.environment.device_name = device_name or result.environment.device_name
+    return result
+
+
+def write(results, folder):
+    return [save_result(r, folder) for r in results]
+
+
+def verdicts(template, baseline_runs, run):
+    baseline = make_baseline(baseline_runs)
+    (row,) = compare([(None, run)], [baseline], Tolerances()).rows
+    return row
+
+
+@pytest.fixture
+def seeds(template):
+    return [
+        variant(template, seed=s, rate=10_000 + 100 * s, accuracy=98.0 + 0.1 * s) for s in range(3)
+    ]
+
+
+def test_rerun_within_tolerance_is_ok(template, seeds):
+    row = verdicts(template, seeds, variant(template, seed=1, rate=9_500, accuracy=97.9))
+    assert row.verdicts == ["ok"]
+    assert row.throughput_delta_pct == pytest.approx(100 * (9_500 / 10_100 - 1))
+    assert row.accuracy_delta_points == pytest.approx(-0.2)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"rate": 8_000}, ["slower"]),
+        ({"rate": 12_000}, ["faster"]),
+        ({"accuracy": 97.5}, ["less accurate"]),
+        ({"digest": "something else"}, ["different weights"]),
+        (
+            {"digest": "x", "accuracy": 90, "rate": 1},
+            ["different weights", "less accurate", "slower"],
+        ),
+    ],
+)
+def test_verdicts(template, seeds, change, expected):
+    run = variant(template, **{"seed": 1, "rate": 10_100, "accuracy": 98.1} | change)
+    assert verdicts(template, seeds, run).verdicts == expected
+
+
+def test_nondeterministic_runs_are_not_judged_on_weights(template, seeds):
+    for result in seeds:
+        result.config.deterministic = False
+    run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other", deterministic=False)
+    assert verdicts(template, seeds, run).verdicts == ["ok"]
+
+
+def test_no_baseline_says_which_part_of_the_key_differs(template, seeds):
+    row = verdicts(template, seeds, variant(template, seed=1, epochs=7))
+    assert row.verdicts == ["no baseline"] and "epochs 7≠2" in row.why_no_baseline
+    row = verdicts(template, seeds, variant(template, seed=1, device_name="Other CPU"))
+    assert "device 'Other CPU'" in row.why_no_baseline
+    row = verdicts(template, seeds, variant(template, seed=9))
+    assert "seed 9 not in [0, 1, 2]" in row.why_no_baseline
+    (row,) = compare([(None, seeds[0])], [], Tolerances()).rows
+    assert row.why_no_baseline == "none recorded"
+
+
+def test_seeds_are_summarised_and_cuda_speedup_shown(template, seeds):
+    gpu = [
+        variant(template, seed=s, rate=50_000, device_type="cuda", device_name="Some GPU")
+        for s in range(2)
+    ]
+    comparison = compare([(None, r) for r in seeds + gpu], [], Tolerances())
+    cpu_group, gpu_group = sorted(comparison.groups, key=lambda g: g.device_type)
+    assert cpu_group.runs == 3 and cpu_group.seeds == [0, 1, 2]
+    assert cpu_group.train_images_per_s.mean == pytest.approx(10_100)
+    assert cpu_group.train_images_per_s.std == pytest.approx(100)
+    assert (cpu_group.accuracy_pct.min, cpu_group.accuracy_pct.max) == (98.0, 98.2)
+    assert gpu_group.speedup_vs_cpu == pytest.approx(50_000 / 10_100)
+    assert {(x.seed, x.other_device) for x in comparison.cross_device} == {
+        (0, "Some GPU"),
+        (1, "Some GPU"),
+    }
+
+
+def test_cross_device_relative_l2_from_saved_weights(template, tmp_path):
+    cpu = variant(template, seed=0)
+    gpu = variant(template, seed=0, device_type="cuda", device_name="Some GPU")
+    weights = {"w": torch.tensor([3.0, 4.0])}
+    torch.save(weights, tmp_path / "cpu-weights.pt")
+    torch.save({"w": torch.tensor([3.0, 4.5])}, tmp_path / "gpu-weights.pt")
+    cpu.weights_file, gpu.weights_file = "cpu-weights.pt", "gpu-weights.pt"
+    paths = write([cpu, gpu], tmp_path)
+    comparison = compare(list(zip(paths, [cpu, gpu], strict=True)), [], Tolerances())
+    (pair,) = comparison.cross_device
+    assert pair.relative_l2 == pytest.approx(0.5 / 5.0)
+
+
+def test_baseline_save_refuses_overwrite_and_mixed_configs(template, seeds, tmp_path):
+    paths = write(seeds, tmp_path / "runs")
+    args = ["baseline", "save", *map(str, paths), "--dir", str(tmp_path / "b"), "--name", "x"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0 and "seeds 0, 1, 2" in first.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--force" in again.output
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    (baseline,), problems = load_baselines(tmp_path / "b")
+    assert not problems and [r.seed for r in baseline.runs] == [0, 1, 2]
+    mixed = write([variant(template, seed=5, epochs=9)], tmp_path / "other")
+    refused = runner.invoke(
+        app, ["baseline", "save", str(paths[0]), str(mixed[0]), "--dir", str(tmp_path / "c")]
+    )
+    assert refused.exit_code == 2 and "epochs 9≠2" in refused.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_cli_flags_a_regression_only_when_asked(template, seeds, tmp_path):
+    save_baseline(make_baseline(seeds), tmp_path / "baselines")
+    write([variant(template, seed=0, rate=5_000, accuracy=98.0)], tmp_path / "runs")
+    args = ["compare", str(tmp_path / "runs"), "--baseline", str(tmp_path / "baselines")]
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0 and "slower" in shown.output
+    assert runner.invoke(app, [*args, "--fail-on-regression"]).exit_code == 1
+    relaxed = runner.invoke(app, [*args, "--fail-on-regression", "--throughput-tolerance", "60"])
+    assert relaxed.exit_code == 0
+
+
+def test_results_folder_with_baselines_inside_compares_runs_only(template, seeds, tmp_path):
+    write(seeds, tmp_path)
+    save_baseline(make_baseline(seeds), tmp_path / "baselines")
+    results, problems = collect([tmp_path])
+    assert len(results) == 3 and problems == []
+    shown = runner.invoke(
+        app, ["compare", str(tmp_path), "--baseline", str(tmp_path / "baselines")]
+    )
+    assert shown.exit_code == 0 and shown.output.count(" ok ") + shown.output.count("│ ok") >= 3
+
+
+def test_bad_files_are_listed_and_the_rest_compared(template, seeds, tmp_path):
+    write(seeds[:1], tmp_path)
+    (tmp_path / "notjson.json").write_text("{nope")
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    future = seeds[0].to_dict() | {"schema_version": 99}
+    (tmp_path / "future.json").write_text(json.dumps(future))
+    missing = seeds[0].to_dict()
+    del missing["summary"]["final_test_accuracy_pct"]
+    (tmp_path / "missing.json").write_text(json.dumps(missing))
+    (tmp_path / "none").mkdir()
+    shown = runner.invoke(app, ["compare", str(tmp_path), "--baseline", str(tmp_path / "none")])
+    assert shown.exit_code == 0
+    output = " ".join(shown.output.split())
+    assert "notjson.json: not JSON" in output
+    assert "other.json: schema version None" in output
+    assert "future.json: schema version 99" in output
+    assert "missing.json: missing field summary.final_test_accuracy_pct" in output
+
+
+def test_nothing_usable_exits_2_and_empty_folder_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(
+        app, ["compare", str(tmp_path / "empty"), "--baseline", str(tmp_path / "empty")]
+    )
+    assert empty.exit_code == 2 and "no usable results" in empty.output
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.json").write_text("[]")
+    bad = runner.invoke(
+        app, ["compare", str(tmp_path / "bad"), "--baseline", str(tmp_path / "empty")]
+    )
+    assert bad.exit_code == 2 and "x.json" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
+def test_machine_and_paper_formats(template, seeds, tmp_path, fmt):
+    write(seeds, tmp_path)
+    (tmp_path / "none").mkdir()
+    shown = runner.invoke(
+        app, ["compare", str(tmp_path), "--format", fmt, "--baseline", str(tmp_path / "none")]
+    )
+    assert shown.exit_code == 0, shown.output
+    if fmt == "markdown":
+        assert "| run | device |" in shown.output and "### Groups" in shown.output
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(shown.output)))
+        assert [int(r["seed"]) for r in rows] == [0, 1, 2]
+        assert float(rows[2]["train_images_per_s"]) == 10_200
+    else:
+        payload = json.loads(shown.output)
+        assert len(payload["runs"]) == 3 and payload["regression"] is False
+
+
+def test_plot_is_written(template, seeds, tmp_path):
+    write(seeds, tmp_path / "runs")
+    shown = runner.invoke(
+        app,
+        [
+            "compare",
+            str(tmp_path / "runs"),
+            "--plot",
+            str(tmp_path / "cmp.png"),
+            "--baseline",
+            str(tmp_path / "runs"),
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
