@@ -72,8 +72,11 @@ def run(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights and data order.")] = 0,
     loader: Annotated[
-        Loader, typer.Option(help="tensor: data on the device; torchvision: the seed's DataLoader.")
-    ] = Loader.tensor,
+        list[Loader],
+        typer.Option(
+            help="tensor: data on the device; torchvision: the seed's DataLoader. Repeatable."
+        ),
+    ] = [Loader.tensor],  # noqa: B006 - Typer reads the default from here
     precision: Annotated[
         Precision, typer.Option(help="fp32, or autocast to bf16/fp16.")
     ] = Precision.fp32,
@@ -109,13 +112,15 @@ def run(
         typer.Option(help="Also save the final weights (for cross-device distances in `compare`)."),
     ] = False,
 ) -> None:
-    """Train the seed CNN on each device, time it, and write results/<run-id>.json and a plot."""
+    """Train the seed CNN on each device (and loader), time it, write results/<run-id>.json
+    and a loss plot. Several -d/--loader values run in turn and end in a side-by-side table
+    with each run's speed-up over the first."""
     from rich.console import Console
 
     from bench.progress import RichReporter
-    from bench.report import devices_table, epoch_table, summary_table
+    from bench.report import epoch_table, side_by_side_table, summary_table
     from bench.results import RunConfig
-    from bench.runner import run_devices
+    from bench.runner import run_all
 
     config = RunConfig(
         device="",
@@ -124,7 +129,6 @@ def run(
         eval_batch_size=eval_batch_size,
         lr=lr,
         seed=seed,
-        loader=loader.value,
         deterministic=deterministic,
         precision=precision.value,
         channels_last=channels_last,
@@ -137,13 +141,22 @@ def run(
     )
     console = Console()
     with user_errors(), RichReporter(console) as reporter:
-        recorded = run_devices(config, device, out, data_dir, download, save_weights, reporter)
+        recorded = run_all(
+            config,
+            device,
+            [choice.value for choice in loader],
+            out,
+            data_dir,
+            download,
+            save_weights,
+            reporter,
+        )
     for run_ in recorded:
         console.print(epoch_table(run_.result))
         console.print(summary_table(run_.result))
         console.print(f"wrote {run_.result_path} and {run_.plot_path}")
     if len(recorded) > 1:
-        console.print(devices_table([r.result for r in recorded]))
+        console.print(side_by_side_table([r.result for r in recorded]))
 
 
 @app.command()

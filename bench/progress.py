@@ -12,7 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench.results import EpochMetrics
+from bench.results import EpochMetrics, RunConfig
 
 
 class RichReporter:
@@ -26,6 +26,7 @@ class RichReporter:
             transient=True,
         )
         self.task = TaskID(-1)
+        self.label = ""
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -34,8 +35,16 @@ class RichReporter:
     def __exit__(self, *exc_info) -> None:
         self.progress.stop()
 
+    def run_started(self, config: RunConfig) -> None:
+        self.label = f"{config.device} {config.loader}"
+        self.progress.console.print(
+            f"[bold]{self.label}[/]: seed {config.seed}, {config.epochs} epochs, "
+            f"batch {config.batch_size}, {config.precision}, {config.optimizer}"
+            + (", channels-last" if config.channels_last else "")
+        )
+
     def epoch_started(self, epoch: int, steps: int) -> None:
-        self.task = self.progress.add_task(f"epoch {epoch}", total=steps)
+        self.task = self.progress.add_task(f"{self.label} epoch {epoch}", total=steps)
 
     def step_done(self, step: int) -> None:
         self.progress.advance(self.task)

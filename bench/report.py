@@ -88,13 +88,16 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
-def devices_table(results: Sequence[RunResult]) -> Table:
-    """Side by side, with each device's speed-up over the CPU run (or the first run)."""
-    reference = next((r for r in results if r.environment.device_type == "cpu"), results[0])
+def side_by_side_table(results: Sequence[RunResult]) -> Table:
+    """Runs of one invocation side by side, with each one's speed-up over the first."""
+    reference = results[0]
     base_rate = reference.summary.steady_train_images_per_s
-    table = Table(title=f"Devices side by side (speed-up vs {reference.config.device})")
+    table = Table(
+        title=f"Side by side (speed-up vs {reference.config.device} {reference.config.loader})"
+    )
     for column in (
         "device",
+        "loader",
         "train img/s",
         "speed-up",
         "eval img/s",
@@ -107,6 +110,7 @@ def devices_table(results: Sequence[RunResult]) -> Table:
         s = r.summary
         table.add_row(
             device_label(r),
+            r.config.loader,
             fmt_rate(s.steady_train_images_per_s),
             f"{s.steady_train_images_per_s / base_rate:.2f}×",
             fmt_rate(s.eval_images_per_s),

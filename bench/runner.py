@@ -55,6 +55,7 @@ from mnist_core.train import TrainStep
 
 
 class Reporter(Protocol):
+    def run_started(self, config: RunConfig) -> None: ...
     def epoch_started(self, epoch: int, steps: int) -> None: ...
     def step_done(self, step: int) -> None: ...
     def epoch_finished(self, metrics: EpochMetrics) -> None: ...
@@ -284,28 +285,35 @@ def benchmark(
     return result
 
 
-def run_devices(
+def run_all(
     config: RunConfig,
     devices: Sequence[str],
+    loaders: Sequence[str],
     out_dir: Path,
     data_dir: Path | None,
     download: bool,
     save_weights: bool = False,
     reporter: Reporter | None = None,
 ) -> list[RecordedRun]:
-    """Check everything a user can get wrong, then benchmark each device in turn and record it.
+    """Check everything a user can get wrong, then benchmark each device × loader in turn.
 
-    Each finished run is written (JSON, then its plot) before the next device starts.
+    Each finished run is written (JSON, then its plot) before the next one starts.
     """
     resolved = list(dict.fromkeys(str(resolve_device(name)) for name in devices))
-    configs = [for_device(config, device) for device in resolved]
-    for device_config in configs:
-        validate(device_config)
+    configs = [
+        for_device(replace(config, loader=loader), device)
+        for device in resolved
+        for loader in dict.fromkeys(loaders)
+    ]
+    for run_config in configs:
+        validate(run_config)
     ensure_writable(out_dir)
     data = load_mnist(data_dir, download=download)
     recorded = []
-    for device_config in configs:
-        result = benchmark(device_config, data, reporter, out_dir if save_weights else None)
+    for run_config in configs:
+        if reporter:
+            reporter.run_started(run_config)
+        result = benchmark(run_config, data, reporter, out_dir if save_weights else None)
         result_path = save_result(result, out_dir)
         plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
         recorded.append(RecordedRun(result, result_path, plot_path))

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.results import load_result
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "250"})
 
 
 def invoke(*args):
@@ -61,10 +61,16 @@ def test_same_seed_twice_gives_the_same_weights_digest(tiny_mnist, tmp_path):
     assert load_result(a).weights_sha256 == load_result(b).weights_sha256
 
 
-def test_device_named_twice_runs_once(tiny_mnist, tmp_path):
-    result = smoke_run(tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision")
+def test_both_loaders_in_one_run_give_identical_weights(tiny_mnist, tmp_path):
+    result = smoke_run(tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision",
+                       "--loader", "tensor")
     assert result.exit_code == 0, result.output
-    assert len(list(tmp_path.glob("*.json"))) == 1
+    first, second = (load_result(p) for p in tmp_path.glob("*.json"))
+    assert {first.config.loader, second.config.loader} == {"tensor", "torchvision"}
+    # CPU defaults (channels-last, fused Adam) apply to both loaders: still bitwise the same.
+    assert first.config.channels_last and first.config.optimizer == "adam-fused"
+    assert first.weights_sha256 == second.weights_sha256
+    assert "Side by side (speed-up vs cpu torchvision)" in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
