@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,6 +121,26 @@ def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baselin
     if not differences:
         return ranked[0], ""
     return None, f"closest is {ranked[0].name}: " + ", ".join(differences)
+
+
+def single_process_reference(
+    result: RunResult, baselines: list[Baseline]
+) -> tuple[str, float] | None:
+    """A baseline of the same config run in one process on the same device model.
+
+    The CPU thread count is not compared: torchrun gives each CPU rank one thread, and the
+    fair reference is one process using the whole machine.
+    """
+    single = config_key(replace(result.config, world_size=1, per_rank_batch=False))
+    hardware = hardware_key(hardware_of(result.environment))
+    hardware.pop("threads", None)
+    for baseline in baselines:
+        theirs = hardware_key(baseline.hardware)
+        theirs.pop("threads", None)
+        if config_key(baseline.config) == single and theirs == hardware:
+            rate = statistics.fmean(run.steady_train_images_per_s for run in baseline.runs)
+            return baseline.name, rate
+    return None
 
 
 def figures_of(result: RunResult) -> SeedFigures:

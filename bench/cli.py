@@ -58,6 +58,46 @@ def user_errors() -> Iterator[None]:
         ) from None
 
 
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` less `option VALUE` and `option=VALUE`."""
+    kept: list[str] = []
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == option:
+            skip_next = True
+        elif not arg.startswith(f"{option}="):
+            kept.append(arg)
+    return kept
+
+
+def launch_torchrun(nproc_per_node: int) -> int:
+    """`run --nproc-per-node N`: this command line again, under torch.distributed.run."""
+    import subprocess
+    import sys
+
+    args = _without_option(sys.argv[1:], "--nproc-per-node")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc_per_node}",
+        "-m",
+        "bench",
+        *args,
+    ]
+    code = subprocess.run(command, check=False).returncode
+    if code:
+        typer.secho(
+            f"error: distributed run failed: torchrun exited {code} (rank errors above)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+    return code
+
+
 @app.command()
 def run(
     device: Annotated[
@@ -107,6 +147,25 @@ def run(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Cap training steps per epoch (smoke runs).")
     ] = None,
+    nproc_per_node: Annotated[
+        int | None,
+        typer.Option(help="Data-parallel processes on this machine (starts torchrun itself)."),
+    ] = None,
+    per_rank_batch: Annotated[
+        bool,
+        typer.Option(
+            "--per-rank-batch",
+            help="Distributed: each rank takes --batch-size (weak scaling); default: ranks "
+            "share it.",
+        ),
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Distributed: single-process result to compute scaling efficiency."),
+    ] = None,
+    dist_timeout: Annotated[
+        float, typer.Option(help="Distributed: seconds before a stuck collective fails.")
+    ] = 120.0,
     save_weights: Annotated[
         bool,
         typer.Option(help="Also save the final weights (for cross-device distances in `compare`)."),
@@ -138,18 +197,30 @@ def run(
         target_acc_pct=target_acc,
         threads=threads,
         max_steps_per_epoch=max_steps,
+        per_rank_batch=per_rank_batch,
     )
+    loaders = [choice.value for choice in loader]
+    if nproc_per_node is not None:
+        from bench.runner import plan
+
+        if nproc_per_node < 1:
+            raise fail(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
+        with user_errors():
+            plan(config, device, loaders, world_size=nproc_per_node)
+        raise typer.Exit(launch_torchrun(nproc_per_node))
     console = Console()
     with user_errors(), RichReporter(console) as reporter:
         recorded = run_all(
             config,
             device,
-            [choice.value for choice in loader],
+            loaders,
             out,
             data_dir,
             download,
             save_weights,
             reporter,
+            reference,
+            dist_timeout,
         )
     for run_ in recorded:
         console.print(epoch_table(run_.result))

@@ -105,12 +105,16 @@ def config_label(result: RunResult) -> str:
             ("compile", c.compile),
             ("cuda-graphs", c.cuda_graphs),
             ("nondeterministic", not c.deterministic),
+            (f"{c.world_size} ranks {'weak' if c.per_rank_batch else 'strong'}", c.world_size > 1),
         )
         if on
     ]
     steps = f" max{c.max_steps_per_epoch}" if c.max_steps_per_epoch else ""
     return " ".join(
-        [f"{c.loader} {c.precision} e{c.epochs} b{c.batch_size} lr{c.lr:g}{steps}", *flags]
+        [
+            f"{c.loader} {c.precision} {c.optimizer} e{c.epochs} b{c.batch_size} lr{c.lr:g}{steps}",
+            *flags,
+        ]
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench.compare import Comparison, RunRow, Spread, config_label
@@ -83,6 +84,19 @@ def summary_table(result: RunResult) -> Table:
         ),
         ("weights SHA-256", result.weights_sha256[:16]),
     ]
+    if result.distributed:
+        headers = [
+            "ranks × nodes",
+            "backend",
+            "scaling",
+            "global batch",
+            "global img/s",
+            "per-rank img/s",
+            "scaling efficiency",
+            "reference",
+            "same weights",
+        ]
+        rows += list(zip(headers, distributed_row(result)[1:], strict=True))
     for what, value in rows:
         table.add_row(what, value)
     return table
@@ -171,6 +185,25 @@ def run_record(row: RunRow) -> dict[str, Any]:
     }
 
 
+def distributed_row(result: RunResult) -> list[str]:
+    info = result.distributed
+    assert info is not None
+    rates = [rank.train_images_per_s for rank in info.ranks]
+    efficiency = info.scaling_efficiency_pct
+    return [
+        result.run_id,
+        f"{info.world_size} × {info.nodes}",
+        info.backend,
+        info.scaling,
+        f"{info.global_batch_size} ({info.per_rank_batch_size}/rank)",
+        fmt_rate(info.global_train_images_per_s),
+        f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
+        "-" if efficiency is None else f"{efficiency:.0f}%",
+        info.reference_run or "-",
+        "yes" if info.weights_identical else "NO",
+    ]
+
+
 def comparison_tables(comparison: Comparison) -> list[TableData]:
     runs = TableData(
         "Runs",
@@ -243,6 +276,26 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 ],
             )
         )
+    distributed = [row.result for row in comparison.rows if row.result.distributed]
+    if distributed:
+        tables.append(
+            TableData(
+                "Data-parallel runs",
+                [
+                    "run",
+                    "ranks × nodes",
+                    "backend",
+                    "scaling",
+                    "global batch",
+                    "global img/s",
+                    "per-rank img/s",
+                    "scaling efficiency",
+                    "reference",
+                    "same weights on all ranks",
+                ],
+                [distributed_row(result) for result in distributed],
+            )
+        )
     if comparison.cross_device:
         tables.append(
             TableData(
@@ -274,11 +327,11 @@ def notes(comparison: Comparison) -> list[str]:
 
 
 def to_rich(table: TableData) -> Table:
-    rendered = Table(title=table.title)
+    rendered = Table(title=escape(table.title))
     for header in table.headers:
-        rendered.add_column(header, overflow="fold")
+        rendered.add_column(escape(header), overflow="fold")
     for row in table.rows:
-        rendered.add_row(*row)
+        rendered.add_row(*map(escape, row))
     return rendered
 
 

@@ -40,6 +40,8 @@ class RunConfig:
     optimizer: str | None = None
     compile: bool = False
     cuda_graphs: bool = False
+    world_size: int = 1  # data-parallel processes (torchrun); batch_size is then global...
+    per_rank_batch: bool = False  # ...unless this is set: each rank takes batch_size (weak scaling)
     model: str = "seed-cnn"
 
 
@@ -104,6 +106,31 @@ class Summary:
 
 
 @dataclass
+class RankFigures:
+    rank: int
+    host: str
+    device: str
+    train_images_per_s: float  # this rank's images / its own training time, steady median
+    weights_sha256: str
+
+
+@dataclass
+class DistributedInfo:
+    world_size: int
+    nodes: int
+    backend: str
+    scaling: str  # "strong" (global batch fixed) or "weak" (per-rank batch fixed)
+    global_batch_size: int
+    per_rank_batch_size: int
+    global_train_images_per_s: float  # all images / the slowest rank's time, steady median
+    ranks: list[RankFigures]
+    weights_identical: bool
+    reference_run: str | None = None  # a single-process run or baseline of the same config
+    reference_train_images_per_s: float | None = None
+    scaling_efficiency_pct: float | None = None  # global ÷ (world size × reference)
+
+
+@dataclass
 class RunResult:
     run_id: str
     created_utc: str
@@ -118,6 +145,7 @@ class RunResult:
     confusion: list[list[int]]
     weights_sha256: str
     weights_file: str | None = None
+    distributed: DistributedInfo | None = None
     schema_version: int = SCHEMA_VERSION
     notes: list[str] = field(default_factory=list)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import secrets
+import socket
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -15,19 +16,23 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from bench.baselines import load_baselines, single_process_reference
 from bench.environment import fingerprint
 from bench.errors import ConfigError
 from bench.peak import measure_peak
 from bench.plots import plot_loss
 from bench.results import (
     DataInfo,
+    DistributedInfo,
     EpochMetrics,
     ModelInfo,
+    RankFigures,
     RunConfig,
     RunResult,
     Summary,
     atomic_path,
     ensure_writable,
+    load_result,
     save_result,
 )
 from mnist_core import (
@@ -49,6 +54,16 @@ from mnist_core import (
     synchronize,
     train_epoch,
     training_flops_per_sample,
+)
+from mnist_core.distributed import (
+    Rank,
+    backend_for,
+    gather_to_all,
+    init_process_group,
+    mean_over_ranks,
+    rank_from_environment,
+    shutdown,
+    wrap,
 )
 from mnist_core.graphs import GraphedTrainStep
 from mnist_core.train import TrainStep
@@ -113,6 +128,8 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("fp16 training needs CUDA; use bf16 elsewhere")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}: use {', '.join(OPTIMIZERS)}")
+    if config.world_size > 1 and (config.loader != "tensor" or config.cuda_graphs):
+        raise ConfigError("a distributed run needs the tensor loader and no --cuda-graphs")
     if config.cuda_graphs:
         if config.optimizer != "adam-capturable":
             raise ConfigError("--cuda-graphs needs --optimizer adam-capturable")
@@ -169,9 +186,10 @@ def _summarise(
 def _training(
     config: RunConfig,
     model: torch.nn.Module,
+    forward: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Adam,
     train_loader: TensorLoader | DataLoader,
-) -> tuple[TrainStep, Callable, int]:
+) -> tuple[TrainStep, Callable[[], Iterable[tuple[torch.Tensor, ...]]], int]:
     """The step function, a fresh-batches-per-epoch factory, and the steps per epoch."""
     full_batches = len(train_loader)
     if config.cuda_graphs:
@@ -190,8 +208,9 @@ def _training(
         def batches() -> Iterable[tuple[torch.Tensor, ...]]:
             return ((index,) for index in train_loader.index_batches())
     else:
-        forward = torch.compile(model) if config.compile else model
-        step = make_train_step(forward, optimizer, config.precision)
+        step = make_train_step(
+            torch.compile(forward) if config.compile else forward, optimizer, config.precision
+        )
 
         def batches() -> Iterable[tuple[torch.Tensor, ...]]:
             return train_loader
@@ -199,13 +218,59 @@ def _training(
     return step, batches, min(full_batches, config.max_steps_per_epoch or full_batches)
 
 
+def global_batch_size(config: RunConfig) -> int:
+    return config.batch_size * config.world_size if config.per_rank_batch else config.batch_size
+
+
+def _distributed_info(
+    config: RunConfig,
+    rank: Rank,
+    device: torch.device,
+    epochs: list[EpochMetrics],
+    global_images: int,
+    weights_sha256: str,
+) -> DistributedInfo:
+    """Gather every rank's epoch times and digest; rewrite `epochs` to the slowest rank's time."""
+    own_train_s = [m.train_s for m in epochs]
+    own_rate = statistics.median(m.train_images_per_s for m in (epochs[1:] or epochs))
+    gathered = gather_to_all(
+        (own_train_s, own_rate, socket.gethostname(), str(device), weights_sha256)
+    )
+    for index, metrics in enumerate(epochs):
+        metrics.train_s = max(train_s[index] for train_s, *_ in gathered)
+        metrics.train_images_per_s = global_images / metrics.train_s
+    digests = {digest for *_, digest in gathered}
+    return DistributedInfo(
+        world_size=rank.world_size,
+        nodes=rank.nodes,
+        backend=backend_for(device),
+        scaling="weak" if config.per_rank_batch else "strong",
+        global_batch_size=global_batch_size(config),
+        per_rank_batch_size=global_batch_size(config) // rank.world_size,
+        global_train_images_per_s=statistics.median(
+            m.train_images_per_s for m in (epochs[1:] or epochs)
+        ),
+        ranks=[
+            RankFigures(
+                rank=r, host=host, device=name, train_images_per_s=rate, weights_sha256=digest
+            )
+            for r, (_, rate, host, name, digest) in enumerate(gathered)
+        ],
+        weights_identical=len(digests) == 1,
+    )
+
+
 def benchmark(
     config: RunConfig,
     data: MnistData,
     reporter: Reporter | None = None,
     weights_dir: Path | None = None,
-) -> RunResult:
-    """Train and evaluate once per epoch, timing training and evaluation apart."""
+    rank: Rank | None = None,
+) -> RunResult | None:
+    """Train and evaluate once per epoch, timing training and evaluation apart.
+
+    In a data-parallel run every rank calls this; rank 0 returns the result, the others None.
+    """
     started = datetime.now(timezone.utc)
     config = for_device(config, config.device)
     assert config.optimizer is not None
@@ -219,11 +284,17 @@ def benchmark(
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config.lr, config.optimizer)
-    train_loader = make_loader(config.loader, data.train, config.batch_size, device, generator)
+    shard = (rank.rank, rank.world_size) if rank else (0, 1)
+    train_loader = make_loader(
+        config.loader, data.train, global_batch_size(config), device, generator, shard
+    )
     test_loader = make_loader(config.loader, data.test, config.eval_batch_size, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step, batches, steps = _training(config, model, optimizer, train_loader)
+    forward = wrap(model, device) if rank else model
+    step, batches, steps = _training(config, model, forward, optimizer, train_loader)
+    global_images = min(steps * global_batch_size(config), len(data.train))
+    rank_images = global_images // (rank.world_size if rank else 1)
 
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
@@ -232,16 +303,21 @@ def benchmark(
             reporter.epoch_started(epoch, steps)
         losses, train_s = _timed(
             device,
-            lambda: train_epoch(step, batches(), steps, reporter.step_done if reporter else None),
+            lambda: train_epoch(
+                step,
+                batches(),
+                steps,
+                reporter.step_done if reporter else None,
+                mean_over_ranks if rank else None,
+            ),
         )
         evaluation, eval_s = _timed(device, lambda: evaluate(model, test_loader, config.precision))
         epoch_losses = losses.tolist()
         step_losses.extend(epoch_losses)
-        trained_images = min(steps * config.batch_size, len(data.train))
         metrics = EpochMetrics(
             epoch=epoch,
             train_s=train_s,
-            train_images_per_s=trained_images / train_s,
+            train_images_per_s=rank_images / train_s,
             train_loss_mean=sum(epoch_losses) / len(epoch_losses),
             eval_s=eval_s,
             eval_images_per_s=len(data.test) / eval_s,
@@ -252,11 +328,22 @@ def benchmark(
         if reporter:
             reporter.epoch_finished(metrics)
 
+    weights_sha256 = state_dict_digest(model)
+    distributed = (
+        _distributed_info(config, rank, device, epochs, global_images, weights_sha256)
+        if rank
+        else None
+    )
+    if rank and not rank.is_main:
+        return None
     with torch.device("meta"):
         flops_per_sample = training_flops_per_sample(Net(), config.batch_size)
     summary = _summarise(config, epochs, flops_per_sample, device)
     summary.peak_matmul_flops_per_s = peak.matmul_flops_per_s
     summary.mfu_pct = 100 * summary.train_flops_per_s / peak.matmul_flops_per_s
+    if rank:
+        # Every rank ran on its own device: the achieved FLOP/s are the whole group's.
+        summary.mfu_pct /= rank.world_size
     result = RunResult(
         run_id=_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
@@ -275,7 +362,8 @@ def benchmark(
         step_losses=step_losses,
         per_class_accuracy_pct=evaluation.per_class_accuracy_pct,
         confusion=evaluation.confusion,
-        weights_sha256=state_dict_digest(model),
+        weights_sha256=weights_sha256,
+        distributed=distributed,
     )
     if weights_dir is not None:
         weights_path = weights_dir / f"{result.run_id}-weights.pt"
@@ -283,6 +371,53 @@ def benchmark(
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
         result.weights_file = weights_path.name
     return result
+
+
+def _with_scaling_reference(result: RunResult, reference: Path | None, baselines_dir: Path) -> None:
+    """Scaling efficiency against --reference, else a single-process baseline of the config."""
+    assert result.distributed is not None
+    if reference is not None:
+        single = load_result(reference)
+        name, rate = single.run_id, single.summary.steady_train_images_per_s
+    else:
+        baselines = load_baselines(baselines_dir)[0] if baselines_dir.exists() else []
+        found = single_process_reference(result, baselines)
+        if found is None:
+            return
+        name, rate = found
+    info = result.distributed
+    info.reference_run = name
+    info.reference_train_images_per_s = rate
+    info.scaling_efficiency_pct = 100 * info.global_train_images_per_s / (info.world_size * rate)
+
+
+def plan(
+    config: RunConfig,
+    devices: Sequence[str],
+    loaders: Sequence[str],
+    rank: Rank | None = None,
+    world_size: int | None = None,
+) -> list[RunConfig]:
+    """One validated config per device × loader; raises ConfigError for what cannot run.
+
+    `rank` is this process's place in a running torchrun group; `world_size` is that of a
+    group about to be launched (so that `--nproc-per-node` fails before it starts anything).
+    """
+    world_size = rank.world_size if rank else (world_size or 1)
+    resolved = list(dict.fromkeys(str(resolve_device(name)) for name in devices))
+    loaders = list(dict.fromkeys(loaders))
+    if world_size > 1 and (len(resolved) > 1 or len(loaders) > 1):
+        raise ConfigError("a distributed run takes one --device and one --loader")
+    if rank and resolved[0].startswith("cuda"):
+        resolved = [str(resolve_device(f"cuda:{rank.local_rank}"))]
+    configs = [
+        for_device(replace(config, loader=loader, world_size=world_size), device)
+        for device in resolved
+        for loader in loaders
+    ]
+    for run_config in configs:
+        validate(run_config)
+    return configs
 
 
 def run_all(
@@ -294,27 +429,45 @@ def run_all(
     download: bool,
     save_weights: bool = False,
     reporter: Reporter | None = None,
+    reference: Path | None = None,
+    dist_timeout_s: float = 120.0,
+    baselines_dir: Path = Path("results/baselines"),
 ) -> list[RecordedRun]:
     """Check everything a user can get wrong, then benchmark each device × loader in turn.
 
-    Each finished run is written (JSON, then its plot) before the next one starts.
+    Each finished run is written (JSON, then its plot) before the next one starts. Under
+    torchrun every rank trains its shard and rank 0 alone writes the one result.
     """
-    resolved = list(dict.fromkeys(str(resolve_device(name)) for name in devices))
-    configs = [
-        for_device(replace(config, loader=loader), device)
-        for device in resolved
-        for loader in dict.fromkeys(loaders)
-    ]
-    for run_config in configs:
-        validate(run_config)
-    ensure_writable(out_dir)
+    rank = rank_from_environment()
+    configs = plan(config, devices, loaders, rank)
+    main = rank is None or rank.is_main
+    if main:
+        ensure_writable(out_dir)
+        if reference is not None:
+            load_result(reference)  # a bad reference fails now, not after training
     data = load_mnist(data_dir, download=download)
+    if rank:
+        init_process_group(torch.device(configs[0].device), dist_timeout_s)
     recorded = []
-    for run_config in configs:
-        if reporter:
-            reporter.run_started(run_config)
-        result = benchmark(run_config, data, reporter, out_dir if save_weights else None)
-        result_path = save_result(result, out_dir)
-        plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
-        recorded.append(RecordedRun(result, result_path, plot_path))
+    try:
+        for run_config in configs:
+            if reporter and main:
+                reporter.run_started(run_config)
+            result = benchmark(
+                run_config,
+                data,
+                reporter if main else None,
+                out_dir if save_weights else None,
+                rank,
+            )
+            if result is None:
+                continue
+            if result.distributed:
+                _with_scaling_reference(result, reference, baselines_dir)
+            result_path = save_result(result, out_dir)
+            plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
+            recorded.append(RecordedRun(result, result_path, plot_path))
+    finally:
+        if rank:
+            shutdown()
     return recorded

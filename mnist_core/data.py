@@ -214,12 +214,14 @@ class TensorLoader:
         batch_size: int,
         device: torch.device,
         generator: torch.Generator | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         # float().div(255) is exactly what ToTensor computes for a uint8 image.
         self.images = dataset.data.to(device).unsqueeze(1).float().div(255)
         self.labels = dataset.targets.to(device)
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # the global batch; a shard takes its slice of each
         self.generator = generator
+        self.rank, self.world_size = shard
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -229,7 +231,8 @@ class TensorLoader:
         if self.generator is None:
             raise ValueError("index_batches needs a generator: the loader does not shuffle")
         order = epoch_permutation(len(self.labels), self.generator).to(self.labels.device)
-        yield from order.split(self.batch_size)
+        for batch in order.split(self.batch_size):
+            yield batch.tensor_split(self.world_size)[self.rank]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.generator is None:
@@ -247,13 +250,17 @@ def make_loader(
     batch_size: int,
     device: torch.device,
     generator: torch.Generator | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> TensorLoader | DataLoader:
     """`tensor` (data on the device) or `torchvision` (the seed's DataLoader + ToTensor).
 
     With a generator the loader shuffles every epoch; without one it keeps the file order.
+    `shard` = (rank, world size): the tensor loader then yields this rank's slice of each batch.
     """
     if kind == "tensor":
-        return TensorLoader(dataset, batch_size, device, generator)
+        return TensorLoader(dataset, batch_size, device, generator, shard)
+    if shard[1] > 1:
+        raise ValueError("only the tensor loader shards its batches across ranks")
     if kind == "torchvision":
         sampler = None if generator is None else PermutationSampler(len(dataset), generator)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler)

@@ -86,11 +86,13 @@ def train_epoch(
     batches: Iterable[tuple[torch.Tensor, ...]],
     steps: int,
     on_step: Callable[[int], None] | None = None,
+    reduce_losses: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run `step` on the first `steps` batches; return each step's loss as one device tensor.
 
     Losses stay on the device and are checked once, at the end, so the step never waits on the
-    host. Raises NonFiniteLossError naming the first bad step.
+    host. `reduce_losses` (an all-reduce across ranks) runs before that check, so that every
+    rank stops together. Raises NonFiniteLossError naming the first bad step.
     """
     losses = []
     for index, batch in zip(range(steps), batches, strict=False):
@@ -98,6 +100,8 @@ def train_epoch(
         if on_step is not None:
             on_step(index)
     stacked = torch.stack(losses)
+    if reduce_losses is not None:
+        stacked = reduce_losses(stacked)
     finite = torch.isfinite(stacked)
     if not bool(finite.all()):
         first_bad = int((~finite).nonzero()[0])

@@ -62,8 +62,9 @@ def test_same_seed_twice_gives_the_same_weights_digest(tiny_mnist, tmp_path):
 
 
 def test_both_loaders_in_one_run_give_identical_weights(tiny_mnist, tmp_path):
-    result = smoke_run(tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision",
-                       "--loader", "tensor")
+    result = smoke_run(
+        tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision", "--loader", "tensor"
+    )
     assert result.exit_code == 0, result.output
     first, second = (load_result(p) for p in tmp_path.glob("*.json"))
     assert {first.config.loader, second.config.loader} == {"tensor", "torchvision"}

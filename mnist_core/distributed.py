@@ -1,0 +1,82 @@
+"""Data-parallel training with torch.distributed: process group, sharding, reductions.
+
+Launched by torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous variables.
+Every rank draws the same seeded permutation and takes its slice of each global batch, so the
+optimisation matches a single-process run of the same global batch (DDP averages gradients).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass(frozen=True)
+class Rank:
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def nodes(self) -> int:
+        return max(1, self.world_size // self.local_world_size)
+
+
+def rank_from_environment() -> Rank | None:
+    """The torchrun-assigned rank, or None in a plain single-process run."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return None
+    return Rank(
+        rank=int(os.environ["RANK"]),
+        world_size=world_size,
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
+    )
+
+
+def backend_for(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def init_process_group(device: torch.device, timeout_s: float) -> None:
+    """Join the group; a peer that never arrives or dies ends collectives after `timeout_s`."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(
+        backend=backend_for(device),
+        timeout=timedelta(seconds=timeout_s),
+        device_id=device if device.type == "cuda" else None,
+    )
+
+
+def wrap(model: nn.Module, device: torch.device) -> DistributedDataParallel:
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / dist.get_world_size()
+
+
+def gather_to_all(value: Any) -> list[Any]:
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
