@@ -231,8 +231,17 @@ def run(
 
 
 @app.command()
-def env() -> None:
-    """Print the environment fingerprint that every result records."""
+def env(
+    device: Annotated[str, typer.Option("--device", "-d", help="Device to describe.")] = "auto",
+    peak: Annotated[
+        bool, typer.Option("--peak", help="Also measure matmul FLOP/s and copy bandwidth.")
+    ] = False,
+    precision: Annotated[
+        Precision, typer.Option(help="Precision of the matmul probe.")
+    ] = Precision.fp32,
+) -> None:
+    """Print the environment fingerprint that every result records (and, with --peak, the
+    device's measured peak: the denominator of MFU)."""
     from dataclasses import asdict
 
     from rich.console import Console
@@ -241,9 +250,25 @@ def env() -> None:
     from bench.environment import fingerprint
     from mnist_core import resolve_device
 
+    with user_errors():
+        resolved = resolve_device(device)
     table = Table(title="Environment", show_header=False)
-    for key, value in asdict(fingerprint(resolve_device("auto"))).items():
+    for key, value in asdict(fingerprint(resolved)).items():
         table.add_row(key, str(value))
+    if peak:
+        from bench.peak import measure_peak
+
+        if precision is Precision.fp16 and resolved.type == "cpu":
+            raise fail("the fp16 probe needs a GPU; use bf16 or fp32 on the CPU")
+        measured = measure_peak(resolved, precision.value)
+        table.add_row(
+            f"peak matmul ({measured.dtype}, {measured.matmul_size}²)",
+            f"{measured.matmul_flops_per_s / 1e9:,.1f} GFLOP/s",
+        )
+        table.add_row(
+            f"copy bandwidth ({measured.copy_mb:g} MB)",
+            f"{measured.copy_bytes_per_s / 1e9:,.1f} GB/s",
+        )
     Console().print(table)
 
 
@@ -383,3 +408,79 @@ def report(
         with user_errors():
             write_text_atomic(out, text)
         typer.echo(f"wrote {out}", err=True)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise fail(f"{what} must be positive whole numbers, got {text!r}")
+    return values
+
+
+@app.command()
+def sweep(
+    device: Annotated[
+        list[str], typer.Option("--device", "-d", help="Devices, as for `run`; repeatable.")
+    ] = ["auto"],  # noqa: B006 - Typer reads the default from here
+    batch_sizes: Annotated[
+        str, typer.Option(help="Comma-separated batch sizes.")
+    ] = "100,250,500,1000,2500,5000",
+    threads: Annotated[
+        str | None, typer.Option(help="Comma-separated CPU thread counts, e.g. 1,2.")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Timed training steps per point.")] = 30,
+    loader: Annotated[Loader, typer.Option(help="Data loader.")] = Loader.tensor,
+    precision: Annotated[Precision, typer.Option(help="fp32, bf16 or fp16.")] = Precision.fp32,
+    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder, as for `run`.")] = None,
+    download: Annotated[bool, typer.Option(help="Download MNIST if no files are found.")] = True,
+    out: Annotated[Path, typer.Option(help="Folder for the sweep JSON and plot.")] = Path(
+        "results"
+    ),
+) -> None:
+    """Training and evaluation throughput per batch size (and CPU thread count): table + plot."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.results import RunConfig, ensure_writable
+    from bench.sweep import save_sweep
+    from bench.sweep import sweep as run_sweep
+    from mnist_core import load_mnist
+
+    sizes = _int_list(batch_sizes, "--batch-sizes")
+    thread_counts: list[int | None] = [*_int_list(threads, "--threads")] if threads else [None]
+    if steps < 1:
+        raise fail(f"--steps must be at least 1, got {steps}")
+    console = Console()
+    table = Table(title="Throughput by batch size")
+    for column in ("device", "threads", "batch", "train img/s", "eval img/s"):
+        table.add_column(column, justify="right")
+    config = RunConfig(device="", loader=loader.value, precision=precision.value)
+    with user_errors():
+        ensure_writable(out)
+        data = load_mnist(data_dir, download=download)
+        points = run_sweep(
+            config,
+            device,
+            sizes,
+            thread_counts,
+            data,
+            steps,
+            on_point=lambda p: console.print(
+                f"{p.device} threads={p.threads} batch={p.batch_size}: "
+                f"{p.train_images_per_s:,.0f} train img/s, {p.eval_images_per_s:,.0f} eval img/s"
+            ),
+        )
+        json_path, plot_path = save_sweep(points, out)
+    for p in points:
+        table.add_row(
+            p.device,
+            str(p.threads),
+            str(p.batch_size),
+            f"{p.train_images_per_s:,.0f}",
+            f"{p.eval_images_per_s:,.0f}",
+        )
+    console.print(table)
+    console.print(f"wrote {json_path} and {plot_path}")

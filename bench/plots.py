@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,6 +13,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.compare import Comparison  # noqa: E402
 from bench.results import RunResult, atomic_path  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.sweep import SweepPoint
 
 
 def save_figure(figure, path: Path) -> Path:
@@ -104,5 +108,32 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     acc_axes.set(
         ylim=(max(0, low - 1), 100), ylabel="final test accuracy (%)", title="Accuracy per run"
     )
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
+    """Training and evaluation images/s against batch size, one line per device and threads."""
+    figure, (train_axes, eval_axes) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    lines: dict[str, list[SweepPoint]] = {}
+    for point in points:
+        label = f"{point.device} ({point.device_name})"
+        if point.device == "cpu":
+            label += f", {point.threads} thread{'s' if point.threads > 1 else ''}"
+        lines.setdefault(label, []).append(point)
+    for label, line in lines.items():
+        sizes = [p.batch_size for p in line]
+        train_axes.plot(sizes, [p.train_images_per_s for p in line], "o-", label=label)
+        eval_axes.plot(sizes, [p.eval_images_per_s for p in line], "o-", label=label)
+    for axes, what in ((train_axes, "training"), (eval_axes, "evaluation")):
+        axes.set(
+            xscale="log",
+            yscale="log",
+            xlabel="batch size",
+            ylabel=f"{what} images/s",
+            title=f"{what.capitalize()} throughput",
+        )
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=8)
     figure.tight_layout()
     return save_figure(figure, path)

@@ -48,7 +48,7 @@ def tiny_mnist(tmp_path: Path) -> Path:
     return make_tiny_mnist(tmp_path / "mnist")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_mnist() -> Path:
     candidates = [os.environ.get("MNIST_BENCH_DATA"), str(SHARED_MNIST)]
     for candidate in filter(None, candidates):

@@ -1,0 +1,114 @@
+"""Throughput against batch size (and CPU thread count): where each device saturates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from bench.environment import device_name
+from bench.results import RunConfig, write_json_atomic
+from bench.runner import plan, validate
+from mnist_core import (
+    Net,
+    evaluate,
+    make_loader,
+    make_optimizer,
+    make_train_step,
+    seed_everything,
+    synchronize,
+    train_epoch,
+)
+from mnist_core.data import MnistData
+
+
+@dataclass
+class SweepPoint:
+    device: str
+    device_name: str
+    threads: int
+    batch_size: int
+    steps: int
+    train_images_per_s: float
+    eval_images_per_s: float
+    channels_last: bool
+    optimizer: str
+    precision: str
+
+
+def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: int) -> SweepPoint:
+    """Training throughput over `steps` steps after a warm-up, and one evaluation pass."""
+    device = torch.device(config.device)
+    generator = seed_everything(config.seed, config.deterministic)
+    model = Net().to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    assert config.optimizer is not None
+    step = make_train_step(
+        model, make_optimizer(model, config.lr, config.optimizer), config.precision
+    )
+    train_loader = make_loader(config.loader, data.train, config.batch_size, device, generator)
+    steps = min(steps, len(train_loader) - warmup_steps)
+    batches = iter(train_loader)
+    train_epoch(step, batches, warmup_steps)
+    synchronize(device)
+    start = time.perf_counter()
+    train_epoch(step, batches, steps)
+    synchronize(device)
+    train_s = time.perf_counter() - start
+    test_loader = make_loader(config.loader, data.test, config.batch_size, device)
+    evaluate(model, test_loader, config.precision)  # warm-up at this batch size
+    start = time.perf_counter()
+    evaluate(model, test_loader, config.precision)
+    eval_s = time.perf_counter() - start
+    return SweepPoint(
+        device=config.device,
+        device_name=device_name(device),
+        threads=torch.get_num_threads(),
+        batch_size=config.batch_size,
+        steps=steps,
+        train_images_per_s=steps * config.batch_size / train_s,
+        eval_images_per_s=len(data.test) / eval_s,
+        channels_last=bool(config.channels_last),
+        optimizer=config.optimizer,
+        precision=config.precision,
+    )
+
+
+def sweep(
+    config: RunConfig,
+    devices: list[str],
+    batch_sizes: list[int],
+    threads: list[int | None],
+    data: MnistData,
+    steps: int,
+    warmup_steps: int = 3,
+    on_point: Callable[[SweepPoint], None] | None = None,
+) -> list[SweepPoint]:
+    """Every device × CPU thread count × batch size; threads apply to CPU devices only."""
+    points = []
+    for device_config in plan(config, devices, [config.loader]):
+        for thread_count in threads if device_config.device == "cpu" else [None]:
+            if thread_count is not None:
+                torch.set_num_threads(thread_count)
+            for batch_size in batch_sizes:
+                point_config = replace(device_config, batch_size=batch_size)
+                validate(point_config)
+                point = measure_point(point_config, data, steps, warmup_steps)
+                points.append(point)
+                if on_point:
+                    on_point(point)
+    return points
+
+
+def save_sweep(points: list[SweepPoint], folder: Path) -> tuple[Path, Path]:
+    from bench.plots import plot_sweep
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    json_path = folder / f"sweep-{stamp}.json"
+    write_json_atomic(json_path, [asdict(point) for point in points])
+    return json_path, plot_sweep(points, folder / f"sweep-{stamp}.png")
