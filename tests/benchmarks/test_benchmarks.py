@@ -7,11 +7,14 @@ GPU timing covers finished work. Each records images/s in extra_info.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.results import RunConfig
+from bench.runner import for_device
 from mnist_core import (
     DataError,
     Net,
@@ -64,12 +67,21 @@ def test_forward(benchmark, device):
 
 
 @pytest.mark.benchmark(group="training step (batch 100)")
+@pytest.mark.parametrize("path", ["seed", "device-default"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_training_step(benchmark, device):
+def test_training_step(benchmark, device, path):
+    """`seed`: contiguous tensors and torch's default Adam, as the seed script trains;
+    `device-default`: what `mnist-bench run` uses on this device (e.g. channels-last, fused)."""
     dev = torch.device(device)
+    config = for_device(RunConfig(device=device), device)
+    if path == "seed":
+        config = replace(config, channels_last=False, optimizer="adam")
     seed_everything(0)
     model = Net().to(dev)
-    step = make_train_step(model, make_optimizer(model, 1e-3))
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    assert config.optimizer is not None
+    step = make_train_step(model, make_optimizer(model, 1e-3, config.optimizer))
     images = torch.rand(TRAIN_BATCH, 1, 28, 28, device=dev)
     labels = torch.randint(0, 10, (TRAIN_BATCH,), device=dev)
 
