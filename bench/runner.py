@@ -232,7 +232,8 @@ def _distributed_info(
 ) -> DistributedInfo:
     """Gather every rank's epoch times and digest; rewrite `epochs` to the slowest rank's time."""
     own_train_s = [m.train_s for m in epochs]
-    own_rate = statistics.median(m.train_images_per_s for m in (epochs[1:] or epochs))
+    rank_images = global_images / rank.world_size
+    own_rate = statistics.median(rank_images / s for s in (own_train_s[1:] or own_train_s))
     gathered = gather_to_all(
         (own_train_s, own_rate, socket.gethostname(), str(device), weights_sha256)
     )
@@ -294,7 +295,6 @@ def benchmark(
     forward = wrap(model, device) if rank else model
     step, batches, steps = _training(config, model, forward, optimizer, train_loader)
     global_images = min(steps * global_batch_size(config), len(data.train))
-    rank_images = global_images // (rank.world_size if rank else 1)
 
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
@@ -317,7 +317,8 @@ def benchmark(
         metrics = EpochMetrics(
             epoch=epoch,
             train_s=train_s,
-            train_images_per_s=rank_images / train_s,
+            # All ranks' images over this rank's time; the slowest rank's replaces it at the end.
+            train_images_per_s=global_images / train_s,
             train_loss_mean=sum(epoch_losses) / len(epoch_losses),
             eval_s=eval_s,
             eval_images_per_s=len(data.test) / eval_s,
