@@ -82,7 +82,7 @@ def reproduce(session: nox.Session) -> None:
     compared = session.run(
         "mnist-bench", "compare", str(out), "--format", "json", silent=True, success_codes=[0]
     )
-    session.run("mnist-bench", "compare", str(out))
+    session.run("mnist-bench", "compare", str(out), "--format", "markdown")
     payload = json.loads(compared or "{}")
     verdicts = [run["verdict"] for run in payload.get("runs", [])]
     if payload.get("regression"):

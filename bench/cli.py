@@ -290,7 +290,8 @@ def compare(
         typer.Option(help=f"Baselines folder or file (default: {DEFAULT_BASELINES})."),
     ] = None,
     throughput_tolerance: Annotated[
-        float, typer.Option(help="Percent below the baseline's mean throughput that is 'slower'.")
+        float,
+        typer.Option(help="Percent below the baseline's slowest seed that is 'slower'."),
     ] = 10.0,
     accuracy_tolerance: Annotated[
         float, typer.Option(help="Accuracy points below the baseline that are 'less accurate'.")
@@ -313,6 +314,8 @@ def compare(
 
     Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable.
     """
+    import sys
+
     from rich.console import Console
 
     from bench.baselines import load_baselines
@@ -333,7 +336,8 @@ def compare(
         Tolerances(throughput_tolerance, accuracy_tolerance),
         problems + baseline_problems,
     )
-    console = Console(soft_wrap=output_format is not Format.table)
+    # Piped output has no terminal to fit: keep the wide tables unfolded there.
+    console = Console() if sys.stdout.isatty() else Console(width=240)
     if not results:
         for line in notes(comparison):
             typer.echo(line, err=True)
