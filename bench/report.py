@@ -85,18 +85,7 @@ def summary_table(result: RunResult) -> Table:
         ("weights SHA-256", result.weights_sha256[:16]),
     ]
     if result.distributed:
-        headers = [
-            "ranks × nodes",
-            "backend",
-            "scaling",
-            "global batch",
-            "global img/s",
-            "per-rank img/s",
-            "scaling efficiency",
-            "reference",
-            "same weights",
-        ]
-        rows += list(zip(headers, distributed_row(result)[1:], strict=True))
+        rows += list(zip(DISTRIBUTED_HEADERS[1:], distributed_row(result)[1:], strict=True))
     for what, value in rows:
         table.add_row(what, value)
     return table
@@ -183,6 +172,20 @@ def run_record(row: RunRow) -> dict[str, Any]:
         "verdict": ", ".join(row.verdicts),
         "why_no_baseline": row.why_no_baseline,
     }
+
+
+DISTRIBUTED_HEADERS = [
+    "run",
+    "ranks × nodes",
+    "backend",
+    "scaling",
+    "global batch",
+    "global img/s",
+    "per-rank img/s",
+    "scaling efficiency",
+    "reference",
+    "same weights on all ranks",
+]
 
 
 def distributed_row(result: RunResult) -> list[str]:
@@ -281,18 +284,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         tables.append(
             TableData(
                 "Data-parallel runs",
-                [
-                    "run",
-                    "ranks × nodes",
-                    "backend",
-                    "scaling",
-                    "global batch",
-                    "global img/s",
-                    "per-rank img/s",
-                    "scaling efficiency",
-                    "reference",
-                    "same weights on all ranks",
-                ],
+                DISTRIBUTED_HEADERS,
                 [distributed_row(result) for result in distributed],
             )
         )
