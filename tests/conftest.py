@@ -9,6 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.results import RunResult, load_result
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "mnist"
@@ -57,3 +61,30 @@ def real_mnist() -> Path:
         ):
             return Path(candidate)
     pytest.skip("real MNIST not found: set MNIST_BENCH_DATA or provide ../shared/mnist")
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> RunResult:
+    """One real result of a short run on tiny data, to derive variants from."""
+    folder = tmp_path_factory.mktemp("template")
+    data = make_tiny_mnist(folder / "mnist")
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "-d",
+            "cpu",
+            "--epochs",
+            "2",
+            "--max-steps",
+            "2",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(folder / "out"),
+            "--no-download",
+        ],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    (path,) = (folder / "out").glob("*.json")
+    return load_result(path)

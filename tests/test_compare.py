@@ -10,37 +10,9 @@ from typer.testing import CliRunner
 from bench.baselines import load_baselines, make_baseline, save_baseline
 from bench.cli import app
 from bench.compare import Tolerances, collect, compare
-from bench.results import RunResult, load_result, save_result
-from tests.conftest import make_tiny_mnist
+from bench.results import RunResult, save_result
 
 runner = CliRunner(env={"COLUMNS": "250"})
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> RunResult:
-    """One real result of a short run on tiny data, to derive variants from."""
-    folder = tmp_path_factory.mktemp("template")
-    data = make_tiny_mnist(folder / "mnist")
-    outcome = runner.invoke(
-        app,
-        [
-            "run",
-            "-d",
-            "cpu",
-            "--epochs",
-            "2",
-            "--max-steps",
-            "2",
-            "--data-dir",
-            str(data),
-            "--out",
-            str(folder / "out"),
-            "--no-download",
-        ],
-    )
-    assert outcome.exit_code == 0, outcome.output
-    (path,) = (folder / "out").glob("*.json")
-    return load_result(path)
 
 
 def variant(

@@ -1,0 +1,99 @@
+"""The result schema: round trip, atomic writes, and a loader that only ever says why."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.results import (
+    SCHEMA_VERSION,
+    ResultFileError,
+    RunResult,
+    atomic_path,
+    load_result,
+    save_result,
+    write_json_atomic,
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def test_round_trip_keeps_every_field(template, tmp_path):
+    path = save_result(template, tmp_path)
+    assert load_result(path) == template
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "result.json"
+    write_json_atomic(target, {"old": True})
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text('{"half": ')
+        raise KeyboardInterrupt
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    write_json_atomic(tmp_path / "r.json", {})
+    assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044
+
+
+@given(json_values)
+def test_random_json_is_refused_with_a_reason(value):
+    with pytest.raises(ResultFileError):
+        RunResult.from_dict(value)
+
+
+def _paths(node, prefix=()):
+    """Every (path, value) inside a JSON document."""
+    yield prefix, node
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for key, child in children:
+        yield from _paths(child, (*prefix, key))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_results_load_or_are_refused_with_a_reason(template, tmp_path, data):
+    document = copy.deepcopy(template.to_dict())
+    paths = [p for p, _ in _paths(document) if p]
+    path = data.draw(st.sampled_from(paths))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(json_values)
+    file = Path(tmp_path) / "mutated.json"
+    file.write_text(json.dumps(document))
+    try:
+        loaded = load_result(file)
+    except ResultFileError as error:
+        assert str(error)
+    else:
+        assert isinstance(loaded, RunResult)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1, 2]", "null", '{"schema_version": 1}'])
+def test_broken_files_say_why(tmp_path, text):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(ResultFileError, match=r"\w"):
+        load_result(path)
