@@ -75,7 +75,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     )
     labels = [f"{g.device}\n{g.config}" for g in groups]
     colors = ["tab:orange" if g.device_type == "cpu" else "tab:green" for g in groups]
-    rate_axes.barh(
+    rate_bars = rate_axes.barh(
         labels,
         [g.train_images_per_s.mean for g in groups],
         xerr=[g.train_images_per_s.std for g in groups],
@@ -86,9 +86,10 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
         title="Training throughput",
     )
     rate_axes.tick_params(axis="y", labelsize=7)
+    rate_axes.bar_label(rate_bars, fmt="{:,.0f}", fontsize=7, padding=3)
     rate_axes.invert_yaxis()
     accuracies = [row.result.summary.final_test_accuracy_pct for row in comparison.rows]
-    acc_axes.bar(
+    acc_bars = acc_axes.bar(
         range(len(comparison.rows)),
         accuracies,
         color=[
@@ -99,11 +100,15 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     acc_axes.set_xticks(
         range(len(comparison.rows)),
         [
-            f"{r.result.config.device} s{r.result.config.seed}\n{r.result.config.loader}"
+            f"{r.result.config.device} s{r.result.config.seed} {r.result.config.loader}"
+            + (f" ×{r.result.config.world_size}" if r.result.config.world_size > 1 else "")
             for r in comparison.rows
         ],
         fontsize=7,
+        rotation=45,
+        ha="right",
     )
+    acc_axes.bar_label(acc_bars, fmt="{:.2f}", fontsize=6, padding=2)
     low = min(accuracies) if accuracies else 0
     acc_axes.set(
         ylim=(max(0, low - 1), 100), ylabel="final test accuracy (%)", title="Accuracy per run"

@@ -153,3 +153,13 @@ def test_results_file_is_plain_json(tiny_mnist, tmp_path):
     (path,) = tmp_path.glob("*.json")
     payload = json.loads(path.read_text())
     assert payload["schema_version"] == 1 and len(payload["confusion"]) == 10
+
+
+def test_cli_choices_match_the_library():
+    # The CLI spells its choices out so that --help needs no torch; they must not drift.
+    from bench.cli import Loader, Optimizer, Precision
+    from mnist_core import LOADERS, OPTIMIZERS, PRECISIONS
+
+    assert [choice.value for choice in Loader] == list(LOADERS)
+    assert [choice.value for choice in Optimizer] == list(OPTIMIZERS)
+    assert [choice.value for choice in Precision] == list(PRECISIONS)
