@@ -1,0 +1,54 @@
+"""CUDA checks; they run where a GPU is present and are skipped elsewhere."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from bench.results import RunConfig
+from bench.runner import benchmark
+from mnist_core import load_mnist
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from tests.conftest import make_tiny_mnist
+
+    return load_mnist(make_tiny_mnist(tmp_path_factory.mktemp("mnist")), download=False)
+
+
+@pytest.fixture(scope="module")
+def real_data(real_mnist):
+    return load_mnist(real_mnist, download=False)
+
+
+def test_same_seed_same_digest_on_cuda(tiny_data):
+    config = RunConfig(device="cuda:0", epochs=2)
+    first, second = benchmark(config, tiny_data), benchmark(config, tiny_data)
+    assert first is not None and second is not None
+    assert first.weights_sha256 == second.weights_sha256
+    assert first.summary.peak_device_mem_mb and first.summary.peak_device_mem_mb > 0
+    assert first.environment.device_type == "cuda" and first.environment.cudnn
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"cuda_graphs": True},
+        {"precision": "bf16"},
+        {"precision": "fp16"},
+        {"channels_last": True},
+        {"loader": "torchvision"},
+    ],
+    ids=["cuda-graphs", "bf16", "fp16", "channels-last", "torchvision-loader"],
+)
+def test_cuda_variants_reach_the_default_accuracy(real_data, variant):
+    base = RunConfig(device="cuda:0", epochs=1)
+    default = benchmark(base, real_data)
+    other = benchmark(replace(base, **variant), real_data)
+    assert default is not None and other is not None
+    gap = other.summary.final_test_accuracy_pct - default.summary.final_test_accuracy_pct
+    assert abs(gap) <= 0.3
