@@ -24,6 +24,8 @@ from torchvision import transforms
 from torchvision.datasets import MNIST
 from torchvision.datasets.utils import extract_archive
 
+from mnist_core.model import NUM_CLASSES
+
 DATA_ENV_VAR = "MNIST_BENCH_DATA"
 LOADERS = ("tensor", "torchvision")
 
@@ -143,9 +145,10 @@ def _download(data_dir: Path) -> None:
         for train in (True, False):
             MNIST(data_dir, train=train, download=True)
     except (OSError, RuntimeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(error).__name__
         raise DataError(
-            f"MNIST not found in {data_dir} and the download failed ({first_line}); put the four "
+            f"MNIST not found in {data_dir} and the download failed ({reason}); put the four "
             f"files (.gz or raw) there, or point --data-dir or {DATA_ENV_VAR} at them"
         ) from None
 
@@ -174,8 +177,13 @@ def load_mnist(data_dir: Path | None = None, download: bool = True) -> MnistData
         except (RuntimeError, ValueError) as error:
             raise DataError(f"MNIST files in {data_dir} could not be read: {error}") from None
     for dataset, name in ((train, "train"), (test, "t10k")):
+        labels = found[f"{name}-labels-idx1-ubyte"]
         if len(dataset.data) != len(dataset.targets):
-            raise DataError(f"{data_dir}: {name} images and labels differ in count")
+            raise DataError(
+                f"{labels}: {len(dataset.targets)} labels for {len(dataset.data)} images"
+            )
+        if len(dataset.targets) and int(dataset.targets.max()) >= NUM_CLASSES:
+            raise DataError(f"{labels}: labels outside 0–{NUM_CLASSES - 1}")
     combined = hashlib.sha256("".join(f"{s}:{c[0]}\n" for s, c in checks.items()).encode())
     return MnistData(
         train=train,

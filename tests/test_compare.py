@@ -165,9 +165,13 @@ def test_results_folder_with_baselines_inside_compares_runs_only(template, seeds
     results, problems = collect([tmp_path])
     assert len(results) == 3 and problems == []
     shown = runner.invoke(
-        app, ["compare", str(tmp_path), "--baseline", str(tmp_path / "baselines")]
+        app,
+        ["compare", str(tmp_path), "--baseline", str(tmp_path / "baselines"), "--format", "json"],
     )
-    assert shown.exit_code == 0 and shown.output.count(" ok ") + shown.output.count("│ ok") >= 3
+    assert shown.exit_code == 0
+    payload = json.loads(shown.output)
+    assert [run["verdict"] for run in payload["runs"]] == ["ok", "ok", "ok"]
+    assert payload["problems"] == []
 
 
 def test_bad_files_are_listed_and_the_rest_compared(template, seeds, tmp_path):

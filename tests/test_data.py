@@ -3,6 +3,7 @@ import gzip
 import numpy as np
 import pytest
 import torch
+from torchvision.datasets import MNIST
 
 from mnist_core import DataError, load_mnist, make_loader
 from mnist_core.data import FILES, locate_files
@@ -101,3 +102,28 @@ def test_unshuffled_loader_keeps_file_order(tiny_mnist):
     loader = make_loader("tensor", data.test, 30, torch.device("cpu"))
     labels = torch.cat([labels for _, labels in loader])
     assert torch.equal(labels, data.test.targets)
+
+
+def test_labels_outside_the_ten_classes_are_refused(tiny_mnist):
+    (tiny_mnist / "t10k-labels-idx1-ubyte.gz").unlink()
+    write_idx(tiny_mnist / "t10k-labels-idx1-ubyte", np.full(100, 12, dtype=np.uint8), False)
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: labels outside 0–9"):
+        load_mnist(tiny_mnist, download=False)
+
+
+def test_label_and_image_counts_must_agree(tiny_mnist):
+    (tiny_mnist / "train-labels-idx1-ubyte.gz").unlink()
+    write_idx(tiny_mnist / "train-labels-idx1-ubyte", np.zeros(299, dtype=np.uint8), False)
+    with pytest.raises(DataError, match="299 labels for 300 images"):
+        load_mnist(tiny_mnist, download=False)
+
+
+def test_failed_download_says_where_it_looked(tmp_path, monkeypatch):
+    def offline(self):
+        # What torchvision raises when every mirror fails.
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried x, got:\nno net")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(DataError, match="download failed \\(no net\\)") as error:
+        load_mnist(tmp_path / "empty", download=True)
+    assert str(tmp_path / "empty") in str(error.value) and "--data-dir" in str(error.value)
