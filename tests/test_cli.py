@@ -1,4 +1,5 @@
 import json
+import signal
 import subprocess
 import sys
 
@@ -163,3 +164,36 @@ def test_cli_choices_match_the_library():
     assert [choice.value for choice in Loader] == list(LOADERS)
     assert [choice.value for choice in Optimizer] == list(OPTIMIZERS)
     assert [choice.value for choice in Precision] == list(PRECISIONS)
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "-d",
+            "cpu",
+            "--epochs",
+            "100000",
+            "--data-dir",
+            str(tiny_mnist),
+            "--out",
+            str(out),
+            "--no-download",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until training is under way
+        if "epoch 1:" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(out.iterdir()) == []
