@@ -409,6 +409,12 @@ def plan(
     loaders = list(dict.fromkeys(loaders))
     if world_size > 1 and (len(resolved) > 1 or len(loaders) > 1):
         raise ConfigError("a distributed run takes one --device and one --loader")
+    launching_on_gpus = rank is None and world_size > 1 and resolved[0].startswith("cuda")
+    if launching_on_gpus and torch.cuda.device_count() < world_size:
+        raise ConfigError(
+            f"{world_size} processes need {world_size} GPUs; "
+            f"this machine has {torch.cuda.device_count()}"
+        )
     if rank and resolved[0].startswith("cuda"):
         resolved = [str(resolve_device(f"cuda:{rank.local_rank}"))]
     configs = [
