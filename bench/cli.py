@@ -225,7 +225,7 @@ def run(
     for run_ in recorded:
         console.print(epoch_table(run_.result))
         console.print(summary_table(run_.result))
-        console.print(f"wrote {run_.result_path} and {run_.plot_path}")
+        console.print(f"wrote {run_.result_path} and {run_.plot_path}", markup=False)
     if len(recorded) > 1:
         console.print(side_by_side_table([r.result for r in recorded]))
 
@@ -487,4 +487,4 @@ def sweep(
             f"{p.eval_images_per_s:,.0f}",
         )
     console.print(table)
-    console.print(f"wrote {json_path} and {plot_path}")
+    console.print(f"wrote {json_path} and {plot_path}", markup=False)
