@@ -225,6 +225,8 @@ def run(
     for run_ in recorded:
         console.print(epoch_table(run_.result))
         console.print(summary_table(run_.result))
+        for note in run_.result.notes:
+            console.print(f"note: {note}", markup=False, style="yellow")
         console.print(f"wrote {run_.result_path} and {run_.plot_path}", markup=False)
     if len(recorded) > 1:
         console.print(side_by_side_table([r.result for r in recorded]))

@@ -261,6 +261,20 @@ def _distributed_info(
     )
 
 
+def _notes(
+    config: RunConfig, data: MnistData, steps: int, distributed: DistributedInfo | None
+) -> list[str]:
+    """What a reader of the figures should know about how they came about."""
+    notes = []
+    if not data.canonical:
+        notes.append("the data is not the canonical MNIST (a subset or other IDX files)")
+    if steps * global_batch_size(config) < len(data.train):
+        notes.append(f"each epoch trained {steps} steps, not the whole training set")
+    if distributed and not distributed.weights_identical:
+        notes.append("the ranks ended with different weights")
+    return notes
+
+
 def benchmark(
     config: RunConfig,
     data: MnistData,
@@ -365,6 +379,7 @@ def benchmark(
         confusion=evaluation.confusion,
         weights_sha256=weights_sha256,
         distributed=distributed,
+        notes=_notes(config, data, steps, distributed),
     )
     if weights_dir is not None:
         weights_path = weights_dir / f"{result.run_id}-weights.pt"

@@ -50,6 +50,7 @@ def test_run_writes_result_and_plot(tiny_mnist, tmp_path):
     assert stored.environment.torch == torch.__version__
     assert stored.model.train_flops_per_sample > 0
     assert stored.data.canonical is False
+    assert stored.notes == ["the data is not the canonical MNIST (a subset or other IDX files)"]
     assert "Summary" in result.output and "Per epoch" in result.output
     assert not list(out.glob(".*.tmp"))
 
@@ -149,11 +150,14 @@ def test_help_does_not_import_torch():
     assert output.strip() == "False"
 
 
-def test_results_file_is_plain_json(tiny_mnist, tmp_path):
-    assert smoke_run(tiny_mnist, tmp_path).exit_code == 0
+def test_results_file_is_plain_json_and_says_when_epochs_were_capped(tiny_mnist, tmp_path):
+    result = smoke_run(tiny_mnist, tmp_path, "--max-steps", "2")
+    assert result.exit_code == 0
     (path,) = tmp_path.glob("*.json")
     payload = json.loads(path.read_text())
     assert payload["schema_version"] == 1 and len(payload["confusion"]) == 10
+    assert "each epoch trained 2 steps, not the whole training set" in payload["notes"]
+    assert "note: each epoch trained 2 steps" in result.output
 
 
 def test_cli_choices_match_the_library():
