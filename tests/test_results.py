@@ -48,6 +48,7 @@ def test_written_files_are_readable_by_others(tmp_path):
     assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044
 
 
+@settings(deadline=None)  # a shared CI machine can stall any single example
 @given(json_values)
 def test_random_json_is_refused_with_a_reason(value):
     with pytest.raises(ResultFileError):
@@ -68,7 +69,9 @@ def _paths(node, prefix=()):
         yield from _paths(child, (*prefix, key))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_mutated_results_load_or_are_refused_with_a_reason(template, tmp_path, data):
     document = copy.deepcopy(template.to_dict())
