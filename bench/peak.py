@@ -6,13 +6,13 @@ repetitions between synchronisations and keeps the best, as peak figures are usu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from mnist_core import PRECISIONS, synchronize
+from bench.timing import timed
+from mnist_core import PRECISIONS
 
 
 @dataclass
@@ -26,14 +26,7 @@ class Peak:
 
 def _best_seconds(device: torch.device, work: Callable[[], object], repeats: int) -> float:
     work()  # warm-up: allocation, kernel selection, library initialisation
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        work()
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(timed(device, work)[1] for _ in range(repeats))
 
 
 def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:

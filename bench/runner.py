@@ -6,7 +6,6 @@ import resource
 import secrets
 import socket
 import statistics
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -35,6 +34,7 @@ from bench.results import (
     load_result,
     save_result,
 )
+from bench.timing import timed
 from mnist_core import (
     LOADERS,
     OPTIMIZERS,
@@ -51,7 +51,6 @@ from mnist_core import (
     resolve_device,
     seed_everything,
     state_dict_digest,
-    synchronize,
     train_epoch,
     training_flops_per_sample,
 )
@@ -139,19 +138,20 @@ def validate(config: RunConfig) -> None:
             raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")
 
 
+def build_model(config: RunConfig, device: torch.device) -> tuple[Net, torch.optim.Adam]:
+    """The seeded network on `device` in the config's memory format, and its optimizer."""
+    assert config.optimizer is not None, "resolve the config with for_device first"
+    model = Net().to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, make_optimizer(model, config.lr, config.optimizer)
+
+
 def _run_id(config: RunConfig, started: datetime) -> str:
     device = config.device.replace(":", "")
     return (
         f"{started:%Y%m%dT%H%M%SZ}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(2)}"
     )
-
-
-def _timed(device: torch.device, work):
-    synchronize(device)
-    start = time.perf_counter()
-    value = work()
-    synchronize(device)
-    return value, time.perf_counter() - start
 
 
 def _summarise(
@@ -288,17 +288,13 @@ def benchmark(
     """
     started = datetime.now(timezone.utc)
     config = for_device(config, config.device)
-    assert config.optimizer is not None
     device = torch.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
     peak = measure_peak(device, config.precision)  # before seeding: the probe draws random data
     generator = seed_everything(config.seed, config.deterministic)
-    model = Net().to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config.lr, config.optimizer)
+    model, optimizer = build_model(config, device)
     shard = (rank.rank, rank.world_size) if rank else (0, 1)
     train_loader = make_loader(
         config.loader, data.train, global_batch_size(config), device, generator, shard
@@ -315,7 +311,7 @@ def benchmark(
     for epoch in range(1, config.epochs + 1):
         if reporter:
             reporter.epoch_started(epoch, steps)
-        losses, train_s = _timed(
+        losses, train_s = timed(
             device,
             lambda: train_epoch(
                 step,
@@ -325,7 +321,7 @@ def benchmark(
                 mean_over_ranks if rank else None,
             ),
         )
-        evaluation, eval_s = _timed(device, lambda: evaluate(model, test_loader, config.precision))
+        evaluation, eval_s = timed(device, lambda: evaluate(model, test_loader, config.precision))
         epoch_losses = losses.tolist()
         step_losses.extend(epoch_losses)
         metrics = EpochMetrics(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -12,15 +11,13 @@ import torch
 
 from bench.environment import device_name
 from bench.results import RunConfig, write_json_atomic
-from bench.runner import plan, validate
+from bench.runner import build_model, plan, validate
+from bench.timing import timed
 from mnist_core import (
-    Net,
     evaluate,
     make_loader,
-    make_optimizer,
     make_train_step,
     seed_everything,
-    synchronize,
     train_epoch,
 )
 from mnist_core.data import MnistData
@@ -42,29 +39,19 @@ class SweepPoint:
 
 def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: int) -> SweepPoint:
     """Training throughput over `steps` steps after a warm-up, and one evaluation pass."""
+    assert config.optimizer is not None, "plan() resolves the config"
     device = torch.device(config.device)
     generator = seed_everything(config.seed, config.deterministic)
-    model = Net().to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    assert config.optimizer is not None
-    step = make_train_step(
-        model, make_optimizer(model, config.lr, config.optimizer), config.precision
-    )
+    model, optimizer = build_model(config, device)
+    step = make_train_step(model, optimizer, config.precision)
     train_loader = make_loader(config.loader, data.train, config.batch_size, device, generator)
     steps = min(steps, len(train_loader) - warmup_steps)
     batches = iter(train_loader)
     train_epoch(step, batches, warmup_steps)
-    synchronize(device)
-    start = time.perf_counter()
-    train_epoch(step, batches, steps)
-    synchronize(device)
-    train_s = time.perf_counter() - start
+    _, train_s = timed(device, lambda: train_epoch(step, batches, steps))
     test_loader = make_loader(config.loader, data.test, config.batch_size, device)
     evaluate(model, test_loader, config.precision)  # warm-up at this batch size
-    start = time.perf_counter()
-    evaluate(model, test_loader, config.precision)
-    eval_s = time.perf_counter() - start
+    _, eval_s = timed(device, lambda: evaluate(model, test_loader, config.precision))
     return SweepPoint(
         device=config.device,
         device_name=device_name(device),

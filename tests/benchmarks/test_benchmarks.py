@@ -14,14 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from bench.results import RunConfig
-from bench.runner import for_device
+from bench.runner import build_model, for_device
 from mnist_core import (
     DataError,
     Net,
     evaluate,
     load_mnist,
     make_loader,
-    make_optimizer,
     make_train_step,
     seed_everything,
     synchronize,
@@ -77,11 +76,8 @@ def test_training_step(benchmark, device, path):
     if path == "seed":
         config = replace(config, channels_last=False, optimizer="adam")
     seed_everything(0)
-    model = Net().to(dev)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    assert config.optimizer is not None
-    step = make_train_step(model, make_optimizer(model, 1e-3, config.optimizer))
+    model, optimizer = build_model(config, dev)
+    step = make_train_step(model, optimizer)
     images = torch.rand(TRAIN_BATCH, 1, 28, 28, device=dev)
     labels = torch.randint(0, 10, (TRAIN_BATCH,), device=dev)
 
