@@ -154,11 +154,21 @@ def _run_id(config: RunConfig, started: datetime) -> str:
     )
 
 
+def steady_median(per_epoch: Sequence[float]) -> float:
+    """The median over epochs 2..n: epoch 1 pays for warm-up (itself when it is the only one)."""
+    return statistics.median(per_epoch[1:] or per_epoch)
+
+
 def _summarise(
-    config: RunConfig, epochs: list[EpochMetrics], flops_per_sample: int, device: torch.device
+    config: RunConfig,
+    epochs: list[EpochMetrics],
+    flops_per_sample: int,
+    device: torch.device,
+    peak_flops_per_s: float,
+    devices_used: int,
 ) -> Summary:
-    steady = epochs[1:] or epochs
-    steady_images_per_s = statistics.median(m.train_images_per_s for m in steady)
+    steady_images_per_s = steady_median([m.train_images_per_s for m in epochs])
+    train_flops_per_s = flops_per_sample * steady_images_per_s
     time_to_target = epochs_to_target = None
     elapsed = 0.0
     for metrics in epochs:
@@ -179,7 +189,10 @@ def _summarise(
         # ru_maxrss is in KiB on Linux.
         peak_host_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         peak_device_mem_mb=peak_device,
-        train_flops_per_s=flops_per_sample * steady_images_per_s,
+        train_flops_per_s=train_flops_per_s,
+        peak_matmul_flops_per_s=peak_flops_per_s,
+        # Each device (rank) measured its own peak; the achieved FLOP/s are all devices'.
+        mfu_pct=100 * train_flops_per_s / (peak_flops_per_s * devices_used),
     )
 
 
@@ -233,7 +246,7 @@ def _distributed_info(
     """Gather every rank's epoch times and digest; rewrite `epochs` to the slowest rank's time."""
     own_train_s = [m.train_s for m in epochs]
     rank_images = global_images / rank.world_size
-    own_rate = statistics.median(rank_images / s for s in (own_train_s[1:] or own_train_s))
+    own_rate = steady_median([rank_images / s for s in own_train_s])
     gathered = gather_to_all(
         (own_train_s, own_rate, socket.gethostname(), str(device), weights_sha256)
     )
@@ -248,9 +261,7 @@ def _distributed_info(
         scaling="weak" if config.per_rank_batch else "strong",
         global_batch_size=global_batch_size(config),
         per_rank_batch_size=global_batch_size(config) // rank.world_size,
-        global_train_images_per_s=statistics.median(
-            m.train_images_per_s for m in (epochs[1:] or epochs)
-        ),
+        global_train_images_per_s=steady_median([m.train_images_per_s for m in epochs]),
         ranks=[
             RankFigures(
                 rank=r, host=host, device=name, train_images_per_s=rate, weights_sha256=digest
@@ -349,12 +360,14 @@ def benchmark(
         return None
     with torch.device("meta"):
         flops_per_sample = training_flops_per_sample(Net(), config.batch_size)
-    summary = _summarise(config, epochs, flops_per_sample, device)
-    summary.peak_matmul_flops_per_s = peak.matmul_flops_per_s
-    summary.mfu_pct = 100 * summary.train_flops_per_s / peak.matmul_flops_per_s
-    if rank:
-        # Every rank ran on its own device: the achieved FLOP/s are the whole group's.
-        summary.mfu_pct /= rank.world_size
+    summary = _summarise(
+        config,
+        epochs,
+        flops_per_sample,
+        device,
+        peak.matmul_flops_per_s,
+        rank.world_size if rank else 1,
+    )
     result = RunResult(
         run_id=_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
