@@ -177,7 +177,7 @@ def run(
     from rich.console import Console
 
     from bench.progress import RichReporter
-    from bench.report import epoch_table, side_by_side_table, summary_table
+    from bench.report import epoch_table, side_by_side_table, summary_table, to_rich
     from bench.results import RunConfig
     from bench.runner import run_all
 
@@ -223,13 +223,13 @@ def run(
             dist_timeout,
         )
     for run_ in recorded:
-        console.print(epoch_table(run_.result))
-        console.print(summary_table(run_.result))
+        console.print(to_rich(epoch_table(run_.result)))
+        console.print(to_rich(summary_table(run_.result)))
         for note in run_.result.notes:
             console.print(f"note: {note}", markup=False, style="yellow")
         console.print(f"wrote {run_.result_path} and {run_.plot_path}", markup=False)
     if len(recorded) > 1:
-        console.print(side_by_side_table([r.result for r in recorded]))
+        console.print(to_rich(side_by_side_table([r.result for r in recorded])))
 
 
 @app.command()
@@ -244,34 +244,22 @@ def env(
 ) -> None:
     """Print the environment fingerprint that every result records (and, with --peak, the
     device's measured peak: the denominator of MFU)."""
-    from dataclasses import asdict
-
     from rich.console import Console
-    from rich.table import Table
 
     from bench.environment import fingerprint
+    from bench.report import environment_table, to_rich
     from mnist_core import resolve_device
 
     with user_errors():
         resolved = resolve_device(device)
-    table = Table(title="Environment", show_header=False)
-    for key, value in asdict(fingerprint(resolved)).items():
-        table.add_row(key, str(value))
+    measured = None
     if peak:
         from bench.peak import measure_peak
 
         if precision is Precision.fp16 and resolved.type == "cpu":
             raise fail("the fp16 probe needs a GPU; use bf16 or fp32 on the CPU")
         measured = measure_peak(resolved, precision.value)
-        table.add_row(
-            f"peak matmul ({measured.dtype}, {measured.matmul_size}²)",
-            f"{measured.matmul_flops_per_s / 1e9:,.1f} GFLOP/s",
-        )
-        table.add_row(
-            f"copy bandwidth ({measured.copy_mb:g} MB)",
-            f"{measured.copy_bytes_per_s / 1e9:,.1f} GB/s",
-        )
-    Console().print(table)
+    Console().print(to_rich(environment_table(fingerprint(resolved), measured)))
 
 
 class Format(str, Enum):
@@ -448,8 +436,8 @@ def sweep(
 ) -> None:
     """Training and evaluation throughput per batch size (and CPU thread count): table + plot."""
     from rich.console import Console
-    from rich.table import Table
 
+    from bench.report import sweep_table, to_rich
     from bench.results import RunConfig, ensure_writable
     from bench.sweep import save_sweep
     from bench.sweep import sweep as run_sweep
@@ -460,9 +448,6 @@ def sweep(
     if steps < 1:
         raise fail(f"--steps must be at least 1, got {steps}")
     console = Console()
-    table = Table(title="Throughput by batch size")
-    for column in ("device", "threads", "batch", "train img/s", "eval img/s"):
-        table.add_column(column, justify="right")
     config = RunConfig(device="", loader=loader.value, precision=precision.value)
     with user_errors():
         ensure_writable(out)
@@ -480,13 +465,5 @@ def sweep(
             ),
         )
         json_path, plot_path = save_sweep(points, out)
-    for p in points:
-        table.add_row(
-            p.device,
-            str(p.threads),
-            str(p.batch_size),
-            f"{p.train_images_per_s:,.0f}",
-            f"{p.eval_images_per_s:,.0f}",
-        )
-    console.print(table)
+    console.print(to_rich(sweep_table(points)))
     console.print(f"wrote {json_path} and {plot_path}", markup=False)

@@ -7,13 +7,17 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from bench.compare import Comparison, RunRow, Spread, config_label
-from bench.results import RunResult
+from bench.results import Environment, RunResult
+
+if TYPE_CHECKING:
+    from bench.peak import Peak
+    from bench.sweep import SweepPoint
 
 
 def fmt_rate(images_per_s: float) -> str:
@@ -34,96 +38,6 @@ def device_label(result: RunResult) -> str:
     return f"{result.config.device} ({result.environment.device_name})"
 
 
-def epoch_table(result: RunResult) -> Table:
-    table = Table(title=f"Per epoch · {device_label(result)}")
-    for column in (
-        "epoch",
-        "train s",
-        "train img/s",
-        "train loss",
-        "eval img/s",
-        "test loss",
-        "test acc %",
-    ):
-        table.add_column(column, justify="right")
-    for m in result.epochs:
-        table.add_row(
-            str(m.epoch),
-            f"{m.train_s:.2f}",
-            fmt_rate(m.train_images_per_s),
-            f"{m.train_loss_mean:.4f}",
-            fmt_rate(m.eval_images_per_s),
-            f"{m.test_loss:.4f}",
-            f"{m.test_accuracy_pct:.2f}",
-        )
-    return table
-
-
-def summary_table(result: RunResult) -> Table:
-    s = result.summary
-    table = Table(title=f"Summary · {result.run_id}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    rows = [
-        ("device", device_label(result)),
-        ("loader / precision", f"{result.config.loader} / {result.config.precision}"),
-        ("warm-up epoch (train s)", f"{s.warmup_train_s:.2f}"),
-        ("steady training img/s (median)", fmt_rate(s.steady_train_images_per_s)),
-        ("evaluation img/s (median)", fmt_rate(s.eval_images_per_s)),
-        ("achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"),
-        ("MFU vs measured matmul peak", fmt_mfu(s.mfu_pct, s.peak_matmul_flops_per_s)),
-        ("final test accuracy %", f"{s.final_test_accuracy_pct:.2f}"),
-        (
-            f"time to {result.config.target_acc_pct:g}% (train s)",
-            fmt_optional_s(s.time_to_target_s),
-        ),
-        ("peak host RSS MB", f"{s.peak_host_rss_mb:.0f}"),
-        (
-            "peak device memory MB",
-            "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
-        ),
-        ("weights SHA-256", result.weights_sha256[:16]),
-    ]
-    if result.distributed:
-        rows += list(zip(DISTRIBUTED_HEADERS[1:], distributed_row(result)[1:], strict=True))
-    for what, value in rows:
-        table.add_row(what, value)
-    return table
-
-
-def side_by_side_table(results: Sequence[RunResult]) -> Table:
-    """Runs of one invocation side by side, with each one's speed-up over the first."""
-    reference = results[0]
-    base_rate = reference.summary.steady_train_images_per_s
-    table = Table(
-        title=f"Side by side (speed-up vs {reference.config.device} {reference.config.loader})"
-    )
-    for column in (
-        "device",
-        "loader",
-        "train img/s",
-        "speed-up",
-        "eval img/s",
-        "test acc %",
-        "time to target s",
-        "weights",
-    ):
-        table.add_column(column, justify="right")
-    for r in results:
-        s = r.summary
-        table.add_row(
-            device_label(r),
-            r.config.loader,
-            fmt_rate(s.steady_train_images_per_s),
-            f"{s.steady_train_images_per_s / base_rate:.2f}×",
-            fmt_rate(s.eval_images_per_s),
-            f"{s.final_test_accuracy_pct:.2f}",
-            fmt_optional_s(s.time_to_target_s),
-            r.weights_sha256[:12],
-        )
-    return table
-
-
 @dataclass
 class TableData:
     """A table as strings, rendered the same way as rich, markdown or CSV."""
@@ -131,6 +45,120 @@ class TableData:
     title: str
     headers: list[str]
     rows: list[list[str]]
+    show_header: bool = True
+
+
+def epoch_table(result: RunResult) -> TableData:
+    return TableData(
+        f"Per epoch · {device_label(result)}",
+        ["epoch", "train s", "train img/s", "train loss", "eval img/s", "test loss", "test acc %"],
+        [
+            [
+                str(m.epoch),
+                f"{m.train_s:.2f}",
+                fmt_rate(m.train_images_per_s),
+                f"{m.train_loss_mean:.4f}",
+                fmt_rate(m.eval_images_per_s),
+                f"{m.test_loss:.4f}",
+                f"{m.test_accuracy_pct:.2f}",
+            ]
+            for m in result.epochs
+        ],
+    )
+
+
+def summary_table(result: RunResult) -> TableData:
+    s = result.summary
+    rows = [
+        ["device", device_label(result)],
+        ["loader / precision", f"{result.config.loader} / {result.config.precision}"],
+        ["warm-up epoch (train s)", f"{s.warmup_train_s:.2f}"],
+        ["steady training img/s (median)", fmt_rate(s.steady_train_images_per_s)],
+        ["evaluation img/s (median)", fmt_rate(s.eval_images_per_s)],
+        ["achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"],
+        ["MFU vs measured matmul peak", fmt_mfu(s.mfu_pct, s.peak_matmul_flops_per_s)],
+        ["final test accuracy %", f"{s.final_test_accuracy_pct:.2f}"],
+        [
+            f"time to {result.config.target_acc_pct:g}% (train s)",
+            fmt_optional_s(s.time_to_target_s),
+        ],
+        ["peak host RSS MB", f"{s.peak_host_rss_mb:.0f}"],
+        [
+            "peak device memory MB",
+            "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
+        ],
+        ["weights SHA-256", result.weights_sha256[:16]],
+    ]
+    if result.distributed:
+        rows += [
+            [what, value]
+            for what, value in zip(
+                DISTRIBUTED_HEADERS[1:], distributed_row(result)[1:], strict=True
+            )
+        ]
+    return TableData(f"Summary · {result.run_id}", ["what", "value"], rows, show_header=False)
+
+
+def side_by_side_table(results: Sequence[RunResult]) -> TableData:
+    """Runs of one invocation side by side, with each one's speed-up over the first."""
+    reference = results[0]
+    base_rate = reference.summary.steady_train_images_per_s
+    return TableData(
+        f"Side by side (speed-up vs {reference.config.device} {reference.config.loader})",
+        [
+            "device",
+            "loader",
+            "train img/s",
+            "speed-up",
+            "eval img/s",
+            "test acc %",
+            "time to target s",
+            "weights",
+        ],
+        [
+            [
+                device_label(r),
+                r.config.loader,
+                fmt_rate(r.summary.steady_train_images_per_s),
+                f"{r.summary.steady_train_images_per_s / base_rate:.2f}×",
+                fmt_rate(r.summary.eval_images_per_s),
+                f"{r.summary.final_test_accuracy_pct:.2f}",
+                fmt_optional_s(r.summary.time_to_target_s),
+                r.weights_sha256[:12],
+            ]
+            for r in results
+        ],
+    )
+
+
+def environment_table(environment: Environment, peak: Peak | None = None) -> TableData:
+    rows = [[key, str(value)] for key, value in asdict(environment).items()]
+    if peak is not None:
+        rows += [
+            [
+                f"peak matmul ({peak.dtype}, {peak.matmul_size}²)",
+                f"{peak.matmul_flops_per_s / 1e9:,.1f} GFLOP/s",
+            ],
+            [f"copy bandwidth ({peak.copy_mb:g} MB)", f"{peak.copy_bytes_per_s / 1e9:,.1f} GB/s"],
+        ]
+    return TableData("Environment", ["what", "value"], rows, show_header=False)
+
+
+def sweep_table(points: Sequence[SweepPoint]) -> TableData:
+    return TableData(
+        "Throughput by batch size",
+        ["device", "threads", "batch", "train img/s", "eval img/s"],
+        [
+            [
+                p.device,
+                str(p.threads),
+                str(p.batch_size),
+                fmt_rate(p.train_images_per_s),
+                fmt_rate(p.eval_images_per_s),
+            ]
+            for p in points
+        ],
+    )
 
 
 def _spread(spread: Spread | None, digits: int, unit: str = "") -> str:
@@ -319,7 +347,7 @@ def notes(comparison: Comparison) -> list[str]:
 
 
 def to_rich(table: TableData) -> Table:
-    rendered = Table(title=escape(table.title))
+    rendered = Table(title=escape(table.title), show_header=table.show_header)
     for header in table.headers:
         rendered.add_column(escape(header), overflow="fold")
     for row in table.rows:
