@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
@@ -15,6 +14,8 @@ from bench.results import (
     RunConfig,
     RunResult,
     build_dataclass,
+    json_files,
+    read_json,
     write_json_atomic,
 )
 
@@ -79,11 +80,13 @@ def hardware_of(environment: Environment) -> Hardware:
     )
 
 
-def hardware_key(hardware: Hardware) -> dict[str, Any]:
-    """The device's name; for CPU runs also the CPU model and thread count."""
+def hardware_key(hardware: Hardware, with_threads: bool = True) -> dict[str, Any]:
+    """The device's name; for CPU runs also the CPU model and (unless told not to) threads."""
     key: dict[str, Any] = {"device": hardware.device_name}
     if hardware.device_type == "cpu":
-        key |= {"cpu": hardware.cpu_name, "threads": hardware.threads}
+        key["cpu"] = hardware.cpu_name
+        if with_threads:
+            key["threads"] = hardware.threads
     return key
 
 
@@ -132,12 +135,10 @@ def single_process_reference(
     fair reference is one process using the whole machine.
     """
     single = config_key(replace(result.config, world_size=1, per_rank_batch=False))
-    hardware = hardware_key(hardware_of(result.environment))
-    hardware.pop("threads", None)
+    hardware = hardware_key(hardware_of(result.environment), with_threads=False)
     for baseline in baselines:
-        theirs = hardware_key(baseline.hardware)
-        theirs.pop("threads", None)
-        if config_key(baseline.config) == single and theirs == hardware:
+        same_hardware = hardware_key(baseline.hardware, with_threads=False) == hardware
+        if same_hardware and config_key(baseline.config) == single:
             rate = statistics.fmean(run.steady_train_images_per_s for run in baseline.runs)
             return baseline.name, rate
     return None
@@ -227,19 +228,19 @@ def baseline_from_dict(data: Any) -> Baseline:
     return baseline
 
 
+def is_baseline_document(data: Any) -> bool:
+    return isinstance(data, dict) and BASELINE_MARKER in data
+
+
 def load_baselines(folder: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
     """Every baseline in `folder` (a file, or a folder searched recursively), and the files that
     are neither baselines nor run results, with the reason."""
     baselines, problems = [], []
-    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else [folder]:
+    for path in json_files(folder):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            problems.append((path, f"unreadable or not JSON: {error}"))
-            continue
-        if isinstance(data, dict) and BASELINE_MARKER not in data and "schema_version" in data:
-            continue  # a run result kept beside the baselines
-        try:
+            data = read_json(path)
+            if isinstance(data, dict) and "schema_version" in data:
+                continue  # a run result kept beside the baselines
             baselines.append(baseline_from_dict(data))
         except ResultFileError as error:
             problems.append((path, str(error)))

@@ -5,7 +5,6 @@ Produces one plain `Comparison`; bench.report renders it as a table, markdown, C
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -14,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.baselines import (
-    BASELINE_MARKER,
     Baseline,
     find_baseline,
     hardware_key,
     hardware_of,
+    is_baseline_document,
 )
-from bench.results import ResultFileError, RunResult, load_result
+from bench.results import ResultFileError, RunResult, json_files, read_json
 
 OK, FASTER, SLOWER = "ok", "faster", "slower"
 LESS_ACCURATE, DIFFERENT_WEIGHTS, NO_BASELINE = "less accurate", "different weights", "no baseline"
@@ -125,23 +124,15 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
         if not root.exists():
             problems.append((root, "no such file or folder"))
             continue
-        files = sorted(root.rglob("*.json")) if root.is_dir() else [root]
-        for path in files:
+        for path in json_files(root):
             try:
-                results.append((path, load_result(path)))
-            except ResultFileError as error:
-                if _is_baseline(path):
+                data = read_json(path)
+                if is_baseline_document(data):
                     continue  # a baseline under a results folder is not a run
+                results.append((path, RunResult.from_dict(data)))
+            except ResultFileError as error:
                 problems.append((path, str(error)))
     return results, problems
-
-
-def _is_baseline(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and BASELINE_MARKER in data
 
 
 def judge(path: Path, result: RunResult, baseline: Baseline, tolerances: Tolerances) -> RunRow:

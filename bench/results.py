@@ -237,16 +237,24 @@ def save_result(result: RunResult, folder: Path) -> Path:
     return path
 
 
-def load_result(path: Path) -> RunResult:
+def json_files(root: Path) -> list[Path]:
+    """`root` itself when it is a file, else every .json file below it."""
+    return sorted(root.rglob("*.json")) if root.is_dir() else [root]
+
+
+def read_json(path: Path) -> Any:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise ResultFileError(f"unreadable: {error}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ResultFileError(f"not JSON ({error.msg} at line {error.lineno})") from None
-    return RunResult.from_dict(data)
+
+
+def load_result(path: Path) -> RunResult:
+    return RunResult.from_dict(read_json(path))
 
 
 def ensure_writable(folder: Path) -> None:
