@@ -308,27 +308,19 @@ def compare(
 
     from rich.console import Console
 
-    from bench.baselines import load_baselines
-    from bench.compare import Tolerances, collect
-    from bench.compare import compare as compare_runs
+    from bench.compare import Tolerances, compare_paths
     from bench.report import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
 
     if baseline is not None and not baseline.exists():
         raise fail(f"baseline path {baseline} does not exist")
-    results, problems = collect(paths)
-    baselines_path = baseline or DEFAULT_BASELINES
-    baselines, baseline_problems = (
-        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
-    )
-    comparison = compare_runs(
-        results,
-        baselines,
+    comparison = compare_paths(
+        paths,
+        baseline or DEFAULT_BASELINES,
         Tolerances(throughput_tolerance, accuracy_tolerance),
-        problems + baseline_problems,
     )
     # Piped output has no terminal to fit: keep the wide tables unfolded there.
     console = Console() if sys.stdout.isatty() else Console(width=240)
-    if not results:
+    if not comparison.rows:
         for line in notes(comparison):
             typer.echo(line, err=True)
         searched = ", ".join(str(p) for p in paths)

@@ -18,6 +18,7 @@ from bench.baselines import (
     hardware_key,
     hardware_of,
     is_baseline_document,
+    load_baselines,
 )
 from bench.results import ResultFileError, RunResult, json_files, read_json
 
@@ -252,3 +253,14 @@ def compare(
             rows.append(judge(path, result, baseline, tolerances))
     rows.sort(key=lambda r: (config_label(r.result), r.result.config.device, r.result.config.seed))
     return Comparison(rows, _groups(rows), _cross_device(rows), list(problems or []))
+
+
+def compare_paths(
+    paths: Iterable[Path], baselines_path: Path, tolerances: Tolerances
+) -> Comparison:
+    """`compare` over results files or folders and a baselines folder (absent: none)."""
+    results, problems = collect(paths)
+    baselines, baseline_problems = (
+        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
+    )
+    return compare(results, baselines, tolerances, problems + baseline_problems)
