@@ -117,8 +117,11 @@ def evaluate(
     loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
     precision: str = "fp32",
 ) -> EvalResult:
-    """Loss, overall and per-class accuracy and the confusion matrix over every test sample."""
+    """Loss, overall and per-class accuracy and the confusion matrix over every test sample.
+
+    Leaves the model in the mode it found it (training resumes in training mode)."""
     device = next(model.parameters()).device
+    was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, device=device, dtype=torch.long)
@@ -130,6 +133,7 @@ def evaluate(
         confusion += torch.bincount(
             labels * NUM_CLASSES + logits.argmax(1), minlength=NUM_CLASSES * NUM_CLASSES
         )
+    model.train(was_training)
     matrix = confusion.view(NUM_CLASSES, NUM_CLASSES).cpu()
     per_class_total = matrix.sum(1)
     total = int(per_class_total.sum())

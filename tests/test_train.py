@@ -95,6 +95,9 @@ def test_evaluation_counts_every_sample_and_averages_loss_per_sample(tiny_data):
     assert result.per_class_accuracy_pct[7] == 100.0
     assert result.per_class_accuracy_pct[0] == 0.0
     assert sum(map(sum, result.confusion)) == len(labels)
+    model = Net()
+    evaluate(model, make_loader("tensor", tiny_data.test, 30, CPU))
+    assert model.training  # the next epoch trains in training mode
     assert [row[7] for row in result.confusion] == torch.bincount(labels, minlength=10).tolist()
     expected_loss = torch.nn.functional.cross_entropy(
         ConstantClass()(torch.zeros(len(labels), 1, 28, 28)), labels
