@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.compare import config_label
+from bench.compare import Spread, config_label
 from bench.results import RunResult
 
 CLAIM = "≈99% test accuracy after about 4 epochs"
@@ -22,7 +22,7 @@ class DeviceFigures:
     device: str
     device_type: str
     seeds: list[int]
-    accuracy_by_epoch: list[tuple[float, float]]  # (mean, std) over seeds, per epoch
+    accuracy_by_epoch: list[Spread]  # over seeds, per epoch
     reached: dict[int, int | None]  # seed -> first epoch at >= 99%, or None
     train_images_per_s: float  # mean over seeds of the steady-state figure
     rerun_groups: int  # seeds run more than once
@@ -35,11 +35,10 @@ def _device_figures(runs: list[RunResult]) -> DeviceFigures:
     for run in runs:
         by_seed[run.config.seed].append(run)
     first_of_seed = [group[0] for group in by_seed.values()]
-    accuracy_by_epoch = []
-    for index in range(epochs):
-        values = [r.epochs[index].test_accuracy_pct for r in first_of_seed]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        accuracy_by_epoch.append((statistics.fmean(values), spread))
+    accuracy_by_epoch = [
+        Spread.of([r.epochs[index].test_accuracy_pct for r in first_of_seed])
+        for index in range(epochs)
+    ]
     reached = {
         run.config.seed: next(
             (m.epoch for m in run.epochs if m.test_accuracy_pct >= CLAIM_ACCURACY_PCT), None
@@ -64,7 +63,8 @@ def _device_figures(runs: list[RunResult]) -> DeviceFigures:
 def claim_verdict(figures: DeviceFigures) -> str:
     if len(figures.accuracy_by_epoch) < CLAIM_EPOCH:
         return f"not tested (only {len(figures.accuracy_by_epoch)} epochs)"
-    mean, std = figures.accuracy_by_epoch[CLAIM_EPOCH - 1]
+    at_claim = figures.accuracy_by_epoch[CLAIM_EPOCH - 1]
+    mean, std = at_claim.mean, at_claim.std
     reproduced = mean >= CLAIM_ACCURACY_PCT - CLAIM_SLACK_POINTS
     word = "reproduced" if reproduced else "not reproduced"
     return (
@@ -100,7 +100,7 @@ def reproduction_report(runs: list[RunResult]) -> str:
     epochs = max(len(d.accuracy_by_epoch) for d in devices)
     for index in range(epochs):
         cells = [
-            f"{d.accuracy_by_epoch[index][0]:.2f} ± {d.accuracy_by_epoch[index][1]:.2f}"
+            f"{d.accuracy_by_epoch[index].mean:.2f} ± {d.accuracy_by_epoch[index].std:.2f}"
             if index < len(d.accuracy_by_epoch)
             else "-"
             for d in devices

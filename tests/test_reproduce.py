@@ -1,0 +1,44 @@
+import copy
+
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.reproduce import reproduction_report
+from bench.results import save_result
+
+
+def with_accuracies(template, seed, accuracies, digest="same"):
+    result = copy.deepcopy(template)
+    result.run_id = f"run-s{seed}-{digest}-{len(accuracies)}"
+    result.config.seed = seed
+    result.weights_sha256 = digest
+    result.epochs = [copy.deepcopy(template.epochs[0]) for _ in accuracies]
+    for number, (metrics, accuracy) in enumerate(zip(result.epochs, accuracies, strict=True), 1):
+        metrics.epoch, metrics.test_accuracy_pct = number, accuracy
+    return result
+
+
+def test_report_states_the_claim_against_the_seeds(template):
+    runs = [
+        with_accuracies(template, 0, [97.0, 98.0, 98.5, 99.0, 99.1], "a"),
+        with_accuracies(template, 1, [97.0, 98.0, 98.9, 98.8, 98.9], "b"),
+        with_accuracies(template, 0, [97.0, 98.0, 98.5, 99.0, 99.1], "a"),  # the rerun
+    ]
+    text = reproduction_report(runs)
+    assert "| 4 | 98.90 ± 0.14 |" in text
+    assert "reached 99%: 1 of 2 seeds (seed 0: epoch 4)" in text
+    assert "1 rerun seed(s): weights bitwise identical" in text
+    assert "verdict on the claim: reproduced: mean test accuracy after epoch 4 is 98.90%" in text
+
+
+def test_report_flags_a_rerun_that_differs_and_a_short_run(template, tmp_path):
+    for result in (
+        with_accuracies(template, 0, [97.0, 98.0], "a"),
+        with_accuracies(template, 0, [97.0, 98.0], "b"),
+    ):
+        save_result(result, tmp_path)
+    shown = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "R.md")])
+    assert shown.exit_code == 0, shown.output
+    assert "weights DIFFERED" in shown.output
+    assert "not tested (only 2 epochs)" in shown.output
+    assert (tmp_path / "R.md").read_text() in shown.output
