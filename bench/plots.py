@@ -67,6 +67,10 @@ def plot_loss(result: RunResult, path: Path) -> Path:
     return save_figure(figure, path)
 
 
+def device_color(device_type: str) -> str:
+    return "tab:orange" if device_type == "cpu" else "tab:green"
+
+
 def plot_comparison(comparison: Comparison, path: Path) -> Path:
     """Mean training throughput per config and device (± std), and accuracy per run."""
     groups = comparison.groups
@@ -74,12 +78,11 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
         1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, max(1, len(comparison.rows) / 6)]}
     )
     labels = [f"{g.device}\n{g.config}" for g in groups]
-    colors = ["tab:orange" if g.device_type == "cpu" else "tab:green" for g in groups]
     rate_bars = rate_axes.barh(
         labels,
         [g.train_images_per_s.mean for g in groups],
         xerr=[g.train_images_per_s.std for g in groups],
-        color=colors,
+        color=[device_color(g.device_type) for g in groups],
     )
     rate_axes.set(
         xlabel="training images/s (steady state, mean ± std over seeds)",
@@ -92,10 +95,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     acc_bars = acc_axes.bar(
         range(len(comparison.rows)),
         accuracies,
-        color=[
-            "tab:orange" if r.result.environment.device_type == "cpu" else "tab:green"
-            for r in comparison.rows
-        ],
+        color=[device_color(r.result.environment.device_type) for r in comparison.rows],
     )
     acc_axes.set_xticks(
         range(len(comparison.rows)),
