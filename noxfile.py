@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nox
@@ -36,7 +36,7 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks, saved as JSON into results/."""
     sync(session)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     session.run(
         "pytest",
         "--benchmark-only",
@@ -70,7 +70,7 @@ def reproduce(session: nox.Session) -> None:
         "python", "-c", "import torch; print(torch.cuda.is_available())", silent=True
     )
     devices = ["cpu"] + (["cuda"] if cuda and cuda.strip() == "True" else [])
-    out = RESULTS / f"reproduce-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    out = RESULTS / f"reproduce-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     data = ["--data-dir", options.data_dir] if options.data_dir else []
     for device in devices:
         # Seed 0 twice: the rerun checks that the same seed gives bitwise the same weights.

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.experiment import (
+    Hardware,
+    Identity,
+    as_single_process,
+    default_name,
+    hardware_of,
+    identity,
+    identity_of,
+)
 from bench.results import (
-    Environment,
     ResultFileError,
     RunConfig,
     RunResult,
@@ -19,25 +27,12 @@ from bench.results import (
     write_json_atomic,
 )
 
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 2
 BASELINE_MARKER = "baseline_schema_version"
-# Everything in RunConfig that changes what is measured, i.e. all but the device and the seed
-# (seeds are matched one by one) and the time-to-target threshold.
-KEY_FIELDS = tuple(
-    f.name for f in fields(RunConfig) if f.name not in ("device", "seed", "target_acc_pct")
-)
 
 
 class BaselineError(ValueError):
     """Results that cannot become one baseline, or a baseline that cannot be written."""
-
-
-@dataclass
-class Hardware:
-    device_type: str
-    device_name: str
-    cpu_name: str
-    threads: int
 
 
 @dataclass
@@ -60,55 +55,21 @@ class Baseline:
     created_utc: str
     config: RunConfig  # its seed is the first run's; `runs` holds every seed
     hardware: Hardware
+    data_sha256: str
     runs: list[SeedFigures]
     baseline_schema_version: int = BASELINE_SCHEMA_VERSION
 
     def seed_figures(self, seed: int) -> SeedFigures | None:
         return next((run for run in self.runs if run.seed == seed), None)
 
-
-def config_key(config: RunConfig) -> dict[str, Any]:
-    return {name: getattr(config, name) for name in KEY_FIELDS}
-
-
-def hardware_of(environment: Environment) -> Hardware:
-    return Hardware(
-        device_type=environment.device_type,
-        device_name=environment.device_name,
-        cpu_name=environment.cpu_name,
-        threads=environment.threads,
-    )
-
-
-def hardware_key(hardware: Hardware, with_threads: bool = True) -> dict[str, Any]:
-    """The device's name; for CPU runs also the CPU model and (unless told not to) threads."""
-    key: dict[str, Any] = {"device": hardware.device_name}
-    if hardware.device_type == "cpu":
-        key["cpu"] = hardware.cpu_name
-        if with_threads:
-            key["threads"] = hardware.threads
-    return key
-
-
-def run_key(result: RunResult) -> dict[str, Any]:
-    return config_key(result.config) | hardware_key(hardware_of(result.environment))
-
-
-def baseline_key(baseline: Baseline) -> dict[str, Any]:
-    return config_key(baseline.config) | hardware_key(baseline.hardware)
-
-
-def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
-    return [
-        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
-        for name in dict.fromkeys([*ours, *theirs])
-        if ours.get(name) != theirs.get(name)
-    ]
+    @property
+    def identity(self) -> Identity:
+        return identity(self.config, self.hardware, self.data_sha256)
 
 
 def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
-    """What part of the matching key differs, as 'name run≠baseline' phrases."""
-    differences = _differences(run_key(result), baseline_key(baseline))
+    """What part of the identity differs, as 'name run≠baseline' phrases."""
+    differences = identity_of(result).differences(baseline.identity)
     if not differences and baseline.seed_figures(result.config.seed) is None:
         seeds = sorted(run.seed for run in baseline.runs)
         differences.append(f"seed {result.config.seed} not in {seeds}")
@@ -129,16 +90,10 @@ def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baselin
 def single_process_reference(
     result: RunResult, baselines: list[Baseline]
 ) -> tuple[str, float] | None:
-    """A baseline of the same config run in one process on the same device model.
-
-    The CPU thread count is not compared: torchrun gives each CPU rank one thread, and the
-    fair reference is one process using the whole machine.
-    """
-    single = config_key(replace(result.config, world_size=1, per_rank_batch=False))
-    hardware = hardware_key(hardware_of(result.environment), with_threads=False)
+    """A one-process baseline of the same experiment and implementation on the same machine."""
+    wanted = as_single_process(identity_of(result))
     for baseline in baselines:
-        same_hardware = hardware_key(baseline.hardware, with_threads=False) == hardware
-        if same_hardware and config_key(baseline.config) == single:
+        if baseline.config.world_size == 1 and as_single_process(baseline.identity) == wanted:
             rate = statistics.fmean(run.steady_train_images_per_s for run in baseline.runs)
             return baseline.name, rate
     return None
@@ -160,34 +115,13 @@ def figures_of(result: RunResult) -> SeedFigures:
     )
 
 
-def default_name(result: RunResult) -> str:
-    config = result.config
-    hardware = result.environment.device_name.lower()
-    slug = "".join(c if c.isalnum() else "-" for c in hardware).strip("-")
-    slug = "-".join(part for part in slug.split("-") if part)
-    variants = "".join(
-        suffix
-        for flag, suffix in (
-            (bool(config.channels_last), "-cl"),
-            (config.compile, "-compile"),
-            (config.cuda_graphs, "-graphs"),
-            (not config.deterministic, "-nondet"),
-        )
-        if flag
-    )
-    return (
-        f"{config.device.split(':')[0]}-{slug}-t{result.environment.threads}-{config.loader}"
-        f"-{config.precision}-{config.optimizer}{variants}-e{config.epochs}-b{config.batch_size}"
-    )
-
-
 def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline:
     """One baseline from results of one config on one piece of hardware, one per seed."""
     if not results:
         raise BaselineError("no results given")
     first = results[0]
     for result in results[1:]:
-        differences = _differences(run_key(result), run_key(first))
+        differences = identity_of(result).differences(identity_of(first))
         if differences:
             raise BaselineError(
                 f"{result.run_id} does not match {first.run_id}: {', '.join(differences)}"
@@ -197,9 +131,10 @@ def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline
         raise BaselineError(f"a seed appears twice among the results: {sorted(seeds)}")
     return Baseline(
         name=name or default_name(first),
-        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         config=replace(first.config),
         hardware=hardware_of(first.environment),
+        data_sha256=first.data.sha256,
         runs=sorted((figures_of(r) for r in results), key=lambda f: f.seed),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,19 +21,20 @@ app.add_typer(baseline_app, name="baseline")
 EXIT_USAGE = 2
 
 
-class Loader(str, Enum):
+class Loader(StrEnum):
     tensor = "tensor"
     torchvision = "torchvision"
 
 
-class Optimizer(str, Enum):
+class Optimizer(StrEnum):
     adam = "adam"
     adam_fused = "adam-fused"
     adam_capturable = "adam-capturable"
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     fp32 = "fp32"
+    tf32 = "tf32"
     bf16 = "bf16"
     fp16 = "fp16"
 
@@ -118,7 +119,11 @@ def run(
         ),
     ] = [Loader.tensor],  # noqa: B006 - Typer reads the default from here
     precision: Annotated[
-        Precision, typer.Option(help="fp32, or autocast to bf16/fp16.")
+        Precision,
+        typer.Option(
+            help="fp32 (IEEE everywhere), tf32 (CUDA: TF32 matmuls and convolutions), or "
+            "autocast to bf16/fp16."
+        ),
     ] = Precision.fp32,
     channels_last: Annotated[
         bool | None,
@@ -243,7 +248,8 @@ def env(
     ] = Precision.fp32,
 ) -> None:
     """Print the environment fingerprint that every result records (and, with --peak, the
-    device's measured peak: the denominator of MFU)."""
+    device's peak measured now in the given precision: the denominator of MFU; it also
+    refreshes the cached peak that `run` uses)."""
     from rich.console import Console
 
     from bench.environment import fingerprint
@@ -254,15 +260,22 @@ def env(
         resolved = resolve_device(device)
     measured = None
     if peak:
-        from bench.peak import measure_peak
+        from bench.peak import cache_path, measure_peak, save_cached
 
-        if precision is Precision.fp16 and resolved.type == "cpu":
-            raise fail("the fp16 probe needs a GPU; use bf16 or fp32 on the CPU")
+        if precision in (Precision.fp16, Precision.tf32) and resolved.type == "cpu":
+            raise fail(f"the {precision.value} probe needs a GPU; use bf16 or fp32 on the CPU")
         measured = measure_peak(resolved, precision.value)
-    Console().print(to_rich(environment_table(fingerprint(resolved), measured)))
+    environment = fingerprint(resolved)
+    if measured is not None:
+        path = cache_path(
+            environment.device_name, resolved.type, precision.value, environment.threads
+        )
+        with user_errors():
+            save_cached(measured, path)
+    Console().print(to_rich(environment_table(environment, measured)))
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     markdown = "markdown"
     csv = "csv"

@@ -12,14 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.baselines import (
-    Baseline,
-    find_baseline,
-    hardware_key,
-    hardware_of,
-    is_baseline_document,
-    load_baselines,
-)
+from bench.baselines import Baseline, find_baseline, is_baseline_document, load_baselines
+from bench.experiment import Identity, Key, experiment_label, identity_of, implementation_label
 from bench.results import ResultFileError, RunResult, json_files, read_json
 
 OK, FASTER, SLOWER = "ok", "faster", "slower"
@@ -59,9 +53,10 @@ class Spread:
 
 @dataclass
 class Group:
-    """Runs of one config on one device: the seeds' spread."""
+    """Runs of one experiment × implementation on one machine: the seeds' spread."""
 
-    config: str
+    experiment: str
+    implementation: str
     device: str
     device_type: str
     runs: int
@@ -70,16 +65,21 @@ class Group:
     train_images_per_s: Spread
     time_to_target_s: Spread | None
     reached_target: int
-    speedup_vs_cpu: float | None = None
+    speedup_vs_cpu: float | None = None  # against the fastest CPU group of the experiment
+    cpu_reference: str | None = None  # that group's implementation
 
 
 @dataclass
 class CrossDevice:
-    config: str
+    """One seed of one experiment on the CPU and on another device."""
+
+    experiment: str
     seed: int
     cpu_run: str
+    cpu_implementation: str
     other_run: str
     other_device: str
+    other_implementation: str
     accuracy_delta_points: float  # other minus CPU
     relative_l2: float | None  # ‖w_other − w_cpu‖ / ‖w_cpu‖, when both saved weights
 
@@ -96,26 +96,9 @@ class Comparison:
         return any(v in REGRESSIONS for row in self.rows for v in row.verdicts)
 
 
-def config_label(result: RunResult) -> str:
-    c = result.config
-    flags = [
-        name
-        for name, on in (
-            ("channels-last", bool(c.channels_last)),
-            ("compile", c.compile),
-            ("cuda-graphs", c.cuda_graphs),
-            ("nondeterministic", not c.deterministic),
-            (f"{c.world_size} ranks {'weak' if c.per_rank_batch else 'strong'}", c.world_size > 1),
-        )
-        if on
-    ]
-    steps = f" max{c.max_steps_per_epoch}" if c.max_steps_per_epoch else ""
-    return " ".join(
-        [
-            f"{c.loader} {c.precision} {c.optimizer} e{c.epochs} b{c.batch_size} lr{c.lr:g}{steps}",
-            *flags,
-        ]
-    )
+def run_label(result: RunResult) -> str:
+    """Experiment · implementation, as the runs table shows it."""
+    return f"{experiment_label(result)} · {implementation_label(result)}"
 
 
 def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
@@ -144,7 +127,7 @@ def judge(path: Path, result: RunResult, baseline: Baseline, tolerances: Toleran
     throughput_delta = 100 * (rate / statistics.fmean(rates) - 1)
     accuracy_delta = result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
     verdicts = []
-    if result.config.deterministic and result.weights_sha256 != reference.weights_sha256:
+    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
         verdicts.append(DIFFERENT_WEIGHTS)
     if accuracy_delta < -tolerances.accuracy_points:
         verdicts.append(LESS_ACCURATE)
@@ -165,33 +148,36 @@ def judge(path: Path, result: RunResult, baseline: Baseline, tolerances: Toleran
 
 
 def _groups(rows: list[RunRow]) -> list[Group]:
-    by_key: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+    by_identity: dict[Identity, list[RunResult]] = defaultdict(list)
     for row in rows:
-        device = hardware_key(hardware_of(row.result.environment))["device"]
-        by_key[(config_label(row.result), device)].append(row.result)
-    groups = []
-    for (config, device), results in by_key.items():
+        by_identity[identity_of(row.result)].append(row.result)
+    groups: dict[Identity, Group] = {}
+    for key, results in by_identity.items():
         reached = [r.summary.time_to_target_s for r in results if r.summary.time_to_target_s]
-        groups.append(
-            Group(
-                config=config,
-                device=device,
-                device_type=results[0].environment.device_type,
-                runs=len(results),
-                seeds=sorted(r.config.seed for r in results),
-                accuracy_pct=Spread.of([r.summary.final_test_accuracy_pct for r in results]),
-                train_images_per_s=Spread.of(
-                    [r.summary.steady_train_images_per_s for r in results]
-                ),
-                time_to_target_s=Spread.of(reached) if reached else None,
-                reached_target=len(reached),
-            )
+        groups[key] = Group(
+            experiment=experiment_label(results[0]),
+            implementation=implementation_label(results[0]),
+            device=results[0].environment.device_name,
+            device_type=results[0].environment.device_type,
+            runs=len(results),
+            seeds=sorted(r.config.seed for r in results),
+            accuracy_pct=Spread.of([r.summary.final_test_accuracy_pct for r in results]),
+            train_images_per_s=Spread.of([r.summary.steady_train_images_per_s for r in results]),
+            time_to_target_s=Spread.of(reached) if reached else None,
+            reached_target=len(reached),
         )
-    cpu_rate = {g.config: g.train_images_per_s.mean for g in groups if g.device_type == "cpu"}
-    for group in groups:
-        if group.device_type != "cpu" and group.config in cpu_rate:
-            group.speedup_vs_cpu = group.train_images_per_s.mean / cpu_rate[group.config]
-    return groups
+    fastest_cpu: dict[Key, Group] = {}
+    for key, group in groups.items():
+        best = fastest_cpu.get(key.experiment)
+        faster = best is None or group.train_images_per_s.mean > best.train_images_per_s.mean
+        if group.device_type == "cpu" and faster:
+            fastest_cpu[key.experiment] = group
+    for key, group in groups.items():
+        cpu = fastest_cpu.get(key.experiment)
+        if group.device_type != "cpu" and cpu is not None:
+            group.speedup_vs_cpu = group.train_images_per_s.mean / cpu.train_images_per_s.mean
+            group.cpu_reference = cpu.implementation
+    return list(groups.values())
 
 
 def relative_l2(path_a: Path, path_b: Path) -> float:
@@ -205,34 +191,42 @@ def relative_l2(path_a: Path, path_b: Path) -> float:
     return math.sqrt(difference / norm)
 
 
+def _weights_distance(cpu: RunRow, other: RunRow) -> float | None:
+    if not (cpu.result.weights_file and other.result.weights_file):
+        return None
+    cpu_weights = cpu.path.parent / cpu.result.weights_file
+    other_weights = other.path.parent / other.result.weights_file
+    if not (cpu_weights.exists() and other_weights.exists()):
+        return None
+    return relative_l2(other_weights, cpu_weights)
+
+
 def _cross_device(rows: list[RunRow]) -> list[CrossDevice]:
-    by_config_seed: dict[tuple[str, int], list[RunRow]] = defaultdict(list)
+    """Each non-CPU run beside a CPU run of the same experiment and seed (the same loader when
+    there is one, since that also feeds the same batches)."""
+    by_experiment_seed: dict[tuple[Key, int], list[RunRow]] = defaultdict(list)
     for row in rows:
-        by_config_seed[(config_label(row.result), row.result.config.seed)].append(row)
+        by_experiment_seed[(identity_of(row.result).experiment, row.result.config.seed)].append(row)
     pairs = []
-    for (config, seed), group in by_config_seed.items():
-        cpu = next((r for r in group if r.result.environment.device_type == "cpu"), None)
-        if cpu is None:
-            continue
+    for (_, seed), group in by_experiment_seed.items():
+        cpus = [r for r in group if r.result.environment.device_type == "cpu"]
         for other in group:
-            if other.result.environment.device_type == "cpu":
+            if not cpus or other.result.environment.device_type == "cpu":
                 continue
-            distance = None
-            if cpu.result.weights_file and other.result.weights_file:
-                cpu_weights = cpu.path.parent / cpu.result.weights_file
-                other_weights = other.path.parent / other.result.weights_file
-                if cpu_weights.exists() and other_weights.exists():
-                    distance = relative_l2(other_weights, cpu_weights)
+            same_loader = [r for r in cpus if r.result.config.loader == other.result.config.loader]
+            cpu = (same_loader or cpus)[0]
             pairs.append(
                 CrossDevice(
-                    config=config,
+                    experiment=experiment_label(other.result),
                     seed=seed,
                     cpu_run=cpu.result.run_id,
+                    cpu_implementation=implementation_label(cpu.result),
                     other_run=other.result.run_id,
                     other_device=other.result.environment.device_name,
+                    other_implementation=implementation_label(other.result),
                     accuracy_delta_points=other.result.summary.final_test_accuracy_pct
                     - cpu.result.summary.final_test_accuracy_pct,
-                    relative_l2=distance,
+                    relative_l2=_weights_distance(cpu, other),
                 )
             )
     return pairs
@@ -251,7 +245,7 @@ def compare(
             rows.append(RunRow(path, result, [NO_BASELINE], why_no_baseline=why))
         else:
             rows.append(judge(path, result, baseline, tolerances))
-    rows.sort(key=lambda r: (config_label(r.result), r.result.config.device, r.result.config.seed))
+    rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
     return Comparison(rows, _groups(rows), _cross_device(rows), list(problems or []))
 
 

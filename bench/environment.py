@@ -50,13 +50,30 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version as nvidia-smi reports it; None where it cannot say."""
+    try:
+        query = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    versions = query.stdout.split()
+    return versions[0] if versions else None
+
+
 def fingerprint(device: torch.device) -> Environment:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    on_cuda = device.type == "cuda"
     return Environment(
         torch=torch.__version__,
         torchvision=torchvision.__version__,
         cuda=torch.version.cuda,
-        cudnn=cudnn if device.type == "cuda" else None,
+        cudnn=cudnn if on_cuda else None,
         device_type=device.type,
         device_name=device_name(device),
         cpu_name=cpu_name(),
@@ -65,4 +82,8 @@ def fingerprint(device: torch.device) -> Environment:
         os=platform.platform(),
         python=platform.python_version(),
         git_commit=git_commit(),
+        gpu_driver=nvidia_driver() if on_cuda else None,
+        gpu_sm_count=torch.cuda.get_device_properties(device).multi_processor_count
+        if on_cuda
+        else None,
     )

@@ -2,17 +2,33 @@
 
 They give the denominators for model FLOPs utilisation (MFU); each warms up, then times several
 repetitions between synchronisations and keeps the best, as peak figures are usually stated.
+The matmul runs in the precision the run uses (IEEE fp32, TF32, bf16 or fp16).
+
+`run` takes its peak from a per-user cache, keyed by device, torch version, precision and CPU
+threads, and fills a missing entry from a separate process (`python -m bench.peak`), so that
+the probe's buffers never count in the run's peak memory and its seconds are paid once per
+machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import torch
 
+from bench.experiment import slug
 from bench.timing import timed
-from mnist_core import PRECISIONS
+from mnist_core import PRECISIONS, set_float32_precision
+
+PROBE_TIMEOUT_S = 300
 
 
 @dataclass
@@ -22,6 +38,12 @@ class Peak:
     matmul_size: int
     copy_mb: float
     dtype: str
+    precision: str
+    measured_utc: str
+
+
+class PeakProbeError(RuntimeError):
+    """The separate probe process failed; the run goes on without MFU."""
 
 
 def _best_seconds(device: torch.device, work: Callable[[], object], repeats: int) -> float:
@@ -30,6 +52,8 @@ def _best_seconds(device: torch.device, work: Callable[[], object], repeats: int
 
 
 def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
+    """Measure in this process, with fp32 work set to `precision`'s arithmetic."""
+    set_float32_precision(precision)
     dtype = PRECISIONS[precision] or torch.float32
     on_gpu = device.type != "cpu"
     size = 8192 if on_gpu else 1024
@@ -46,4 +70,63 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
         matmul_size=size,
         copy_mb=copy_mb,
         dtype=str(dtype).removeprefix("torch."),
+        precision=precision,
+        measured_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    threads_part = f"-t{threads}" if device_type == "cpu" else ""
+    name = f"{device_type}-{slug(device_name)}{threads_part}-torch{torch.__version__}-{precision}"
+    return Path(cache_home) / "mnist-bench" / "peak" / f"{name}.json"
+
+
+def save_cached(peak: Peak, path: Path) -> None:
+    from bench.results import write_json_atomic
+
+    write_json_atomic(path, asdict(peak))
+
+
+def _read_cached(path: Path) -> Peak | None:
+    try:
+        peak = Peak(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None  # absent or unreadable: measure again
+    return peak if peak.matmul_flops_per_s > 0 else None
+
+
+def cached_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:
+    """The cached peak for this device, torch, precision and thread count; measured once, in
+    a separate process, when there is none."""
+    path = cache_path(device_name, device.type, precision, threads)
+    peak = _read_cached(path)
+    if peak is not None:
+        return peak
+    command = [sys.executable, "-m", "bench.peak", str(device), precision, str(threads)]
+    try:
+        probe = subprocess.run(
+            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise PeakProbeError(f"the peak probe took over {PROBE_TIMEOUT_S} s") from None
+    if probe.returncode != 0:
+        last_line = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PeakProbeError(f"the peak probe failed: {last_line}")
+    peak = Peak(**json.loads(probe.stdout))
+    save_cached(peak, path)
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Measure a device's peak; print it as JSON.")
+    parser.add_argument("device")
+    parser.add_argument("precision", choices=list(PRECISIONS))
+    parser.add_argument("threads", type=int)
+    options = parser.parse_args()
+    torch.set_num_threads(options.threads)
+    print(json.dumps(asdict(measure_peak(torch.device(options.device), options.precision))))
+
+
+if __name__ == "__main__":
+    main()

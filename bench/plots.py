@@ -77,7 +77,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     figure, (rate_axes, acc_axes) = plt.subplots(
         1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, max(1, len(comparison.rows) / 6)]}
     )
-    labels = [f"{g.device}\n{g.config}" for g in groups]
+    labels = [f"{g.device}\n{g.experiment}\n{g.implementation}" for g in groups]
     rate_bars = rate_axes.barh(
         labels,
         [g.train_images_per_s.mean for g in groups],

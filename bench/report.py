@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from bench.compare import Comparison, RunRow, Spread, config_label
-from bench.results import Environment, RunResult
+from bench.compare import Comparison, RunRow, Spread
+from bench.experiment import experiment_label, implementation_label
+from bench.results import Arithmetic, Environment, RunResult
 
 if TYPE_CHECKING:
     from bench.peak import Peak
@@ -32,6 +33,16 @@ def fmt_mfu(mfu_pct: float | None, peak_flops_per_s: float | None) -> str:
     if mfu_pct is None or peak_flops_per_s is None:
         return "-"
     return f"{mfu_pct:.1f}% of {peak_flops_per_s / 1e9:,.0f} GFLOP/s"
+
+
+def arithmetic_label(arithmetic: Arithmetic) -> str:
+    """e.g. 'fp32 (cuBLAS ieee, cuDNN ieee, oneDNN ieee), determinism strict'."""
+    autocast = f"autocast {arithmetic.autocast_dtype}, " if arithmetic.autocast_dtype else ""
+    return (
+        f"{arithmetic.precision} ({autocast}fp32 work: cuBLAS {arithmetic.cuda_matmul_fp32}, "
+        f"cuDNN {arithmetic.cudnn_conv_fp32}, oneDNN {arithmetic.mkldnn_matmul_fp32}/"
+        f"{arithmetic.mkldnn_conv_fp32}), determinism {arithmetic.determinism}"
+    )
 
 
 def device_label(result: RunResult) -> str:
@@ -71,7 +82,9 @@ def summary_table(result: RunResult) -> TableData:
     s = result.summary
     rows = [
         ["device", device_label(result)],
-        ["loader / precision", f"{result.config.loader} / {result.config.precision}"],
+        ["experiment", experiment_label(result)],
+        ["implementation", implementation_label(result)],
+        ["arithmetic", arithmetic_label(result.arithmetic)],
         ["warm-up epoch (train s)", f"{s.warmup_train_s:.2f}"],
         ["steady training img/s (median)", fmt_rate(s.steady_train_images_per_s)],
         ["evaluation img/s (median)", fmt_rate(s.eval_images_per_s)],
@@ -82,7 +95,7 @@ def summary_table(result: RunResult) -> TableData:
             f"time to {result.config.target_acc_pct:g}% (train s)",
             fmt_optional_s(s.time_to_target_s),
         ],
-        ["peak host RSS MB", f"{s.peak_host_rss_mb:.0f}"],
+        [f"peak host RSS MB ({s.peak_host_rss_scope})", f"{s.peak_host_rss_mb:.0f}"],
         [
             "peak device memory MB",
             "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
@@ -136,7 +149,7 @@ def environment_table(environment: Environment, peak: Peak | None = None) -> Tab
     if peak is not None:
         rows += [
             [
-                f"peak matmul ({peak.dtype}, {peak.matmul_size}²)",
+                f"peak matmul ({peak.precision}, {peak.matmul_size}²)",
                 f"{peak.matmul_flops_per_s / 1e9:,.1f} GFLOP/s",
             ],
             [f"copy bandwidth ({peak.copy_mb:g} MB)", f"{peak.copy_bytes_per_s / 1e9:,.1f} GB/s"],
@@ -182,7 +195,8 @@ def run_record(row: RunRow) -> dict[str, Any]:
         "path": str(row.path),
         "device": r.config.device,
         "device_name": r.environment.device_name,
-        "config": config_label(r),
+        "experiment": experiment_label(r),
+        "implementation": implementation_label(r),
         "seed": r.config.seed,
         "train_images_per_s": s.steady_train_images_per_s,
         "eval_images_per_s": s.eval_images_per_s,
@@ -241,7 +255,8 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         [
             "run",
             "device",
-            "config",
+            "experiment",
+            "implementation",
             "seed",
             "train img/s",
             "eval img/s",
@@ -263,7 +278,8 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             [
                 r.run_id,
                 device_label(r),
-                config_label(r),
+                experiment_label(r),
+                implementation_label(r),
                 str(r.config.seed),
                 fmt_rate(s.steady_train_images_per_s),
                 fmt_rate(s.eval_images_per_s),
@@ -283,7 +299,8 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             TableData(
                 "Groups (mean ± std [min–max] over seeds)",
                 [
-                    "config",
+                    "experiment",
+                    "implementation",
                     "device",
                     "runs",
                     "train img/s",
@@ -294,14 +311,17 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 ],
                 [
                     [
-                        g.config,
+                        g.experiment,
+                        g.implementation,
                         g.device,
                         str(g.runs),
                         _spread(g.train_images_per_s, 0),
                         _spread(g.accuracy_pct, 2),
                         _spread(g.time_to_target_s, 1),
                         f"{g.reached_target}/{g.runs}",
-                        "-" if g.speedup_vs_cpu is None else f"{g.speedup_vs_cpu:.2f}×",
+                        "-"
+                        if g.speedup_vs_cpu is None
+                        else f"{g.speedup_vs_cpu:.2f}× ({g.cpu_reference})",
                     ]
                     for g in comparison.groups
                 ],
@@ -319,13 +339,21 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
     if comparison.cross_device:
         tables.append(
             TableData(
-                "Same config and seed across devices",
-                ["config", "seed", "device", "Δ acc vs CPU", "relative L2 vs CPU weights"],
+                "Same experiment and seed across devices",
+                [
+                    "experiment",
+                    "seed",
+                    "device · implementation",
+                    "CPU implementation",
+                    "Δ acc vs CPU",
+                    "relative L2 vs CPU weights",
+                ],
                 [
                     [
-                        x.config,
+                        x.experiment,
                         str(x.seed),
-                        x.other_device,
+                        f"{x.other_device} · {x.other_implementation}",
+                        x.cpu_implementation,
                         f"{x.accuracy_delta_points:+.2f}",
                         "-" if x.relative_l2 is None else f"{x.relative_l2:.3g}",
                     ]

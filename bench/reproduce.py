@@ -6,7 +6,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.compare import Spread, config_label
+from bench.compare import Spread
+from bench.experiment import experiment_label, implementation_label
 from bench.results import RunResult
 
 CLAIM = "≈99% test accuracy after about 4 epochs"
@@ -88,7 +89,7 @@ def reproduction_report(runs: list[RunResult]) -> str:
         "",
         f"Seed script's claim: **{CLAIM}**.",
         "",
-        f"Configuration: {config_label(first)}, deterministic={first.config.deterministic}; "
+        f"Experiment: {experiment_label(first)}; implementation: {implementation_label(first)}; "
         f"torch {first.environment.torch}, torchvision {first.environment.torchvision}, "
         f"git {first.environment.git_commit or 'unknown'}.",
         "",

@@ -13,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 T = TypeVar("T")
 
 
@@ -59,6 +59,22 @@ class Environment:
     os: str
     python: str
     git_commit: str | None
+    gpu_driver: str | None = None  # the NVIDIA driver (nvidia-smi), CUDA only
+    gpu_sm_count: int | None = None  # streaming multiprocessors, CUDA only
+
+
+@dataclass
+class Arithmetic:
+    """What arithmetic the run did, as torch reported it after setting it up."""
+
+    precision: str  # the --precision asked for
+    autocast_dtype: str | None  # bfloat16 / float16 under autocast, else None
+    cuda_matmul_fp32: str  # torch's fp32_precision per backend: "ieee" or "tf32"
+    cudnn_conv_fp32: str
+    mkldnn_matmul_fp32: str
+    mkldnn_conv_fp32: str
+    determinism: str  # strict, warn-only (the device lacks a deterministic kernel) or off
+    bitwise_reruns: bool  # strict determinism: the same seed must give the same weights
 
 
 @dataclass
@@ -98,10 +114,13 @@ class Summary:
     final_test_loss: float
     time_to_target_s: float | None  # cumulative training time until accuracy >= target
     epochs_to_target: int | None
-    peak_host_rss_mb: float  # the process's peak resident set size
+    peak_host_rss_mb: float  # peak resident set size while training (see scope)
+    peak_host_rss_scope: str  # "training" (Linux: reset before epoch 1) or "process" (lifetime)
     peak_device_mem_mb: float | None  # CUDA max allocated; None off CUDA
     train_flops_per_s: float  # training FLOPs per sample × steady images/s
-    peak_matmul_flops_per_s: float | None = None  # measured at run start (bench.peak)
+    # Measured in the run's precision, in a separate process, cached per machine (bench.peak).
+    peak_matmul_flops_per_s: float | None = None
+    peak_measured_utc: str | None = None
     mfu_pct: float | None = None  # train_flops_per_s as a share of that peak
 
 
@@ -136,6 +155,7 @@ class RunResult:
     created_utc: str
     config: RunConfig
     environment: Environment
+    arithmetic: Arithmetic
     model: ModelInfo
     data: DataInfo
     epochs: list[EpochMetrics]

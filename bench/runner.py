@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import resource
 import secrets
 import socket
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,9 +17,11 @@ from torch.utils.data import DataLoader
 from bench.baselines import load_baselines, single_process_reference
 from bench.environment import fingerprint
 from bench.errors import ConfigError
-from bench.peak import measure_peak
+from bench.memory import peak_rss_mb, reset_peak_rss
+from bench.peak import Peak, PeakProbeError, cached_peak
 from bench.plots import plot_loss
 from bench.results import (
+    Arithmetic,
     DataInfo,
     DistributedInfo,
     EpochMetrics,
@@ -39,9 +40,12 @@ from mnist_core import (
     LOADERS,
     OPTIMIZERS,
     PRECISIONS,
+    STRICT,
+    WARN_ONLY,
     MnistData,
     Net,
     TensorLoader,
+    determinism_mode,
     evaluate,
     load_mnist,
     make_loader,
@@ -50,6 +54,7 @@ from mnist_core import (
     parameter_count,
     resolve_device,
     seed_everything,
+    set_float32_precision,
     state_dict_digest,
     train_epoch,
     training_flops_per_sample,
@@ -125,6 +130,8 @@ def validate(config: RunConfig) -> None:
     on_cuda = config.device.startswith("cuda")
     if config.precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 training needs CUDA; use bf16 elsewhere")
+    if config.precision == "tf32" and not on_cuda:
+        raise ConfigError("tf32 is CUDA's TensorFloat-32 mode; use fp32 or bf16 elsewhere")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}: use {', '.join(OPTIMIZERS)}")
     if config.world_size > 1 and (config.loader != "tensor" or config.cuda_graphs):
@@ -136,6 +143,28 @@ def validate(config: RunConfig) -> None:
             raise ConfigError("--cuda-graphs needs a CUDA device")
         if config.loader != "tensor" or config.compile or config.precision == "fp16":
             raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")
+
+
+def set_up_arithmetic(
+    config: RunConfig, device: torch.device
+) -> tuple[Arithmetic, torch.Generator]:
+    """Set fp32 precision and kernel determinism for `config` on `device`, seed every RNG;
+    return what took effect and the data generator."""
+    settings = set_float32_precision(config.precision)
+    mode = determinism_mode(device.type, config.deterministic)
+    generator = seed_everything(config.seed, mode)
+    autocast = PRECISIONS[config.precision]
+    arithmetic = Arithmetic(
+        precision=config.precision,
+        autocast_dtype=str(autocast).removeprefix("torch.") if autocast else None,
+        cuda_matmul_fp32=settings.cuda_matmul,
+        cudnn_conv_fp32=settings.cudnn_conv,
+        mkldnn_matmul_fp32=settings.mkldnn_matmul,
+        mkldnn_conv_fp32=settings.mkldnn_conv,
+        determinism=mode,
+        bitwise_reruns=mode == STRICT,
+    )
+    return arithmetic, generator
 
 
 def build_model(config: RunConfig, device: torch.device) -> tuple[Net, torch.optim.Adam]:
@@ -164,8 +193,9 @@ def _summarise(
     epochs: list[EpochMetrics],
     flops_per_sample: int,
     device: torch.device,
-    peak_flops_per_s: float,
+    peak: Peak | None,
     devices_used: int,
+    rss_scope: str,
 ) -> Summary:
     steady_images_per_s = steady_median([m.train_images_per_s for m in epochs])
     train_flops_per_s = flops_per_sample * steady_images_per_s
@@ -186,13 +216,16 @@ def _summarise(
         final_test_loss=epochs[-1].test_loss,
         time_to_target_s=time_to_target,
         epochs_to_target=epochs_to_target,
-        # ru_maxrss is in KiB on Linux.
-        peak_host_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_host_rss_mb=peak_rss_mb(),
+        peak_host_rss_scope=rss_scope,
         peak_device_mem_mb=peak_device,
         train_flops_per_s=train_flops_per_s,
-        peak_matmul_flops_per_s=peak_flops_per_s,
-        # Each device (rank) measured its own peak; the achieved FLOP/s are all devices'.
-        mfu_pct=100 * train_flops_per_s / (peak_flops_per_s * devices_used),
+        peak_matmul_flops_per_s=peak.matmul_flops_per_s if peak else None,
+        peak_measured_utc=peak.measured_utc if peak else None,
+        # Each device (rank) has its own peak; the achieved FLOP/s are all devices'.
+        mfu_pct=100 * train_flops_per_s / (peak.matmul_flops_per_s * devices_used)
+        if peak
+        else None,
     )
 
 
@@ -273,10 +306,19 @@ def _distributed_info(
 
 
 def _notes(
-    config: RunConfig, data: MnistData, steps: int, distributed: DistributedInfo | None
+    config: RunConfig,
+    data: MnistData,
+    steps: int,
+    arithmetic: Arithmetic,
+    distributed: DistributedInfo | None,
 ) -> list[str]:
     """What a reader of the figures should know about how they came about."""
     notes = []
+    if arithmetic.determinism == WARN_ONLY:
+        notes.append(
+            f"{config.device} has no deterministic kernel for every op this network needs: "
+            "determinism ran warn-only, so the same seed may not give bitwise the same weights"
+        )
     if not data.canonical:
         notes.append("the data is not the canonical MNIST (a subset or other IDX files)")
     if steps * global_batch_size(config) < len(data.train):
@@ -297,14 +339,20 @@ def benchmark(
 
     In a data-parallel run every rank calls this; rank 0 returns the result, the others None.
     """
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     config = for_device(config, config.device)
     device = torch.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
-    peak = measure_peak(device, config.precision)  # before seeding: the probe draws random data
-    generator = seed_everything(config.seed, config.deterministic)
+    peak_problem = None
+    try:
+        peak: Peak | None = cached_peak(
+            device, environment.device_name, config.precision, environment.threads
+        )
+    except PeakProbeError as error:
+        peak, peak_problem = None, f"no MFU: {error}"
+    arithmetic, generator = set_up_arithmetic(config, device)
     model, optimizer = build_model(config, device)
     shard = (rank.rank, rank.world_size) if rank else (0, 1)
     train_loader = make_loader(
@@ -319,6 +367,7 @@ def benchmark(
 
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
+    rss_scope = reset_peak_rss()
     for epoch in range(1, config.epochs + 1):
         if reporter:
             reporter.epoch_started(epoch, steps)
@@ -365,14 +414,16 @@ def benchmark(
         epochs,
         flops_per_sample,
         device,
-        peak.matmul_flops_per_s,
+        peak,
         rank.world_size if rank else 1,
+        rss_scope,
     )
     result = RunResult(
         run_id=_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
         config=config,
         environment=environment,
+        arithmetic=arithmetic,
         model=ModelInfo(parameters=parameter_count(model), train_flops_per_sample=flops_per_sample),
         data=DataInfo(
             source=str(data.source),
@@ -388,7 +439,8 @@ def benchmark(
         confusion=evaluation.confusion,
         weights_sha256=weights_sha256,
         distributed=distributed,
-        notes=_notes(config, data, steps, distributed),
+        notes=_notes(config, data, steps, arithmetic, distributed)
+        + ([peak_problem] if peak_problem else []),
     )
     if weights_dir is not None:
         weights_path = weights_dir / f"{result.run_id}-weights.pt"

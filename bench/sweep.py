@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
 from bench.environment import device_name
 from bench.results import RunConfig, write_json_atomic
-from bench.runner import build_model, plan, validate
+from bench.runner import build_model, plan, set_up_arithmetic, validate
 from bench.timing import timed
 from mnist_core import (
     evaluate,
     make_loader,
     make_train_step,
-    seed_everything,
     train_epoch,
 )
 from mnist_core.data import MnistData
@@ -41,7 +40,7 @@ def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: 
     """Training throughput over `steps` steps after a warm-up, and one evaluation pass."""
     assert config.optimizer is not None, "plan() resolves the config"
     device = torch.device(config.device)
-    generator = seed_everything(config.seed, config.deterministic)
+    _, generator = set_up_arithmetic(config, device)
     model, optimizer = build_model(config, device)
     step = make_train_step(model, optimizer, config.precision)
     train_loader = make_loader(config.loader, data.train, config.batch_size, device, generator)
@@ -95,7 +94,7 @@ def sweep(
 def save_sweep(points: list[SweepPoint], folder: Path) -> tuple[Path, Path]:
     from bench.plots import plot_sweep
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = folder / f"sweep-{stamp}.json"
     write_json_atomic(json_path, [asdict(point) for point in points])
     return json_path, plot_sweep(points, folder / f"sweep-{stamp}.png")

@@ -9,12 +9,24 @@ from mnist_core.data import (
     load_mnist,
     make_loader,
 )
-from mnist_core.determinism import seed_everything
+from mnist_core.determinism import (
+    OFF,
+    STRICT,
+    WARN_ONLY,
+    determinism_mode,
+    seed_everything,
+    set_cublas_workspace,
+)
 from mnist_core.device import DeviceUnavailableError, resolve_device, synchronize
 from mnist_core.model import Net, parameter_count, state_dict_digest, training_flops_per_sample
+from mnist_core.precision import (
+    PRECISIONS,
+    Float32Settings,
+    float32_settings,
+    set_float32_precision,
+)
 from mnist_core.train import (
     OPTIMIZERS,
-    PRECISIONS,
     EvalResult,
     NonFiniteLossError,
     evaluate,
@@ -27,15 +39,21 @@ __all__ = [
     "LOADERS",
     "OPTIMIZERS",
     "PRECISIONS",
+    "OFF",
+    "STRICT",
+    "WARN_ONLY",
     "DataError",
     "DeviceUnavailableError",
     "EvalResult",
+    "Float32Settings",
     "MnistData",
     "Net",
     "NonFiniteLossError",
     "TensorLoader",
     "default_data_dir",
+    "determinism_mode",
     "evaluate",
+    "float32_settings",
     "load_mnist",
     "make_loader",
     "make_optimizer",
@@ -43,8 +61,12 @@ __all__ = [
     "parameter_count",
     "resolve_device",
     "seed_everything",
+    "set_cublas_workspace",
+    "set_float32_precision",
     "state_dict_digest",
     "synchronize",
     "train_epoch",
     "training_flops_per_sample",
 ]
+
+set_cublas_workspace()

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_core.model import NUM_CLASSES
+from mnist_core.precision import PRECISIONS
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # The seed's Adam in three implementations of the same update: torch's default (foreach), one
 # fused kernel, and one that keeps its step count on the device so a CUDA graph can capture it.
 OPTIMIZERS: dict[str, dict[str, Any]] = {

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.results import load_result
+from bench.results import SCHEMA_VERSION, load_result
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -85,6 +85,7 @@ def test_both_loaders_in_one_run_give_identical_weights(tiny_mnist, tmp_path):
         (["--epochs", "0"], "epochs must be positive"),
         (["--batch-size", "-5"], "batch size must be positive"),
         (["--lr", "0"], "lr must be positive"),
+        (["-d", "cpu", "--precision", "tf32"], "tf32 is CUDA's TensorFloat-32 mode"),
     ],
 )
 def test_bad_options_end_in_one_line_and_exit_2(tiny_mnist, tmp_path, args, message):
@@ -155,7 +156,7 @@ def test_results_file_is_plain_json_and_says_when_epochs_were_capped(tiny_mnist,
     assert result.exit_code == 0
     (path,) = tmp_path.glob("*.json")
     payload = json.loads(path.read_text())
-    assert payload["schema_version"] == 1 and len(payload["confusion"]) == 10
+    assert payload["schema_version"] == SCHEMA_VERSION and len(payload["confusion"]) == 10
     assert "each epoch trained 2 steps, not the whole training set" in payload["notes"]
     assert "note: each epoch trained 2 steps" in result.output
 
@@ -191,6 +192,9 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that starts the tests in the background ignores SIGINT in its children;
+        # give this one the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     for line in process.stdout:  # wait until training is under way

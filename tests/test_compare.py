@@ -1,5 +1,6 @@
 import copy
 import csv
+import dataclasses
 import io
 import json
 
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 
 from bench.baselines import load_baselines, make_baseline, save_baseline
 from bench.cli import app
-from bench.compare import Tolerances, collect, compare
+from bench.compare import Tolerances, collect, compare, compare_paths
 from bench.results import RunResult, save_result
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -30,6 +31,8 @@ def variant(
     result.config.seed = seed
     for key, value in config.items():
         setattr(result.config, key, value)
+    if not result.config.deterministic:
+        result.arithmetic.determinism, result.arithmetic.bitwise_reruns = "off", False
     result.summary.steady_train_images_per_s = rate
     result.summary.final_test_accuracy_pct = accuracy
     result.weights_sha256 = digest or f"digest-{seed}"
@@ -88,6 +91,13 @@ def test_nondeterministic_runs_are_not_judged_on_weights(template, seeds):
     assert verdicts(template, seeds, run).verdicts == ["ok"]
 
 
+def test_warn_only_determinism_is_not_judged_on_weights(template, seeds):
+    # e.g. MPS: determinism asked for, but a kernel had no deterministic version.
+    run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other")
+    run.arithmetic.determinism, run.arithmetic.bitwise_reruns = "warn-only", False
+    assert verdicts(template, seeds, run).verdicts == ["ok"]
+
+
 def test_no_baseline_says_which_part_of_the_key_differs(template, seeds):
     row = verdicts(template, seeds, variant(template, seed=1, epochs=7))
     assert row.verdicts == ["no baseline"] and "epochs 7≠2" in row.why_no_baseline
@@ -115,6 +125,60 @@ def test_seeds_are_summarised_and_cuda_speedup_shown(template, seeds):
         (0, "Some GPU"),
         (1, "Some GPU"),
     }
+
+
+def cuda_twin(cpu: RunResult, rate: float) -> RunResult:
+    """`cpu`'s experiment as a CUDA run records it: CUDA's own defaults, CUDA's fingerprint."""
+    from bench.runner import for_device
+
+    result = copy.deepcopy(cpu)
+    unresolved = dataclasses.replace(cpu.config, channels_last=None, optimizer=None)
+    result.config = for_device(unresolved, "cuda:0")
+    result.run_id = f"cuda-{cpu.run_id}"
+    result.environment.device_type = "cuda"
+    result.environment.device_name = "NVIDIA H100 80GB HBM3"
+    result.environment.threads = 16
+    result.summary.steady_train_images_per_s = rate
+    return result
+
+
+def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path):
+    cpu = variant(template, seed=0, rate=10_000)
+    cuda = cuda_twin(cpu, rate=250_000)
+    assert cpu.config.channels_last and not cuda.config.channels_last  # per-device defaults
+    torch.save({"w": torch.tensor([3.0, 4.0])}, tmp_path / "cpu-weights.pt")
+    torch.save({"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
+    cpu.weights_file, cuda.weights_file = "cpu-weights.pt", "cuda-weights.pt"
+    write([cpu, cuda], tmp_path)
+
+    comparison = compare_paths([tmp_path], tmp_path / "no-baselines", Tolerances())
+    cuda_group = next(g for g in comparison.groups if g.device_type == "cuda")
+    assert cuda_group.speedup_vs_cpu == pytest.approx(25.0)
+    (pair,) = comparison.cross_device
+    assert (pair.cpu_run, pair.other_run, pair.seed) == (cpu.run_id, cuda.run_id, 0)
+    assert pair.relative_l2 == pytest.approx(1e-3 / 5.0, rel=1e-3)
+
+    shown = runner.invoke(app, ["compare", str(tmp_path), "--baseline", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "25.00×" in shown.output and "Same experiment and seed across devices" in shown.output
+
+
+def test_cpu_runs_with_other_threads_are_not_pooled_as_seeds(template):
+    two = [variant(template, seed=s) for s in range(2)]
+    one = copy.deepcopy(two[1])
+    one.environment.threads = 1
+    comparison = compare([(None, r) for r in [*two, one]], [], Tolerances())
+    assert sorted(g.runs for g in comparison.groups) == [1, 2]
+
+
+def test_default_baseline_names_differ_with_world_size_and_threads(template):
+    from bench.experiment import default_name
+
+    single = variant(template)
+    ranks = variant(template, world_size=2)
+    threads = copy.deepcopy(single)
+    threads.environment.threads = 1
+    assert len({default_name(r) for r in (single, ranks, threads)}) == 3
 
 
 def test_cross_device_relative_l2_from_saved_weights(template, tmp_path):

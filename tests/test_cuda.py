@@ -24,6 +24,13 @@ def real_data(real_mnist):
     return load_mnist(real_mnist, download=False)
 
 
+@pytest.fixture(scope="module")
+def default_accuracy(real_data) -> float:
+    result = benchmark(RunConfig(device="cuda:0", epochs=1), real_data)
+    assert result is not None
+    return result.summary.final_test_accuracy_pct
+
+
 def test_same_seed_same_digest_on_cuda(tiny_data):
     config = RunConfig(device="cuda:0", epochs=2)
     first, second = benchmark(config, tiny_data), benchmark(config, tiny_data)
@@ -31,6 +38,14 @@ def test_same_seed_same_digest_on_cuda(tiny_data):
     assert first.weights_sha256 == second.weights_sha256
     assert first.summary.peak_device_mem_mb and first.summary.peak_device_mem_mb > 0
     assert first.environment.device_type == "cuda" and first.environment.cudnn
+    assert first.environment.gpu_sm_count and first.environment.gpu_sm_count > 0
+
+
+@pytest.mark.parametrize(("precision", "mode"), [("fp32", "ieee"), ("tf32", "tf32")])
+def test_the_result_says_whether_cuda_used_tf32(tiny_data, precision, mode):
+    result = benchmark(RunConfig(device="cuda:0", epochs=1, precision=precision), tiny_data)
+    assert result is not None
+    assert (result.arithmetic.cuda_matmul_fp32, result.arithmetic.cudnn_conv_fp32) == (mode, mode)
 
 
 @pytest.mark.real_data
@@ -38,17 +53,15 @@ def test_same_seed_same_digest_on_cuda(tiny_data):
     "variant",
     [
         {"cuda_graphs": True},
+        {"precision": "tf32"},
         {"precision": "bf16"},
         {"precision": "fp16"},
         {"channels_last": True},
         {"loader": "torchvision"},
     ],
-    ids=["cuda-graphs", "bf16", "fp16", "channels-last", "torchvision-loader"],
+    ids=["cuda-graphs", "tf32", "bf16", "fp16", "channels-last", "torchvision-loader"],
 )
-def test_cuda_variants_reach_the_default_accuracy(real_data, variant):
-    base = RunConfig(device="cuda:0", epochs=1)
-    default = benchmark(base, real_data)
-    other = benchmark(replace(base, **variant), real_data)
-    assert default is not None and other is not None
-    gap = other.summary.final_test_accuracy_pct - default.summary.final_test_accuracy_pct
-    assert abs(gap) <= 0.3
+def test_cuda_variants_reach_the_default_accuracy(real_data, default_accuracy, variant):
+    other = benchmark(replace(RunConfig(device="cuda:0", epochs=1), **variant), real_data)
+    assert other is not None
+    assert abs(other.summary.final_test_accuracy_pct - default_accuracy) <= 0.3

@@ -1,4 +1,6 @@
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from mnist_core import Net, parameter_count, state_dict_digest, training_flops_per_sample
 
@@ -34,3 +36,51 @@ def test_digest_changes_with_any_weight():
     with torch.no_grad():
         model.fc3.bias[0] += 1e-7
     assert state_dict_digest(model) != before
+
+
+def seed_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The seed script's forward, written out call by call (../shared/seed/)."""
+    x = F.max_pool2d(F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"], 1, 2)), 2)
+    x = F.max_pool2d(F.relu(F.conv2d(x, params["conv2.weight"], params["conv2.bias"])), 2)
+    x = x.view(-1, 16 * 5 * 5)
+    x = F.relu(F.linear(x, params["fc1.weight"], params["fc1.bias"]))
+    x = F.relu(F.linear(x, params["fc2.weight"], params["fc2.bias"]))
+    return F.linear(x, params["fc3.weight"], params["fc3.bias"])
+
+
+class SeedScriptNet(nn.Module):
+    """The seed script's module layout, as its checkpoints store it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3, 1, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+
+def test_forward_and_gradients_are_the_seeds_exactly():
+    torch.manual_seed(0)
+    model = Net()
+    params = {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters()}
+    images = torch.rand(32, 1, 28, 28)
+    labels = torch.randint(0, 10, (32,))
+
+    ours = model(images)
+    theirs = seed_forward(params, images)
+    assert torch.equal(ours, theirs)
+    F.cross_entropy(ours, labels).backward()
+    F.cross_entropy(theirs, labels).backward()
+    for name, param in model.named_parameters():
+        assert torch.equal(param.grad, params[name].grad), name
+
+
+def test_a_seed_script_checkpoint_loads_strictly():
+    seed_state = SeedScriptNet().state_dict()
+    ours = Net().state_dict()
+    assert list(ours) == list(seed_state)
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in seed_state.items()}
+    model = Net()
+    model.load_state_dict(seed_state, strict=True)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in seed_state.items())

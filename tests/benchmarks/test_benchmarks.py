@@ -1,7 +1,8 @@
 """Micro-benchmarks of the building blocks: `pytest --benchmark-only` (plain pytest skips them).
 
 Each is parametrised over the devices present and synchronises inside the timed function, so a
-GPU timing covers finished work. Each records images/s in extra_info.
+GPU timing covers finished work. Each records images/s in extra_info. All run in the default
+precision of `mnist-bench run`: IEEE fp32 (no TF32 on CUDA).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.results import RunConfig
-from bench.runner import build_model, for_device
+from bench.runner import build_model, for_device, set_up_arithmetic
 from mnist_core import (
     DataError,
     Net,
@@ -22,7 +23,7 @@ from mnist_core import (
     load_mnist,
     make_loader,
     make_train_step,
-    seed_everything,
+    set_float32_precision,
     synchronize,
 )
 from tests.conftest import SHARED_MNIST, make_tiny_mnist
@@ -42,6 +43,11 @@ def mnist(tmp_path_factory):
                 continue
     folder = make_tiny_mnist(tmp_path_factory.mktemp("mnist"), train=60000, test=10000)
     return load_mnist(folder, download=False)
+
+
+@pytest.fixture(autouse=True)
+def ieee_fp32():
+    set_float32_precision("fp32")
 
 
 def record_rate(benchmark, images: int) -> None:
@@ -75,7 +81,7 @@ def test_training_step(benchmark, device, path):
     config = for_device(RunConfig(device=device), device)
     if path == "seed":
         config = replace(config, channels_last=False, optimizer="adam")
-    seed_everything(0)
+    set_up_arithmetic(config, dev)
     model, optimizer = build_model(config, dev)
     step = make_train_step(model, optimizer)
     images = torch.rand(TRAIN_BATCH, 1, 28, 28, device=dev)

@@ -1,0 +1,150 @@
+"""One definition of "the same experiment", apart from how and where a run carried it out.
+
+- experiment: what the network learns — model, data, epochs, batch, lr, precision,
+  determinism, steps per epoch, world size and scaling. The seed is matched per run.
+- implementation: how the run computed it — loader, memory format, Adam implementation,
+  compile, CUDA graphs, evaluation batch and (on the CPU) threads.
+- machine: the device model (and the CPU model for CPU runs).
+
+Runs of one experiment are comparable across devices and implementations (speed-up, accuracy,
+weight distance); a baseline, and a group of seeds in `compare`, is one experiment × one
+implementation × one machine. Baseline keys, group labels and default names all come from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bench.results import Environment, RunConfig, RunResult
+
+EXPERIMENT_FIELDS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "precision",
+    "deterministic",
+    "max_steps_per_epoch",
+    "world_size",
+    "per_rank_batch",
+)
+IMPLEMENTATION_FIELDS = (
+    "loader",
+    "channels_last",
+    "optimizer",
+    "compile",
+    "cuda_graphs",
+    "eval_batch_size",
+)
+# Neither: the device is the machine's, the seed is matched run by run, and the time-to-target
+# threshold only changes how a figure is read.
+_OTHER_FIELDS = {"device", "seed", "target_acc_pct", "threads"}
+assert {f.name for f in fields(RunConfig)} == {
+    *EXPERIMENT_FIELDS,
+    *IMPLEMENTATION_FIELDS,
+    *_OTHER_FIELDS,
+}, "every RunConfig field belongs to the experiment, the implementation or neither"
+
+Key = tuple[tuple[str, Any], ...]
+
+
+@dataclass
+class Hardware:
+    device_type: str
+    device_name: str
+    cpu_name: str
+    threads: int  # torch's intra-op threads as the run found them
+
+
+def hardware_of(environment: Environment) -> Hardware:
+    return Hardware(
+        device_type=environment.device_type,
+        device_name=environment.device_name,
+        cpu_name=environment.cpu_name,
+        threads=environment.threads,
+    )
+
+
+@dataclass(frozen=True)
+class Identity:
+    experiment: Key
+    implementation: Key
+    machine: Key
+
+    def differences(self, other: Identity) -> list[str]:
+        """'name ours≠theirs' for every part that differs."""
+        ours = dict(self.experiment + self.implementation + self.machine)
+        theirs = dict(other.experiment + other.implementation + other.machine)
+        return [
+            f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
+            for name in dict.fromkeys([*ours, *theirs])
+            if ours.get(name) != theirs.get(name)
+        ]
+
+
+def identity(config: RunConfig, hardware: Hardware, data_sha256: str) -> Identity:
+    experiment = tuple((name, getattr(config, name)) for name in EXPERIMENT_FIELDS)
+    implementation = tuple((name, getattr(config, name)) for name in IMPLEMENTATION_FIELDS)
+    machine: Key = (("device", hardware.device_name),)
+    if hardware.device_type == "cpu":
+        implementation += (("threads", hardware.threads),)
+        machine += (("cpu", hardware.cpu_name),)
+    return Identity(experiment + (("data", data_sha256),), implementation, machine)
+
+
+def identity_of(result: RunResult) -> Identity:
+    return identity(result.config, hardware_of(result.environment), result.data.sha256)
+
+
+def as_single_process(ident: Identity) -> Identity:
+    """`ident` in one process with its threads left open: what a data-parallel run is measured
+    against (torchrun gives each CPU rank one thread; the fair reference uses the machine)."""
+    single = {"world_size": 1, "per_rank_batch": False}
+    return Identity(
+        tuple((name, single.get(name, value)) for name, value in ident.experiment),
+        tuple((name, value) for name, value in ident.implementation if name != "threads"),
+        ident.machine,
+    )
+
+
+def experiment_label(result: RunResult) -> str:
+    c = result.config
+    parts = [f"{c.model} {c.precision} e{c.epochs} b{c.batch_size} lr{c.lr:g}"]
+    if c.max_steps_per_epoch:
+        parts.append(f"max{c.max_steps_per_epoch} steps")
+    if not c.deterministic:
+        parts.append("nondeterministic")
+    if c.world_size > 1:
+        parts.append(f"{c.world_size} ranks {'weak' if c.per_rank_batch else 'strong'}")
+    if not result.data.canonical:
+        parts.append(f"data {result.data.sha256[:8]}")
+    return " ".join(parts)
+
+
+def implementation_label(result: RunResult) -> str:
+    c = result.config
+    parts = [c.loader, str(c.optimizer)]
+    flags = (("channels-last", c.channels_last), ("compile", c.compile))
+    parts += [name for name, on in (*flags, ("cuda-graphs", c.cuda_graphs)) if on]
+    if c.eval_batch_size != RunConfig.eval_batch_size:
+        parts.append(f"eval-b{c.eval_batch_size}")
+    if result.environment.device_type == "cpu":
+        parts.append(f"{result.environment.threads} threads")
+    return " ".join(parts)
+
+
+def slug(text: str) -> str:
+    """`text` as a file-name part: lower case, alphanumerics joined by single dashes."""
+    dashed = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(part for part in dashed.split("-") if part)
+
+
+def default_name(result: RunResult) -> str:
+    """A baseline name that differs wherever the identity does (seed aside), e.g.
+    cpu-amd-epyc-tensor-adam-fused-channels-last-2-threads-seed-cnn-fp32-e5-b100-lr0-001."""
+    env = result.environment
+    return slug(
+        f"{env.device_type} {env.device_name} {implementation_label(result)} "
+        f"{experiment_label(result)}"
+    )

@@ -1,0 +1,109 @@
+"""What arithmetic a run did: fp32 vs TF32, determinism per device, and that results say so."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bench.peak import cache_path, cached_peak
+from bench.results import RunConfig
+from bench.runner import benchmark
+from mnist_core import (
+    OFF,
+    STRICT,
+    WARN_ONLY,
+    determinism_mode,
+    float32_settings,
+    load_mnist,
+    seed_everything,
+    set_float32_precision,
+)
+from mnist_core import determinism as determinism_module
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_modes():
+    yield
+    set_float32_precision("fp32")
+    seed_everything(0, STRICT)
+
+
+def test_fp32_is_ieee_in_every_backend_and_tf32_only_on_cuda():
+    fp32 = set_float32_precision("fp32")
+    assert {fp32.cuda_matmul, fp32.cudnn_conv, fp32.mkldnn_matmul, fp32.mkldnn_conv} == {"ieee"}
+    tf32 = set_float32_precision("tf32")
+    assert (tf32.cuda_matmul, tf32.cudnn_conv) == ("tf32", "tf32")
+    assert (tf32.mkldnn_matmul, tf32.mkldnn_conv) == ("ieee", "ieee")
+    assert float32_settings() == tf32
+    # Back to fp32 turns cuDNN's TF32 default off too.
+    assert set_float32_precision("fp32").cudnn_conv == "ieee"
+
+
+@pytest.mark.parametrize(
+    ("device_type", "deterministic", "mode"),
+    [
+        ("cpu", True, STRICT),
+        ("cuda", True, STRICT),
+        ("mps", True, WARN_ONLY),  # no deterministic max_pool2d backward on MPS
+        ("mps", False, OFF),
+        ("cuda", False, OFF),
+    ],
+)
+def test_determinism_mode_per_device(device_type, deterministic, mode):
+    assert determinism_mode(device_type, deterministic) == mode
+
+
+def test_warn_only_determinism_reaches_torch():
+    seed_everything(0, WARN_ONLY)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.is_deterministic_algorithms_warn_only_enabled()
+    seed_everything(0, STRICT)
+    assert not torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+def test_a_result_records_its_arithmetic(tiny_mnist):
+    result = benchmark(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
+    assert result is not None
+    arithmetic = result.arithmetic
+    assert (arithmetic.precision, arithmetic.autocast_dtype) == ("fp32", None)
+    assert arithmetic.cudnn_conv_fp32 == arithmetic.cuda_matmul_fp32 == "ieee"
+    assert (arithmetic.determinism, arithmetic.bitwise_reruns) == (STRICT, True)
+    assert result.environment.gpu_driver is None and result.environment.gpu_sm_count is None
+    assert result.summary.peak_host_rss_scope == "training"
+
+
+def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_mnist, monkeypatch):
+    # The MPS decision, exercised on the CPU: pretend the CPU lacks a deterministic kernel.
+    monkeypatch.setitem(determinism_module.NO_DETERMINISTIC_KERNEL, "cpu", "max_pool2d backward")
+    result = benchmark(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
+    assert result is not None
+    assert (result.arithmetic.determinism, result.arithmetic.bitwise_reruns) == (WARN_ONLY, False)
+    assert any("bitwise" in note for note in result.notes)
+
+
+def test_cublas_workspace_is_set_when_mnist_core_is_imported():
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import mnist_core, os; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == ":4096:8"
+
+
+def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cpu = torch.device("cpu")
+    first = cached_peak(cpu, "Test CPU", "fp32", 1)
+    assert first.matmul_flops_per_s > 0 and first.precision == "fp32"
+    assert cache_path("Test CPU", "cpu", "fp32", 1).is_file()
+    assert cached_peak(cpu, "Test CPU", "fp32", 1) == first  # no new measurement
+    assert cache_path("Test CPU", "cpu", "fp32", 2) != cache_path("Test CPU", "cpu", "fp32", 1)
