@@ -10,6 +10,21 @@ from typing import Annotated
 
 import typer
 
+from bench.config.settings import (
+    BASELINES_DIR,
+    DEVICES,
+    DIST_TIMEOUT_S,
+    LOADER,
+    RESULTS_DIR,
+    SWEEP_BATCH_SIZES,
+    SWEEP_STEPS,
+    RunConfig,
+    Tolerances,
+)
+
+DEFAULT = RunConfig(device="")
+TOLERANCES = Tolerances()
+
 app = typer.Typer(
     help="Benchmark and reproduce the classic PyTorch MNIST CNN on CPU and GPU.",
     no_args_is_help=True,
@@ -37,6 +52,10 @@ class Precision(StrEnum):
     tf32 = "tf32"
     bf16 = "bf16"
     fp16 = "fp16"
+
+
+DEFAULT_LOADER = Loader(LOADER)
+DEFAULT_PRECISION = Precision(DEFAULT.precision)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -106,25 +125,27 @@ def run(
         typer.Option(
             "--device", "-d", help="cpu, cuda, cuda:N, mps or auto; repeat to run several in turn."
         ),
-    ] = ["auto"],  # noqa: B006 - Typer reads the default from here
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 5,
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 100,
-    eval_batch_size: Annotated[int, typer.Option(help="Evaluation batch size.")] = 1000,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    seed: Annotated[int, typer.Option(help="Seed for weights and data order.")] = 0,
+    ] = list(DEVICES),  # noqa: B006 - Typer reads the default from here
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEFAULT.epochs,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = DEFAULT.batch_size,
+    eval_batch_size: Annotated[
+        int, typer.Option(help="Evaluation batch size.")
+    ] = DEFAULT.eval_batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULT.lr,
+    seed: Annotated[int, typer.Option(help="Seed for weights and data order.")] = DEFAULT.seed,
     loader: Annotated[
         list[Loader],
         typer.Option(
             help="tensor: data on the device; torchvision: the seed's DataLoader. Repeatable."
         ),
-    ] = [Loader.tensor],  # noqa: B006 - Typer reads the default from here
+    ] = [DEFAULT_LOADER],  # noqa: B006 - Typer reads the default from here
     precision: Annotated[
         Precision,
         typer.Option(
             help="fp32 (IEEE everywhere), tf32 (CUDA: TF32 matmuls and convolutions), or "
             "autocast to bf16/fp16."
         ),
-    ] = Precision.fp32,
+    ] = DEFAULT_PRECISION,
     channels_last: Annotated[
         bool | None,
         typer.Option(help="Channels-last memory format (default: on for CPU, off elsewhere)."),
@@ -140,14 +161,16 @@ def run(
     ] = False,
     deterministic: Annotated[
         bool, typer.Option(help="Deterministic kernels, so the same seed gives the same weights.")
-    ] = True,
-    target_acc: Annotated[float, typer.Option(help="Test accuracy % for time-to-target.")] = 99.0,
+    ] = DEFAULT.deterministic,
+    target_acc: Annotated[
+        float, typer.Option(help="Test accuracy % for time-to-target.")
+    ] = DEFAULT.target_acc_pct,
     data_dir: Annotated[
         Path | None,
         typer.Option(help="MNIST folder (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)."),
     ] = None,
     download: Annotated[bool, typer.Option(help="Download MNIST if no files are found.")] = True,
-    out: Annotated[Path, typer.Option(help="Folder for results and plots.")] = Path("results"),
+    out: Annotated[Path, typer.Option(help="Folder for results and plots.")] = RESULTS_DIR,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Cap training steps per epoch (smoke runs).")
@@ -166,11 +189,14 @@ def run(
     ] = False,
     reference: Annotated[
         Path | None,
-        typer.Option(help="Distributed: single-process result to compute scaling efficiency."),
+        typer.Option(
+            help="Distributed: single-process result to compute scaling efficiency (default: "
+            "a one-process baseline of the experiment in OUT/baselines)."
+        ),
     ] = None,
     dist_timeout: Annotated[
         float, typer.Option(help="Distributed: seconds before a stuck collective fails.")
-    ] = 120.0,
+    ] = DIST_TIMEOUT_S,
     save_weights: Annotated[
         bool,
         typer.Option(help="Also save the final weights (for cross-device distances in `compare`)."),
@@ -181,10 +207,9 @@ def run(
     with each run's speed-up over the first."""
     from rich.console import Console
 
-    from bench.progress import RichReporter
-    from bench.report import epoch_table, side_by_side_table, summary_table, to_rich
-    from bench.results import RunConfig
-    from bench.runner import run_all
+    from bench.jobs import run_all
+    from bench.show.progress import RichReporter
+    from bench.show.tables import epoch_table, side_by_side_table, summary_table, to_rich
 
     config = RunConfig(
         device="",
@@ -206,7 +231,7 @@ def run(
     )
     loaders = [choice.value for choice in loader]
     if nproc_per_node is not None:
-        from bench.runner import plan
+        from bench.config.resolve import plan
 
         if nproc_per_node < 1:
             raise fail(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
@@ -217,15 +242,16 @@ def run(
     with user_errors(), RichReporter(console) as reporter:
         recorded = run_all(
             config,
-            device,
-            loaders,
-            out,
-            data_dir,
-            download,
-            save_weights,
-            reporter,
-            reference,
-            dist_timeout,
+            devices=device,
+            loaders=loaders,
+            out_dir=out,
+            data_dir=data_dir,
+            download=download,
+            save_weights=save_weights,
+            reporter=reporter,
+            reference=reference,
+            dist_timeout_s=dist_timeout,
+            baselines_dir=out / BASELINES_DIR.name,
         )
     for run_ in recorded:
         console.print(to_rich(epoch_table(run_.result)))
@@ -252,26 +278,11 @@ def env(
     refreshes the cached peak that `run` uses)."""
     from rich.console import Console
 
-    from bench.environment import fingerprint
-    from bench.report import environment_table, to_rich
-    from mnist_core import resolve_device
+    from bench.jobs import describe_environment
+    from bench.show.tables import environment_table, to_rich
 
     with user_errors():
-        resolved = resolve_device(device)
-    measured = None
-    if peak:
-        from bench.peak import cache_path, measure_peak, save_cached
-
-        if precision in (Precision.fp16, Precision.tf32) and resolved.type == "cpu":
-            raise fail(f"the {precision.value} probe needs a GPU; use bf16 or fp32 on the CPU")
-        measured = measure_peak(resolved, precision.value)
-    environment = fingerprint(resolved)
-    if measured is not None:
-        path = cache_path(
-            environment.device_name, resolved.type, precision.value, environment.threads
-        )
-        with user_errors():
-            save_cached(measured, path)
+        environment, measured = describe_environment(device, precision.value if peak else None)
     Console().print(to_rich(environment_table(environment, measured)))
 
 
@@ -282,23 +293,20 @@ class Format(StrEnum):
     json = "json"
 
 
-DEFAULT_BASELINES = Path("results/baselines")
-
-
 @app.command()
 def compare(
     paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
     baseline: Annotated[
         Path | None,
-        typer.Option(help=f"Baselines folder or file (default: {DEFAULT_BASELINES})."),
+        typer.Option(help=f"Baselines folder or file (default: {BASELINES_DIR})."),
     ] = None,
     throughput_tolerance: Annotated[
         float,
         typer.Option(help="Percent below the baseline's slowest seed that is 'slower'."),
-    ] = 10.0,
+    ] = TOLERANCES.throughput_pct,
     accuracy_tolerance: Annotated[
         float, typer.Option(help="Accuracy points below the baseline that are 'less accurate'.")
-    ] = 0.3,
+    ] = TOLERANCES.accuracy_points,
     fail_on_regression: Annotated[
         bool,
         typer.Option(
@@ -321,14 +329,14 @@ def compare(
 
     from rich.console import Console
 
-    from bench.compare import Tolerances, compare_paths
-    from bench.report import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
+    from bench.jobs import compare_paths
+    from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
 
     if baseline is not None and not baseline.exists():
         raise fail(f"baseline path {baseline} does not exist")
     comparison = compare_paths(
         paths,
-        baseline or DEFAULT_BASELINES,
+        baseline or BASELINES_DIR,
         Tolerances(throughput_tolerance, accuracy_tolerance),
     )
     # Piped output has no terminal to fit: keep the wide tables unfolded there.
@@ -351,7 +359,7 @@ def compare(
         }[output_format]
         typer.echo(render(), nl=False)
     if plot is not None:
-        from bench.plots import plot_comparison
+        from bench.show.plots import plot_comparison
 
         with user_errors():
             plot_comparison(comparison, plot)
@@ -366,20 +374,14 @@ def baseline_save(
     name: Annotated[
         str | None, typer.Option(help="Baseline name (default: from the config).")
     ] = None,
-    folder: Annotated[Path, typer.Option("--dir", help="Baselines folder.")] = DEFAULT_BASELINES,
+    folder: Annotated[Path, typer.Option("--dir", help="Baselines folder.")] = BASELINES_DIR,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline.")] = False,
 ) -> None:
     """Record results (several seeds of one config on one machine) as one baseline."""
-    from bench.baselines import make_baseline, save_baseline
-    from bench.compare import collect
+    from bench.jobs import save_baseline_from
 
-    loaded, problems = collect(results)
-    if problems:
-        path, reason = problems[0]
-        raise fail(f"{path}: {reason}")
     with user_errors():
-        baseline = make_baseline([result for _, result in loaded], name)
-        path = save_baseline(baseline, folder, force)
+        baseline, path = save_baseline_from(results, name=name, folder=folder, force=force)
     seeds = ", ".join(str(run.seed) for run in baseline.runs)
     typer.echo(f"wrote {path} (seeds {seeds})")
 
@@ -392,16 +394,13 @@ def report(
     ] = None,
 ) -> None:
     """A reproduction report: the seed script's claim next to what the runs measured."""
-    from bench.compare import collect
-    from bench.reproduce import reproduction_report
-    from bench.results import write_text_atomic
+    from bench.jobs import reproduction
+    from bench.storage.files import write_text_atomic
 
-    results, problems = collect(paths)
+    with user_errors():
+        text, problems = reproduction(paths)
     for path, reason in problems:
         typer.echo(f"skipped {path}: {reason}", err=True)
-    if not results:
-        raise fail(f"no usable results in {', '.join(str(p) for p in paths)}")
-    text = reproduction_report([result for _, result in results])
     typer.echo(text, nl=False)
     if out is not None:
         with user_errors():
@@ -423,52 +422,47 @@ def _int_list(text: str, what: str) -> list[int]:
 def sweep(
     device: Annotated[
         list[str], typer.Option("--device", "-d", help="Devices, as for `run`; repeatable.")
-    ] = ["auto"],  # noqa: B006 - Typer reads the default from here
-    batch_sizes: Annotated[
-        str, typer.Option(help="Comma-separated batch sizes.")
-    ] = "100,250,500,1000,2500,5000",
+    ] = list(DEVICES),  # noqa: B006 - Typer reads the default from here
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = ",".join(
+        map(str, SWEEP_BATCH_SIZES)
+    ),
     threads: Annotated[
         str | None, typer.Option(help="Comma-separated CPU thread counts, e.g. 1,2.")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Timed training steps per point.")] = 30,
-    loader: Annotated[Loader, typer.Option(help="Data loader.")] = Loader.tensor,
-    precision: Annotated[Precision, typer.Option(help="fp32, bf16 or fp16.")] = Precision.fp32,
+    steps: Annotated[int, typer.Option(help="Timed training steps per point.")] = SWEEP_STEPS,
+    loader: Annotated[Loader, typer.Option(help="Data loader.")] = DEFAULT_LOADER,
+    precision: Annotated[
+        Precision, typer.Option(help="fp32, tf32, bf16 or fp16.")
+    ] = DEFAULT_PRECISION,
     data_dir: Annotated[Path | None, typer.Option(help="MNIST folder, as for `run`.")] = None,
     download: Annotated[bool, typer.Option(help="Download MNIST if no files are found.")] = True,
-    out: Annotated[Path, typer.Option(help="Folder for the sweep JSON and plot.")] = Path(
-        "results"
-    ),
+    out: Annotated[Path, typer.Option(help="Folder for the sweep JSON and plot.")] = RESULTS_DIR,
 ) -> None:
     """Training and evaluation throughput per batch size (and CPU thread count): table + plot."""
     from rich.console import Console
 
-    from bench.report import sweep_table, to_rich
-    from bench.results import RunConfig, ensure_writable
-    from bench.sweep import save_sweep
-    from bench.sweep import sweep as run_sweep
-    from mnist_core import load_mnist
+    from bench.jobs import run_sweep
+    from bench.show.tables import sweep_table, to_rich
 
     sizes = _int_list(batch_sizes, "--batch-sizes")
     thread_counts: list[int | None] = [*_int_list(threads, "--threads")] if threads else [None]
     if steps < 1:
         raise fail(f"--steps must be at least 1, got {steps}")
     console = Console()
-    config = RunConfig(device="", loader=loader.value, precision=precision.value)
     with user_errors():
-        ensure_writable(out)
-        data = load_mnist(data_dir, download=download)
-        points = run_sweep(
-            config,
-            device,
-            sizes,
-            thread_counts,
-            data,
-            steps,
+        points, json_path, plot_path = run_sweep(
+            RunConfig(device="", loader=loader.value, precision=precision.value),
+            devices=device,
+            batch_sizes=sizes,
+            threads=thread_counts,
+            steps=steps,
+            data_dir=data_dir,
+            download=download,
+            out_dir=out,
             on_point=lambda p: console.print(
                 f"{p.device} threads={p.threads} batch={p.batch_size}: "
                 f"{p.train_images_per_s:,.0f} train img/s, {p.eval_images_per_s:,.0f} eval img/s"
             ),
         )
-        json_path, plot_path = save_sweep(points, out)
     console.print(to_rich(sweep_table(points)))
     console.print(f"wrote {json_path} and {plot_path}", markup=False)

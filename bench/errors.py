@@ -11,8 +11,8 @@ class ConfigError(ValueError):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Evaluated when an exception is caught, so that it never loads torch by itself."""
-    from bench.baselines import BaselineError
-    from bench.results import ResultFileError
+    from bench.storage.baselines import BaselineError
+    from bench.storage.results import ResultFileError
 
     types: tuple[type[BaseException], ...] = (ConfigError, BaselineError, ResultFileError, OSError)
     if "mnist_core" in sys.modules:  # its errors can only have been raised once it is loaded

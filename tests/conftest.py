@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.results import RunResult, load_result
+from bench.config.settings import RunConfig
+from bench.storage.files import load_result
+from bench.storage.results import RunResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "mnist"
@@ -77,28 +80,42 @@ def real_mnist() -> Path:
     pytest.skip("real MNIST not found: set MNIST_BENCH_DATA or provide ../shared/mnist")
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory) -> RunResult:
-    """One real result of a short run on tiny data, to derive variants from."""
-    folder = tmp_path_factory.mktemp("template")
-    data = make_tiny_mnist(folder / "mnist")
-    outcome = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "-d",
-            "cpu",
-            "--epochs",
-            "2",
-            "--max-steps",
-            "2",
-            "--data-dir",
-            str(data),
-            "--out",
-            str(folder / "out"),
-            "--no-download",
-        ],
-    )
-    assert outcome.exit_code == 0, outcome.output
-    (path,) = (folder / "out").glob("*.json")
-    return load_result(path)
+COMMITTED_RESULT = Path(__file__).parent / "data" / "cpu-tiny-result.json"
+
+
+def record_committed_result(folder: Path = COMMITTED_RESULT.parent) -> Path:
+    """Re-record tests/data's result (after a schema change): a real CPU run of 2 epochs × 2
+    steps on the tiny data. `python -c "from tests.conftest import record_committed_result as
+    r; r()"`"""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        data = make_tiny_mnist(Path(scratch) / "mnist")
+        out = Path(scratch) / "out"
+        args = ["run", "-d", "cpu", "--epochs", "2", "--max-steps", "2", "--seed", "0"]
+        args += ["--data-dir", str(data), "--out", str(out), "--no-download"]
+        outcome = CliRunner().invoke(app, args)
+        assert outcome.exit_code == 0, outcome.output
+        (path,) = out.glob("*.json")
+        result = load_result(path)
+    result.data.source = "tests/conftest.py:make_tiny_mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / COMMITTED_RESULT.name
+    target.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    return target
+
+
+@pytest.fixture
+def template() -> RunResult:
+    """A real result of a short CPU run on tiny data, committed in tests/data; a fresh copy
+    per test, to derive variants from without training."""
+    return load_result(COMMITTED_RESULT)
+
+
+def measure(config: RunConfig, data) -> RunResult:
+    """One single-process timed run, its result."""
+    from bench.measure.run import benchmark
+
+    measurement = benchmark(config, data)
+    assert measurement is not None
+    return measurement.result

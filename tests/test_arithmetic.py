@@ -7,9 +7,8 @@ import sys
 import pytest
 import torch
 
-from bench.peak import cache_path, cached_peak
-from bench.results import RunConfig
-from bench.runner import benchmark
+from bench.config.settings import RunConfig
+from bench.measure.peak import cache_path, cached_peak
 from mnist_core import (
     OFF,
     STRICT,
@@ -21,6 +20,7 @@ from mnist_core import (
     set_float32_precision,
 )
 from mnist_core import determinism as determinism_module
+from tests.conftest import measure
 
 
 @pytest.fixture(autouse=True)
@@ -64,8 +64,7 @@ def test_warn_only_determinism_reaches_torch():
 
 
 def test_a_result_records_its_arithmetic(tiny_mnist):
-    result = benchmark(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
-    assert result is not None
+    result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     arithmetic = result.arithmetic
     assert (arithmetic.precision, arithmetic.autocast_dtype) == ("fp32", None)
     assert arithmetic.cudnn_conv_fp32 == arithmetic.cuda_matmul_fp32 == "ieee"
@@ -77,8 +76,7 @@ def test_a_result_records_its_arithmetic(tiny_mnist):
 def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_mnist, monkeypatch):
     # The MPS decision, exercised on the CPU: pretend the CPU lacks a deterministic kernel.
     monkeypatch.setitem(determinism_module.NO_DETERMINISTIC_KERNEL, "cpu", "max_pool2d backward")
-    result = benchmark(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
-    assert result is not None
+    result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     assert (result.arithmetic.determinism, result.arithmetic.bitwise_reruns) == (WARN_ONLY, False)
     assert any("bitwise" in note for note in result.notes)
 

@@ -8,7 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.results import SCHEMA_VERSION, load_result
+from bench.storage.files import load_result
+from bench.storage.results import SCHEMA_VERSION
 
 runner = CliRunner(env={"COLUMNS": "250"})
 

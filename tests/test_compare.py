@@ -8,10 +8,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from bench.baselines import load_baselines, make_baseline, save_baseline
 from bench.cli import app
-from bench.compare import Tolerances, collect, compare, compare_paths
-from bench.results import RunResult, save_result
+from bench.config.settings import Tolerances
+from bench.jobs import compare_paths
+from bench.judge.compare import compare
+from bench.storage.baselines import load_baselines, make_baseline, save_baseline
+from bench.storage.files import collect, save_result
+from bench.storage.results import RunResult
+from tests.conftest import REPO_ROOT
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -129,7 +133,7 @@ def test_seeds_are_summarised_and_cuda_speedup_shown(template, seeds):
 
 def cuda_twin(cpu: RunResult, rate: float) -> RunResult:
     """`cpu`'s experiment as a CUDA run records it: CUDA's own defaults, CUDA's fingerprint."""
-    from bench.runner import for_device
+    from bench.config.resolve import for_device
 
     result = copy.deepcopy(cpu)
     unresolved = dataclasses.replace(cpu.config, channels_last=None, optimizer=None)
@@ -172,7 +176,7 @@ def test_cpu_runs_with_other_threads_are_not_pooled_as_seeds(template):
 
 
 def test_default_baseline_names_differ_with_world_size_and_threads(template):
-    from bench.experiment import default_name
+    from bench.config.experiment import default_name
 
     single = variant(template)
     ranks = variant(template, world_size=2)
@@ -305,3 +309,25 @@ def test_plot_is_written(template, seeds, tmp_path):
     )
     assert shown.exit_code == 0, shown.output
     assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_committed_baselines_load_and_judge_runs_like_their_own_seeds(template):
+    baselines, problems = load_baselines(REPO_ROOT / "results" / "baselines")
+    assert problems == [] and len(baselines) >= 2
+    for baseline in baselines:
+        assert [run.seed for run in baseline.runs] == [0, 1, 2, 3, 4]
+        figures = baseline.runs[1]
+        # A run of this experiment, implementation and machine, measured like the seed was.
+        run = copy.deepcopy(template)
+        run.config = dataclasses.replace(baseline.config, seed=figures.seed)
+        run.environment.device_type = baseline.hardware.device_type
+        run.environment.device_name = baseline.hardware.device_name
+        run.environment.cpu_name = baseline.hardware.cpu_name
+        run.environment.threads = baseline.hardware.threads
+        run.data.sha256 = baseline.data_sha256
+        run.data.canonical = True
+        run.summary.steady_train_images_per_s = figures.steady_train_images_per_s
+        run.summary.final_test_accuracy_pct = figures.final_test_accuracy_pct
+        run.weights_sha256 = figures.weights_sha256
+        (row,) = compare([(None, run)], baselines, Tolerances()).rows
+        assert (row.baseline, row.verdicts) == (baseline.name, ["ok"])

@@ -5,9 +5,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bench.results import RunConfig
-from bench.runner import benchmark
+from bench.config.settings import RunConfig
 from mnist_core import load_mnist
+from tests.conftest import measure
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -26,15 +26,13 @@ def real_data(real_mnist):
 
 @pytest.fixture(scope="module")
 def default_accuracy(real_data) -> float:
-    result = benchmark(RunConfig(device="cuda:0", epochs=1), real_data)
-    assert result is not None
+    result = measure(RunConfig(device="cuda:0", epochs=1), real_data)
     return result.summary.final_test_accuracy_pct
 
 
 def test_same_seed_same_digest_on_cuda(tiny_data):
     config = RunConfig(device="cuda:0", epochs=2)
-    first, second = benchmark(config, tiny_data), benchmark(config, tiny_data)
-    assert first is not None and second is not None
+    first, second = measure(config, tiny_data), measure(config, tiny_data)
     assert first.weights_sha256 == second.weights_sha256
     assert first.summary.peak_device_mem_mb and first.summary.peak_device_mem_mb > 0
     assert first.environment.device_type == "cuda" and first.environment.cudnn
@@ -43,8 +41,7 @@ def test_same_seed_same_digest_on_cuda(tiny_data):
 
 @pytest.mark.parametrize(("precision", "mode"), [("fp32", "ieee"), ("tf32", "tf32")])
 def test_the_result_says_whether_cuda_used_tf32(tiny_data, precision, mode):
-    result = benchmark(RunConfig(device="cuda:0", epochs=1, precision=precision), tiny_data)
-    assert result is not None
+    result = measure(RunConfig(device="cuda:0", epochs=1, precision=precision), tiny_data)
     assert (result.arithmetic.cuda_matmul_fp32, result.arithmetic.cudnn_conv_fp32) == (mode, mode)
 
 
@@ -62,6 +59,5 @@ def test_the_result_says_whether_cuda_used_tf32(tiny_data, precision, mode):
     ids=["cuda-graphs", "tf32", "bf16", "fp16", "channels-last", "torchvision-loader"],
 )
 def test_cuda_variants_reach_the_default_accuracy(real_data, default_accuracy, variant):
-    other = benchmark(replace(RunConfig(device="cuda:0", epochs=1), **variant), real_data)
-    assert other is not None
+    other = measure(replace(RunConfig(device="cuda:0", epochs=1), **variant), real_data)
     assert abs(other.summary.final_test_accuracy_pct - default_accuracy) <= 0.3

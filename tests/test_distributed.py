@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.compare import relative_l2
-from bench.results import load_result
+from bench.judge.compare import relative_l2
+from bench.storage.files import load_result, load_weights
 from mnist_core import load_mnist, make_loader
 
 LAUNCH_TIMEOUT_S = 240
@@ -110,7 +110,8 @@ def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     # Same global batches, gradients averaged over ranks: the same optimisation.
     assert abs(two.summary.final_test_accuracy_pct - one.summary.final_test_accuracy_pct) <= 0.3
     distance = relative_l2(
-        tmp_path / "pair" / two.weights_file, tmp_path / "single" / one.weights_file
+        load_weights(tmp_path / "pair" / two.weights_file),
+        load_weights(tmp_path / "single" / one.weights_file),
     )
     assert distance < 1e-4
 

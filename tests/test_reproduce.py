@@ -3,8 +3,8 @@ import copy
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.reproduce import reproduction_report
-from bench.results import save_result
+from bench.show.reproduction import reproduction_report
+from bench.storage.files import save_result
 
 
 def with_accuracies(template, seed, accuracies, digest="same"):

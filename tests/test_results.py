@@ -2,21 +2,19 @@
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.results import (
-    SCHEMA_VERSION,
-    ResultFileError,
-    RunResult,
-    atomic_path,
-    load_result,
-    save_result,
-    write_json_atomic,
-)
+from bench.config.settings import Tolerances
+from bench.judge.compare import compare
+from bench.show.tables import comparison_tables
+from bench.storage.files import atomic_path, load_result, save_result, write_json_atomic
+from bench.storage.results import SCHEMA_VERSION, ResultFileError, RunResult
+from tests.conftest import COMMITTED_RESULT
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -43,9 +41,13 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
-def test_written_files_are_readable_by_others(tmp_path):
-    write_json_atomic(tmp_path / "r.json", {})
-    assert (tmp_path / "r.json").stat().st_mode & 0o044 == 0o044
+def test_written_files_follow_the_umask_like_any_file(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "r.json", {})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
 
 
 @settings(deadline=None)  # a shared CI machine can stall any single example
@@ -90,8 +92,10 @@ def test_mutated_results_load_or_are_refused_with_a_reason(template, tmp_path, d
         loaded = load_result(file)
     except ResultFileError as error:
         assert str(error)
-    else:
-        assert isinstance(loaded, RunResult)
+    else:  # whatever loads must also compare and render
+        comparison = compare([(file, loaded)], [], Tolerances())
+        assert [row.result for row in comparison.rows] == [loaded]
+        assert comparison_tables(comparison)
 
 
 @pytest.mark.parametrize("text", ["", "{", "[1, 2]", "null", '{"schema_version": 1}'])
@@ -100,3 +104,11 @@ def test_broken_files_say_why(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ResultFileError, match=r"\w"):
         load_result(path)
+
+
+def test_the_committed_test_result_is_current():
+    """tests/data holds a real result that most tests derive from; a schema change must
+    re-record it (tests.conftest.record_committed_result), never leave it stale."""
+    document = json.loads(COMMITTED_RESULT.read_text())
+    assert document["schema_version"] == SCHEMA_VERSION
+    assert load_result(COMMITTED_RESULT).to_dict() == document

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from bench.results import RunConfig
-from bench.runner import benchmark
+from bench.config.settings import RunConfig
 from mnist_core import load_mnist
+from tests.conftest import measure
 
 TOLERANCE_POINTS = 0.3
 BASE = RunConfig(device="cpu", epochs=1)
@@ -27,14 +27,12 @@ def real_data(real_mnist):
 
 @pytest.fixture(scope="module")
 def default_accuracy(real_data):
-    result = benchmark(BASE, real_data)
-    assert result is not None
+    result = measure(BASE, real_data)
     return result.summary.final_test_accuracy_pct
 
 
 @pytest.mark.real_data
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_variant_reaches_the_default_accuracy(real_data, default_accuracy, name):
-    result = benchmark(replace(BASE, **VARIANTS[name]), real_data)
-    assert result is not None
+    result = measure(replace(BASE, **VARIANTS[name]), real_data)
     assert abs(result.summary.final_test_accuracy_pct - default_accuracy) <= TOLERANCE_POINTS

@@ -14,8 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.results import RunConfig
-from bench.runner import build_model, for_device, set_up_arithmetic
+from bench.config.resolve import for_device
+from bench.config.settings import RunConfig
+from bench.measure.run import build_model, set_up_arithmetic
 from mnist_core import (
     DataError,
     Net,

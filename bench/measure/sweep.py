@@ -1,18 +1,18 @@
-"""Throughput against batch size (and CPU thread count): where each device saturates."""
+"""Throughput against batch size (and CPU thread count): where each device saturates.
+Measures only; bench.jobs stores the points and bench.show draws them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
 
-from bench.environment import device_name
-from bench.results import RunConfig, write_json_atomic
-from bench.runner import build_model, plan, set_up_arithmetic, validate
-from bench.timing import timed
+from bench.config.resolve import plan, resolve
+from bench.config.settings import RunConfig
+from bench.measure.environment import device_name
+from bench.measure.run import build_model, set_up_arithmetic
+from bench.measure.timing import timed
 from mnist_core import (
     evaluate,
     make_loader,
@@ -82,19 +82,9 @@ def sweep(
             if thread_count is not None:
                 torch.set_num_threads(thread_count)
             for batch_size in batch_sizes:
-                point_config = replace(device_config, batch_size=batch_size)
-                validate(point_config)
+                point_config = resolve(replace(device_config, batch_size=batch_size))
                 point = measure_point(point_config, data, steps, warmup_steps)
                 points.append(point)
                 if on_point:
                     on_point(point)
     return points
-
-
-def save_sweep(points: list[SweepPoint], folder: Path) -> tuple[Path, Path]:
-    from bench.plots import plot_sweep
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    json_path = folder / f"sweep-{stamp}.json"
-    write_json_atomic(json_path, [asdict(point) for point in points])
-    return json_path, plot_sweep(points, folder / f"sweep-{stamp}.png")

@@ -11,11 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from bench.compare import Comparison  # noqa: E402
-from bench.results import RunResult, atomic_path  # noqa: E402
+from bench.judge.compare import Comparison  # noqa: E402
+from bench.storage.files import atomic_path  # noqa: E402
+from bench.storage.results import RunResult  # noqa: E402
 
 if TYPE_CHECKING:
-    from bench.sweep import SweepPoint
+    from bench.measure.sweep import SweepPoint
 
 
 def save_figure(figure, path: Path) -> Path:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import types
 import typing
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
-from pathlib import Path
 from typing import Any, TypeVar, Union
+
+from bench.config.settings import RunConfig
 
 SCHEMA_VERSION = 2
 T = TypeVar("T")
@@ -19,30 +15,6 @@ T = TypeVar("T")
 
 class ResultFileError(ValueError):
     """A file that is not a usable results file; the message says why."""
-
-
-@dataclass
-class RunConfig:
-    device: str  # as resolved: cpu, cuda:0, mps
-    epochs: int = 5
-    batch_size: int = 100
-    eval_batch_size: int = 1000
-    lr: float = 1e-3
-    seed: int = 0
-    loader: str = "tensor"
-    deterministic: bool = True
-    precision: str = "fp32"
-    target_acc_pct: float = 99.0
-    threads: int | None = None  # torch's CPU intra-op threads; None leaves torch's default
-    max_steps_per_epoch: int | None = None  # a cap for smoke runs; None trains full epochs
-    # None = the device's default (bench.runner.DEVICE_DEFAULTS); results store what ran.
-    channels_last: bool | None = None
-    optimizer: str | None = None
-    compile: bool = False
-    cuda_graphs: bool = False
-    world_size: int = 1  # data-parallel processes (torchrun); batch_size is then global...
-    per_rank_batch: bool = False  # ...unless this is set: each rank takes batch_size (weak scaling)
-    model: str = "seed-cnn"
 
 
 @dataclass
@@ -118,7 +90,7 @@ class Summary:
     peak_host_rss_scope: str  # "training" (Linux: reset before epoch 1) or "process" (lifetime)
     peak_device_mem_mb: float | None  # CUDA max allocated; None off CUDA
     train_flops_per_s: float  # training FLOPs per sample × steady images/s
-    # Measured in the run's precision, in a separate process, cached per machine (bench.peak).
+    # In the run's precision, measured in a separate process, cached per machine (measure.peak).
     peak_matmul_flops_per_s: float | None = None
     peak_measured_utc: str | None = None
     mfu_pct: float | None = None  # train_flops_per_s as a share of that peak
@@ -223,65 +195,3 @@ def build_dataclass(cls: type[T], data: Any, where: str = "") -> T:
         elif spec.default is MISSING and spec.default_factory is MISSING:
             raise ResultFileError(f"missing field {key}")
     return cls(**values)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temp path beside `path`; renamed onto it only when the block finishes without error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; a result is an ordinary file
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=1) + "\n")
-
-
-def save_result(result: RunResult, folder: Path) -> Path:
-    path = folder / f"{result.run_id}.json"
-    write_json_atomic(path, result.to_dict())
-    return path
-
-
-def json_files(root: Path) -> list[Path]:
-    """`root` itself when it is a file, else every .json file below it."""
-    return sorted(root.rglob("*.json")) if root.is_dir() else [root]
-
-
-def read_json(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultFileError(f"unreadable: {error}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ResultFileError(f"not JSON ({error.msg} at line {error.lineno})") from None
-
-
-def load_result(path: Path) -> RunResult:
-    return RunResult.from_dict(read_json(path))
-
-
-def ensure_writable(folder: Path) -> None:
-    """Fail before training, not after, when results could not be saved."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise ResultFileError(f"cannot write results to {folder}: {error.strerror}") from None

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from bench.compare import Comparison, RunRow, Spread
-from bench.experiment import experiment_label, implementation_label
-from bench.results import Arithmetic, Environment, RunResult
+from bench.config.experiment import experiment_label, implementation_label
+from bench.judge.compare import Comparison
+from bench.judge.stats import Spread
+from bench.judge.verdicts import RunRow
+from bench.storage.results import Arithmetic, Environment, RunResult
 
 if TYPE_CHECKING:
-    from bench.peak import Peak
-    from bench.sweep import SweepPoint
+    from bench.measure.peak import Peak
+    from bench.measure.sweep import SweepPoint
 
 
 def fmt_rate(images_per_s: float) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from bench.results import Environment
+from bench.storage.results import Environment
 
 
 def cpu_name() -> str:

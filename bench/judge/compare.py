@@ -1,54 +1,29 @@
-"""`compare`: results side by side, grouped by config, judged against recorded baselines.
+"""`compare`: results side by side, judged against baselines, grouped by experiment ×
+implementation × machine, and paired across devices by experiment and seed.
 
-Produces one plain `Comparison`; bench.report renders it as a table, markdown, CSV or JSON.
+Produces one plain `Comparison`; bench.show.tables renders it as a table, markdown, CSV or JSON.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.baselines import Baseline, find_baseline, is_baseline_document, load_baselines
-from bench.experiment import Identity, Key, experiment_label, identity_of, implementation_label
-from bench.results import ResultFileError, RunResult, json_files, read_json
-
-OK, FASTER, SLOWER = "ok", "faster", "slower"
-LESS_ACCURATE, DIFFERENT_WEIGHTS, NO_BASELINE = "less accurate", "different weights", "no baseline"
-REGRESSIONS = (SLOWER, LESS_ACCURATE, DIFFERENT_WEIGHTS)
-
-
-@dataclass
-class Tolerances:
-    throughput_pct: float = 10.0
-    accuracy_points: float = 0.3
-
-
-@dataclass
-class RunRow:
-    path: Path
-    result: RunResult
-    verdicts: list[str]
-    baseline: str | None = None
-    why_no_baseline: str | None = None
-    throughput_delta_pct: float | None = None
-    accuracy_delta_points: float | None = None
-
-
-@dataclass
-class Spread:
-    mean: float
-    std: float
-    min: float
-    max: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Spread:
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        return cls(statistics.fmean(values), std, min(values), max(values))
+from bench.config.experiment import (
+    Identity,
+    Key,
+    experiment_label,
+    identity_of,
+    implementation_label,
+)
+from bench.config.settings import Tolerances
+from bench.judge.stats import Spread
+from bench.judge.verdicts import NO_BASELINE, REGRESSIONS, RunRow, find_baseline, judge
+from bench.storage.baselines import Baseline
+from bench.storage.files import load_weights
+from bench.storage.results import RunResult
 
 
 @dataclass
@@ -101,52 +76,6 @@ def run_label(result: RunResult) -> str:
     return f"{experiment_label(result)} · {implementation_label(result)}"
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
-    """Results from files and folders (recursively); the rest as (path, reason)."""
-    results, problems = [], []
-    for root in paths:
-        if not root.exists():
-            problems.append((root, "no such file or folder"))
-            continue
-        for path in json_files(root):
-            try:
-                data = read_json(path)
-                if is_baseline_document(data):
-                    continue  # a baseline under a results folder is not a run
-                results.append((path, RunResult.from_dict(data)))
-            except ResultFileError as error:
-                problems.append((path, str(error)))
-    return results, problems
-
-
-def judge(path: Path, result: RunResult, baseline: Baseline, tolerances: Tolerances) -> RunRow:
-    reference = baseline.seed_figures(result.config.seed)
-    assert reference is not None, "find_baseline only matches a baseline holding this seed"
-    rates = [run.steady_train_images_per_s for run in baseline.runs]
-    rate = result.summary.steady_train_images_per_s
-    throughput_delta = 100 * (rate / statistics.fmean(rates) - 1)
-    accuracy_delta = result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
-    verdicts = []
-    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
-        verdicts.append(DIFFERENT_WEIGHTS)
-    if accuracy_delta < -tolerances.accuracy_points:
-        verdicts.append(LESS_ACCURATE)
-    # Outside the range the baseline's seeds spanned, by more than the tolerance: on a shared
-    # machine that range is the noise already seen.
-    if rate < min(rates) * (1 - tolerances.throughput_pct / 100):
-        verdicts.append(SLOWER)
-    elif rate > max(rates) * (1 + tolerances.throughput_pct / 100):
-        verdicts.append(FASTER)
-    return RunRow(
-        path=path,
-        result=result,
-        verdicts=verdicts or [OK],
-        baseline=baseline.name,
-        throughput_delta_pct=throughput_delta,
-        accuracy_delta_points=accuracy_delta,
-    )
-
-
 def _groups(rows: list[RunRow]) -> list[Group]:
     by_identity: dict[Identity, list[RunResult]] = defaultdict(list)
     for row in rows:
@@ -180,12 +109,8 @@ def _groups(rows: list[RunRow]) -> list[Group]:
     return list(groups.values())
 
 
-def relative_l2(path_a: Path, path_b: Path) -> float:
-    """‖a − b‖ / ‖b‖ over every tensor of two saved state_dicts."""
-    import torch
-
-    a = torch.load(path_a, map_location="cpu", weights_only=True)
-    b = torch.load(path_b, map_location="cpu", weights_only=True)
+def relative_l2(a: dict, b: dict) -> float:
+    """‖a − b‖ / ‖b‖ over every tensor of two state_dicts."""
     difference = sum(float((a[k].double() - b[k].double()).pow(2).sum()) for k in b)
     norm = sum(float(b[k].double().pow(2).sum()) for k in b)
     return math.sqrt(difference / norm)
@@ -198,7 +123,7 @@ def _weights_distance(cpu: RunRow, other: RunRow) -> float | None:
     other_weights = other.path.parent / other.result.weights_file
     if not (cpu_weights.exists() and other_weights.exists()):
         return None
-    return relative_l2(other_weights, cpu_weights)
+    return relative_l2(load_weights(other_weights), load_weights(cpu_weights))
 
 
 def _cross_device(rows: list[RunRow]) -> list[CrossDevice]:
@@ -247,14 +172,3 @@ def compare(
             rows.append(judge(path, result, baseline, tolerances))
     rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
     return Comparison(rows, _groups(rows), _cross_device(rows), list(problems or []))
-
-
-def compare_paths(
-    paths: Iterable[Path], baselines_path: Path, tolerances: Tolerances
-) -> Comparison:
-    """`compare` over results files or folders and a baselines folder (absent: none)."""
-    results, problems = collect(paths)
-    baselines, baseline_problems = (
-        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
-    )
-    return compare(results, baselines, tolerances, problems + baseline_problems)

@@ -5,7 +5,7 @@ repetitions between synchronisations and keeps the best, as peak figures are usu
 The matmul runs in the precision the run uses (IEEE fp32, TF32, bf16 or fp16).
 
 `run` takes its peak from a per-user cache, keyed by device, torch version, precision and CPU
-threads, and fills a missing entry from a separate process (`python -m bench.peak`), so that
+threads, and fills a missing entry from a separate process (`python -m bench.measure.peak`), so that
 the probe's buffers never count in the run's peak memory and its seconds are paid once per
 machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from bench.experiment import slug
-from bench.timing import timed
+from bench.config.experiment import slug
+from bench.measure.timing import timed
 from mnist_core import PRECISIONS, set_float32_precision
 
 PROBE_TIMEOUT_S = 300
@@ -83,7 +83,7 @@ def cache_path(device_name: str, device_type: str, precision: str, threads: int)
 
 
 def save_cached(peak: Peak, path: Path) -> None:
-    from bench.results import write_json_atomic
+    from bench.storage.files import write_json_atomic
 
     write_json_atomic(path, asdict(peak))
 
@@ -103,7 +103,7 @@ def cached_peak(device: torch.device, device_name: str, precision: str, threads:
     peak = _read_cached(path)
     if peak is not None:
         return peak
-    command = [sys.executable, "-m", "bench.peak", str(device), precision, str(threads)]
+    command = [sys.executable, "-m", "bench.measure.peak", str(device), precision, str(threads)]
     try:
         probe = subprocess.run(
             command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False

@@ -12,7 +12,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench.results import EpochMetrics, RunConfig
+from bench.config.settings import RunConfig
+from bench.storage.results import EpochMetrics
 
 
 class RichReporter:

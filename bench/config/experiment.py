@@ -14,9 +14,12 @@ implementation × one machine. Baseline keys, group labels and default names all
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.results import Environment, RunConfig, RunResult
+from bench.config.settings import RunConfig
+
+if TYPE_CHECKING:  # results are read here, never built: no import of the storage room
+    from bench.storage.results import Environment, RunResult
 
 EXPERIMENT_FIELDS = (
     "model",

@@ -1,4 +1,5 @@
-"""The reproduction report: the seed script's claim next to what a set of runs measured."""
+"""The seed script's claim, judged: per device, accuracy per epoch over seeds, who reached 99 %,
+speed, and whether reruns of a seed were bitwise identical."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.compare import Spread
-from bench.experiment import experiment_label, implementation_label
-from bench.results import RunResult
+from bench.judge.stats import Spread
+from bench.storage.results import RunResult
 
 CLAIM = "≈99% test accuracy after about 4 epochs"
 CLAIM_EPOCH = 4
@@ -75,63 +75,9 @@ def claim_verdict(figures: DeviceFigures) -> str:
     )
 
 
-def reproduction_report(runs: list[RunResult]) -> str:
-    """Markdown: per device, accuracy per epoch over seeds, target reached, speed, reruns."""
-    if not runs:
-        raise ValueError("no runs to report on")
+def device_figures(runs: list[RunResult]) -> list[DeviceFigures]:
+    """One DeviceFigures per device name, in the order the devices first appear."""
     by_device: dict[str, list[RunResult]] = defaultdict(list)
     for run in runs:
         by_device[run.environment.device_name].append(run)
-    devices = [_device_figures(group) for group in by_device.values()]
-    first = runs[0]
-    lines = [
-        "# Reproduction report",
-        "",
-        f"Seed script's claim: **{CLAIM}**.",
-        "",
-        f"Experiment: {experiment_label(first)}; implementation: {implementation_label(first)}; "
-        f"torch {first.environment.torch}, torchvision {first.environment.torchvision}, "
-        f"git {first.environment.git_commit or 'unknown'}.",
-        "",
-        "## Test accuracy per epoch (mean ± std over seeds)",
-        "",
-        "| epoch | " + " | ".join(d.device for d in devices) + " |",
-        "|---|" + "---|" * len(devices),
-    ]
-    epochs = max(len(d.accuracy_by_epoch) for d in devices)
-    for index in range(epochs):
-        cells = [
-            f"{d.accuracy_by_epoch[index].mean:.2f} ± {d.accuracy_by_epoch[index].std:.2f}"
-            if index < len(d.accuracy_by_epoch)
-            else "-"
-            for d in devices
-        ]
-        lines.append(f"| {index + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "## Per device", ""]
-    cpu_rate = next((d.train_images_per_s for d in devices if d.device_type == "cpu"), None)
-    for d in devices:
-        reached = [f"seed {s}: epoch {e}" for s, e in sorted(d.reached.items()) if e is not None]
-        speedup = (
-            f", {d.train_images_per_s / cpu_rate:.2f}× the CPU"
-            if cpu_rate and d.device_type != "cpu"
-            else ""
-        )
-        reruns = (
-            "no seed was rerun"
-            if not d.rerun_groups
-            else f"{d.rerun_groups} rerun seed(s): weights "
-            + ("bitwise identical" if d.reruns_identical else "DIFFERED")
-        )
-        lines += [
-            f"### {d.device}",
-            "",
-            f"- seeds: {', '.join(map(str, d.seeds))}",
-            f"- reached {CLAIM_ACCURACY_PCT:g}%: {len(reached)} of {len(d.seeds)} seeds"
-            + (f" ({'; '.join(reached)})" if reached else ""),
-            f"- training throughput: {d.train_images_per_s:,.0f} images/s (steady state, mean)"
-            + speedup,
-            f"- reruns: {reruns}",
-            f"- verdict on the claim: {claim_verdict(d)}",
-            "",
-        ]
-    return "\n".join(lines).rstrip() + "\n"
+    return [_device_figures(group) for group in by_device.values()]

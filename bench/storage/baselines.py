@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.experiment import (
+from bench.config.experiment import (
     Hardware,
     Identity,
-    as_single_process,
     default_name,
     hardware_of,
     identity,
     identity_of,
 )
-from bench.results import (
-    ResultFileError,
-    RunConfig,
-    RunResult,
-    build_dataclass,
-    json_files,
-    read_json,
-    write_json_atomic,
-)
+from bench.config.settings import RunConfig
+from bench.storage.files import BASELINE, document_kind, json_files, read_json, write_json_atomic
+from bench.storage.results import ResultFileError, RunResult, build_dataclass
 
 BASELINE_SCHEMA_VERSION = 2
 BASELINE_MARKER = "baseline_schema_version"
@@ -65,38 +57,6 @@ class Baseline:
     @property
     def identity(self) -> Identity:
         return identity(self.config, self.hardware, self.data_sha256)
-
-
-def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
-    """What part of the identity differs, as 'name run≠baseline' phrases."""
-    differences = identity_of(result).differences(baseline.identity)
-    if not differences and baseline.seed_figures(result.config.seed) is None:
-        seeds = sorted(run.seed for run in baseline.runs)
-        differences.append(f"seed {result.config.seed} not in {seeds}")
-    return differences
-
-
-def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
-    """The matching baseline, or None and why the closest one did not match."""
-    if not baselines:
-        return None, "none recorded"
-    ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
-    differences = key_differences(result, ranked[0])
-    if not differences:
-        return ranked[0], ""
-    return None, f"closest is {ranked[0].name}: " + ", ".join(differences)
-
-
-def single_process_reference(
-    result: RunResult, baselines: list[Baseline]
-) -> tuple[str, float] | None:
-    """A one-process baseline of the same experiment and implementation on the same machine."""
-    wanted = as_single_process(identity_of(result))
-    for baseline in baselines:
-        if baseline.config.world_size == 1 and as_single_process(baseline.identity) == wanted:
-            rate = statistics.fmean(run.steady_train_images_per_s for run in baseline.runs)
-            return baseline.name, rate
-    return None
 
 
 def figures_of(result: RunResult) -> SeedFigures:
@@ -163,19 +123,16 @@ def baseline_from_dict(data: Any) -> Baseline:
     return baseline
 
 
-def is_baseline_document(data: Any) -> bool:
-    return isinstance(data, dict) and BASELINE_MARKER in data
-
-
 def load_baselines(folder: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
     """Every baseline in `folder` (a file, or a folder searched recursively), and the files that
-    are neither baselines nor run results, with the reason."""
+    are not one of the harness's documents, with the reason."""
     baselines, problems = [], []
     for path in json_files(folder):
         try:
             data = read_json(path)
-            if isinstance(data, dict) and "schema_version" in data:
-                continue  # a run result kept beside the baselines
+            kind = document_kind(data)
+            if kind not in (BASELINE, None):
+                continue  # a result, sweep or benchmark export kept beside the baselines
             baselines.append(baseline_from_dict(data))
         except ResultFileError as error:
             problems.append((path, str(error)))

@@ -1,0 +1,215 @@
+"""What each command does, end to end: resolve the config, measure, store, judge, show.
+
+The CLI parses options and renders what these return; the rooms below do the work:
+bench.config (defaults, resolving, what "the same experiment" is), bench.measure (timed runs
+that write nothing), bench.storage (schemas and files), bench.judge (statistics and verdicts)
+and bench.show (tables, plots, reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.config.settings import BASELINES_DIR, DIST_TIMEOUT_S, RunConfig, Tolerances
+from bench.errors import ConfigError
+from bench.judge.compare import Comparison, compare
+from bench.judge.verdicts import single_process_reference
+from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
+from bench.storage.files import (
+    collect,
+    ensure_writable,
+    load_result,
+    save_result,
+    save_sweep,
+    save_weights,
+)
+from bench.storage.results import Environment, ResultFileError, RunResult
+
+if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
+    from bench.measure.peak import Peak
+    from bench.measure.run import Measurement, Reporter
+    from bench.measure.sweep import SweepPoint
+
+
+@dataclass
+class RecordedRun:
+    result: RunResult
+    result_path: Path
+    plot_path: Path
+
+
+def record(measurement: Measurement, out_dir: Path) -> RecordedRun:
+    """Write a measured run: its weights (when kept), its result, then its loss plot."""
+    from bench.show.plots import plot_loss
+
+    result = measurement.result
+    if measurement.weights is not None:
+        weights_path = save_weights(measurement.weights, out_dir / f"{result.run_id}-weights.pt")
+        result.weights_file = weights_path.name
+    result_path = save_result(result, out_dir)
+    plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
+    return RecordedRun(result, result_path, plot_path)
+
+
+def with_scaling_reference(result: RunResult, reference: Path | None, baselines_dir: Path) -> None:
+    """Scaling efficiency against --reference, else a one-process baseline of the experiment."""
+    assert result.distributed is not None
+    if reference is not None:
+        single = load_result(reference)
+        name, rate = single.run_id, single.summary.steady_train_images_per_s
+    else:
+        baselines = load_baselines(baselines_dir)[0] if baselines_dir.exists() else []
+        found = single_process_reference(result, baselines)
+        if found is None:
+            return
+        name, rate = found
+    info = result.distributed
+    info.reference_run = name
+    info.reference_train_images_per_s = rate
+    info.scaling_efficiency_pct = 100 * info.global_train_images_per_s / (info.world_size * rate)
+
+
+def run_all(
+    config: RunConfig,
+    *,
+    devices: Sequence[str],
+    loaders: Sequence[str],
+    out_dir: Path,
+    data_dir: Path | None,
+    download: bool,
+    save_weights: bool = False,
+    reporter: Reporter | None = None,
+    reference: Path | None = None,
+    dist_timeout_s: float = DIST_TIMEOUT_S,
+    baselines_dir: Path = BASELINES_DIR,
+) -> list[RecordedRun]:
+    """Check everything a user can get wrong, then benchmark each device × loader in turn.
+
+    Each finished run is written before the next one starts. Under torchrun every rank trains
+    its shard and rank 0 alone writes the one result.
+    """
+    import torch
+
+    from bench.config.resolve import plan
+    from bench.measure.run import benchmark
+    from mnist_core import load_mnist
+    from mnist_core.distributed import init_process_group, rank_from_environment, shutdown
+
+    rank = rank_from_environment()
+    configs = plan(config, devices, loaders, rank)
+    main = rank is None or rank.is_main
+    if main:
+        ensure_writable(out_dir)
+        if reference is not None:
+            load_result(reference)  # a bad reference fails now, not after training
+    data = load_mnist(data_dir, download=download)
+    if rank:
+        init_process_group(torch.device(configs[0].device), dist_timeout_s)
+    recorded = []
+    try:
+        for run_config in configs:
+            if reporter and main:
+                reporter.run_started(run_config)
+            measurement = benchmark(
+                run_config,
+                data,
+                reporter=reporter if main else None,
+                rank=rank,
+                keep_weights=save_weights,
+            )
+            if measurement is None:
+                continue
+            if measurement.result.distributed:
+                with_scaling_reference(measurement.result, reference, baselines_dir)
+            recorded.append(record(measurement, out_dir))
+    finally:
+        if rank:
+            shutdown()
+    return recorded
+
+
+def describe_environment(
+    device: str, peak_precision: str | None
+) -> tuple[Environment, Peak | None]:
+    """The fingerprint of `device` and, when a precision is given, its peak measured now (which
+    also refreshes the peak cache that `run` reads)."""
+    from bench.measure.environment import fingerprint
+    from bench.measure.peak import cache_path, measure_peak, save_cached
+    from mnist_core import resolve_device
+
+    resolved = resolve_device(device)
+    environment = fingerprint(resolved)
+    if peak_precision is None:
+        return environment, None
+    if peak_precision in ("fp16", "tf32") and resolved.type == "cpu":
+        raise ConfigError(f"the {peak_precision} probe needs a GPU; use bf16 or fp32 on the CPU")
+    peak = measure_peak(resolved, peak_precision)
+    save_cached(
+        peak,
+        cache_path(environment.device_name, resolved.type, peak_precision, environment.threads),
+    )
+    return environment, peak
+
+
+def compare_paths(
+    paths: Sequence[Path], baselines_path: Path, tolerances: Tolerances
+) -> Comparison:
+    """`compare` over results files or folders and a baselines folder (absent: none)."""
+    results, problems = collect(paths)
+    baselines, baseline_problems = (
+        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
+    )
+    return compare(results, baselines, tolerances, problems + baseline_problems)
+
+
+def save_baseline_from(
+    paths: Sequence[Path], *, name: str | None, folder: Path, force: bool
+) -> tuple[Baseline, Path]:
+    """Results of one experiment × implementation × machine, one per seed, as one baseline."""
+    loaded, problems = collect(paths)
+    if problems:
+        path, reason = problems[0]
+        raise ResultFileError(f"{path}: {reason}")
+    baseline = make_baseline([result for _, result in loaded], name)
+    return baseline, save_baseline(baseline, folder, force)
+
+
+def reproduction(paths: Sequence[Path]) -> tuple[str, list[tuple[Path, str]]]:
+    """The reproduction report's markdown, and the files skipped (with the reason)."""
+    from bench.show.reproduction import reproduction_report
+
+    results, problems = collect(paths)
+    if not results:
+        raise ResultFileError(f"no usable results in {', '.join(str(p) for p in paths)}")
+    return reproduction_report([result for _, result in results]), problems
+
+
+def run_sweep(
+    config: RunConfig,
+    *,
+    devices: Sequence[str],
+    batch_sizes: Sequence[int],
+    threads: Sequence[int | None],
+    steps: int,
+    data_dir: Path | None,
+    download: bool,
+    out_dir: Path,
+    on_point: Callable[[SweepPoint], None] | None = None,
+) -> tuple[list[SweepPoint], Path, Path]:
+    """Measure every device × thread count × batch size; write the sweep document and plot."""
+    from bench.measure.sweep import sweep
+    from bench.show.plots import plot_sweep
+    from mnist_core import load_mnist
+
+    ensure_writable(out_dir)
+    data = load_mnist(data_dir, download=download)
+    points = sweep(
+        config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    json_path = save_sweep([asdict(point) for point in points], out_dir / f"sweep-{stamp}.json")
+    return points, json_path, plot_sweep(points, out_dir / f"sweep-{stamp}.png")
