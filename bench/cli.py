@@ -201,10 +201,13 @@ def run(
         bool,
         typer.Option(help="Also save the final weights (for cross-device distances in `compare`)."),
     ] = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also draw the loss and accuracy curves into a PNG.")
+    ] = False,
 ) -> None:
     """Train the seed CNN on each device (and loader), time it, write results/<run-id>.json
-    and a loss plot. Several -d/--loader values run in turn and end in a side-by-side table
-    with each run's speed-up over the first."""
+    (and with --plot a loss plot). Several -d/--loader values run in turn and end in a
+    side-by-side table with each run's speed-up over the first."""
     from rich.console import Console
 
     from bench.jobs import run_all
@@ -248,6 +251,7 @@ def run(
             data_dir=data_dir,
             download=download,
             save_weights=save_weights,
+            plot=plot,
             reporter=reporter,
             reference=reference,
             dist_timeout_s=dist_timeout,
@@ -258,7 +262,7 @@ def run(
         console.print(to_rich(summary_table(run_.result)))
         for note in run_.result.notes:
             console.print(f"note: {note}", markup=False, style="yellow")
-        console.print(f"wrote {run_.result_path} and {run_.plot_path}", markup=False)
+        console.print(f"wrote {' and '.join(map(str, run_.paths))}", markup=False)
     if len(recorded) > 1:
         console.print(to_rich(side_by_side_table([r.result for r in recorded])))
 

@@ -38,21 +38,24 @@ if TYPE_CHECKING:  # the measuring room loads torch: only the commands that meas
 @dataclass
 class RecordedRun:
     result: RunResult
-    result_path: Path
-    plot_path: Path
+    paths: list[Path]  # the result first, then the weights and the plot when asked for
 
 
-def record(measurement: Measurement, out_dir: Path) -> RecordedRun:
-    """Write a measured run: its weights (when kept), its result, then its loss plot."""
-    from bench.show.plots import plot_loss
-
+def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRun:
+    """Write a measured run: its weights (when kept), its result, then its loss plot (when
+    asked for: drawing costs a second of matplotlib per process, not needed for the figures)."""
     result = measurement.result
+    paths = []
     if measurement.weights is not None:
         weights_path = save_weights(measurement.weights, out_dir / f"{result.run_id}-weights.pt")
         result.weights_file = weights_path.name
-    result_path = save_result(result, out_dir)
-    plot_path = plot_loss(result, out_dir / f"{result.run_id}-loss.png")
-    return RecordedRun(result, result_path, plot_path)
+        paths.append(weights_path)
+    paths.insert(0, save_result(result, out_dir))
+    if plot:
+        from bench.show.plots import plot_loss
+
+        paths.append(plot_loss(result, out_dir / f"{result.run_id}-loss.png"))
+    return RecordedRun(result, paths)
 
 
 def with_scaling_reference(result: RunResult, reference: Path | None, baselines_dir: Path) -> None:
@@ -82,6 +85,7 @@ def run_all(
     data_dir: Path | None,
     download: bool,
     save_weights: bool = False,
+    plot: bool = False,
     reporter: Reporter | None = None,
     reference: Path | None = None,
     dist_timeout_s: float = DIST_TIMEOUT_S,
@@ -125,7 +129,7 @@ def run_all(
                 continue
             if measurement.result.distributed:
                 with_scaling_reference(measurement.result, reference, baselines_dir)
-            recorded.append(record(measurement, out_dir))
+            recorded.append(record(measurement, out_dir, plot=plot))
     finally:
         if rank:
             shutdown()

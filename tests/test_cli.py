@@ -38,7 +38,7 @@ def smoke_run(data, out, *extra):
 
 def test_run_writes_result_and_plot(tiny_mnist, tmp_path):
     out = tmp_path / "results"
-    result = smoke_run(tiny_mnist, out, "--target-acc", 1)
+    result = smoke_run(tiny_mnist, out, "--target-acc", 1, "--plot")
     assert result.exit_code == 0, result.output
     (json_path,) = out.glob("*.json")
     (png_path,) = out.glob("*-loss.png")
@@ -160,6 +160,7 @@ def test_results_file_is_plain_json_and_says_when_epochs_were_capped(tiny_mnist,
     assert payload["schema_version"] == SCHEMA_VERSION and len(payload["confusion"]) == 10
     assert "each epoch trained 2 steps, not the whole training set" in payload["notes"]
     assert "note: each epoch trained 2 steps" in result.output
+    assert not list(tmp_path.glob("*.png")), "the plot is drawn only with --plot"
 
 
 def test_cli_choices_match_the_library():
