@@ -66,12 +66,12 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Errors a user can cause end as one red line and exit code 2, never a traceback."""
-    from bench.errors import user_error_types
+    from bench.errors import user_error_types, user_message
 
     try:
         yield
     except user_error_types() as error:
-        raise fail(str(error)) from None
+        raise fail(user_message(error)) from None
     except KeyboardInterrupt:
         raise fail(
             "interrupted: finished runs are saved, the unfinished one wrote nothing", 130
@@ -210,36 +210,51 @@ def run(
     side-by-side table with each run's speed-up over the first."""
     from rich.console import Console
 
+    from bench.errors import ConfigError
     from bench.jobs import run_all
     from bench.show.progress import RichReporter
     from bench.show.tables import epoch_table, side_by_side_table, summary_table, to_rich
 
-    config = RunConfig(
-        device="",
-        epochs=epochs,
-        batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
-        lr=lr,
-        seed=seed,
-        deterministic=deterministic,
-        precision=precision.value,
-        channels_last=channels_last,
-        optimizer=optimizer.value if optimizer else None,
-        compile=compile,
-        cuda_graphs=cuda_graphs,
-        target_acc_pct=target_acc,
-        threads=threads,
-        max_steps_per_epoch=max_steps,
-        per_rank_batch=per_rank_batch,
-    )
+    with user_errors():
+        config = RunConfig(
+            device="",
+            epochs=epochs,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            lr=lr,
+            seed=seed,
+            deterministic=deterministic,
+            precision=precision.value,
+            channels_last=channels_last,
+            optimizer=optimizer.value if optimizer else None,
+            compile=compile,
+            cuda_graphs=cuda_graphs,
+            target_acc_pct=target_acc,
+            threads=threads,
+            max_steps_per_epoch=max_steps,
+            per_rank_batch=per_rank_batch,
+        )
+        if not (0 < dist_timeout < float("inf")):
+            raise ConfigError(
+                f"--dist-timeout must be a positive number of seconds, got {dist_timeout}"
+            )
     loaders = [choice.value for choice in loader]
     if nproc_per_node is not None:
-        from bench.config.resolve import plan
+        from bench.jobs import check_launch
 
-        if nproc_per_node < 1:
-            raise fail(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
-        with user_errors():
-            plan(config, device, loaders, world_size=nproc_per_node)
+        if not 1 <= nproc_per_node <= 1024:
+            raise fail(f"--nproc-per-node must be 1 to 1024, got {nproc_per_node}")
+        with user_errors():  # everything a rank could trip over, before torchrun starts
+            check_launch(
+                config,
+                devices=device,
+                loaders=loaders,
+                world_size=nproc_per_node,
+                out_dir=out,
+                data_dir=data_dir,
+                download=download,
+                reference=reference,
+            )
         raise typer.Exit(launch_torchrun(nproc_per_node))
     console = Console()
     with user_errors(), RichReporter(console) as reporter:
@@ -327,7 +342,8 @@ def compare(
 ) -> None:
     """Compare runs side by side and against recorded baselines, with a verdict per run.
 
-    Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable.
+    Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable, or
+    (with --fail-on-regression) a baseline that could not be read.
     """
     import sys
 
@@ -338,11 +354,11 @@ def compare(
 
     if baseline is not None and not baseline.exists():
         raise fail(f"baseline path {baseline} does not exist")
-    comparison = compare_paths(
-        paths,
-        baseline or BASELINES_DIR,
-        Tolerances(throughput_tolerance, accuracy_tolerance),
-    )
+    with user_errors():
+        tolerances = Tolerances(
+            throughput_pct=throughput_tolerance, accuracy_points=accuracy_tolerance
+        )
+        comparison = compare_paths(paths, baseline or BASELINES_DIR, tolerances)
     # Piped output has no terminal to fit: keep the wide tables unfolded there.
     console = Console() if sys.stdout.isatty() else Console(width=240)
     if not comparison.rows:
@@ -368,6 +384,8 @@ def compare(
         with user_errors():
             plot_comparison(comparison, plot)
         typer.echo(f"wrote {plot}", err=True)
+    if fail_on_regression and comparison.why_cannot_judge:
+        raise fail(f"cannot judge regressions: {comparison.why_cannot_judge}")
     if fail_on_regression and comparison.has_regression:
         raise typer.Exit(1)
 

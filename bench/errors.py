@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import sys
 
+# Where an option's value lands in RunConfig, when the names differ.
+OPTION_OF_FIELD = {
+    "target_acc_pct": "--target-acc",
+    "max_steps_per_epoch": "--max-steps",
+    "throughput_pct": "--throughput-tolerance",
+    "accuracy_points": "--accuracy-tolerance",
+}
+
 
 class ConfigError(ValueError):
     """An option value that cannot describe a run."""
@@ -11,12 +19,36 @@ class ConfigError(ValueError):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Evaluated when an exception is caught, so that it never loads torch by itself."""
+    from pydantic import ValidationError
+
     from bench.storage.baselines import BaselineError
     from bench.storage.results import ResultFileError
 
-    types: tuple[type[BaseException], ...] = (ConfigError, BaselineError, ResultFileError, OSError)
+    types: tuple[type[BaseException], ...] = (
+        ConfigError,
+        BaselineError,
+        ResultFileError,
+        OSError,
+        ValidationError,
+    )
     if "mnist_core" in sys.modules:  # its errors can only have been raised once it is loaded
         from mnist_core import DataError, DeviceUnavailableError, NonFiniteLossError
+        from mnist_core.distributed import LaunchError
 
-        types += (DataError, DeviceUnavailableError, NonFiniteLossError)
+        types += (DataError, DeviceUnavailableError, NonFiniteLossError, LaunchError)
     return types
+
+
+def user_message(error: BaseException) -> str:
+    """One line for a user error: an option's name and what is wrong with its value, a file's
+    path and what went wrong with it."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        details = error.errors()[0]
+        field = str(details["loc"][0]) if details["loc"] else ""
+        option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+        return f"{option} {details.get('input')!r}: {details['msg']}"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)

@@ -8,6 +8,7 @@ and bench.show (tables, plots, reports).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -27,12 +28,13 @@ from bench.storage.files import (
     save_sweep,
     save_weights,
 )
-from bench.storage.results import Environment, ResultFileError, RunResult
+from bench.storage.results import Environment, ResultFileError, RunResult, new_run_id
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
     from bench.measure.peak import Peak
     from bench.measure.run import Measurement, Reporter
     from bench.measure.sweep import SweepPoint
+    from mnist_core import MnistData
 
 
 @dataclass
@@ -41,21 +43,33 @@ class RecordedRun:
     paths: list[Path]  # the result first, then the weights and the plot when asked for
 
 
-def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRun:
-    """Write a measured run: its weights (when kept), its result, then its loss plot (when
-    asked for: drawing costs a second of matplotlib per process, not needed for the figures)."""
-    result = measurement.result
-    paths = []
-    if measurement.weights is not None:
-        weights_path = save_weights(measurement.weights, out_dir / f"{result.run_id}-weights.pt")
-        result.weights_file = weights_path.name
-        paths.append(weights_path)
-    paths.insert(0, save_result(result, out_dir))
-    if plot:
-        from bench.show.plots import plot_loss
+# The files a run writes, by suffix after its run id; the longest decides the writability probe.
+WEIGHTS_SUFFIX, PLOT_SUFFIX = "-weights.pt", "-loss.png"
 
-        paths.append(plot_loss(result, out_dir / f"{result.run_id}-loss.png"))
-    return RecordedRun(result, paths)
+
+def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRun:
+    """Write a measured run's files together or not at all: its weights (when kept), its
+    result, then its loss plot (when asked for: drawing costs a second of matplotlib, and the
+    figures do not need it). A failure or Ctrl-C part-way removes what was written."""
+    result = measurement.result
+    written: list[Path] = []
+    try:
+        if measurement.weights is not None:
+            weights = save_weights(
+                measurement.weights, out_dir / f"{result.run_id}{WEIGHTS_SUFFIX}"
+            )
+            written.append(weights)
+            result.weights_file = weights.name
+        written.insert(0, save_result(result, out_dir))
+        if plot:
+            from bench.show.plots import plot_loss
+
+            written.append(plot_loss(result, out_dir / f"{result.run_id}{PLOT_SUFFIX}"))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return RecordedRun(result, written)
 
 
 def with_scaling_reference(result: RunResult, reference: Path | None, baselines_dir: Path) -> None:
@@ -74,6 +88,44 @@ def with_scaling_reference(result: RunResult, reference: Path | None, baselines_
     info.reference_run = name
     info.reference_train_images_per_s = rate
     info.scaling_efficiency_pct = 100 * info.global_train_images_per_s / (info.world_size * rate)
+
+
+def check_fits(configs: Sequence[RunConfig], data: MnistData) -> None:
+    """Training batches no larger than the training split. (An evaluation batch larger than
+    the test split is harmless: the test set is then one batch.)"""
+    for config in configs:
+        if config.batch_size > len(data.train):
+            raise ConfigError(
+                f"--batch-size {config.batch_size} is larger than the {len(data.train)} "
+                "training images"
+            )
+
+
+def check_launch(
+    config: RunConfig,
+    *,
+    devices: Sequence[str],
+    loaders: Sequence[str],
+    world_size: int,
+    out_dir: Path,
+    data_dir: Path | None,
+    download: bool,
+    reference: Path | None,
+) -> None:
+    """Before `--nproc-per-node` starts torchrun: the options, the output folder, the
+    reference and the data, so that a user error ends like any other (one line, exit 2)."""
+    from bench.config.resolve import plan
+    from mnist_core import load_mnist
+
+    configs = plan(config, devices, loaders, world_size=world_size)
+    longest = max(len(new_run_id(c, datetime.now(UTC))) for c in configs)
+    remove_unused_folder = ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
+    try:
+        if reference is not None:
+            load_result(reference)
+        check_fits(configs, load_mnist(data_dir, download=download))
+    finally:
+        remove_unused_folder()  # the ranks write into it; an empty one need not wait for them
 
 
 def run_all(
@@ -106,15 +158,18 @@ def run_all(
     rank = rank_from_environment()
     configs = plan(config, devices, loaders, rank)
     main = rank is None or rank.is_main
+    remove_unused_folder = None
     if main:
-        ensure_writable(out_dir)
-        if reference is not None:
-            load_result(reference)  # a bad reference fails now, not after training
-    data = load_mnist(data_dir, download=download)
-    if rank:
-        init_process_group(torch.device(configs[0].device), dist_timeout_s)
-    recorded = []
+        longest = max(len(new_run_id(c, datetime.now(UTC))) for c in configs)
+        remove_unused_folder = ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
+    recorded: list[RecordedRun] = []
     try:
+        if main and reference is not None:
+            load_result(reference)  # a bad reference fails now, not after training
+        data = load_mnist(data_dir, download=download)
+        check_fits(configs, data)
+        if rank:
+            init_process_group(torch.device(configs[0].device), dist_timeout_s)
         for run_config in configs:
             if reporter and main:
                 reporter.run_started(run_config)
@@ -130,6 +185,10 @@ def run_all(
             if measurement.result.distributed:
                 with_scaling_reference(measurement.result, reference, baselines_dir)
             recorded.append(record(measurement, out_dir, plot=plot))
+    except BaseException:
+        if remove_unused_folder and not recorded:
+            remove_unused_folder()
+        raise
     finally:
         if rank:
             shutdown()
@@ -167,7 +226,7 @@ def compare_paths(
     baselines, baseline_problems = (
         load_baselines(baselines_path) if baselines_path.exists() else ([], [])
     )
-    return compare(results, baselines, tolerances, problems + baseline_problems)
+    return compare(results, baselines, tolerances, problems, baseline_problems)
 
 
 def save_baseline_from(
@@ -209,11 +268,27 @@ def run_sweep(
     from bench.show.plots import plot_sweep
     from mnist_core import load_mnist
 
-    ensure_writable(out_dir)
-    data = load_mnist(data_dir, download=download)
-    points = sweep(
-        config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
-    )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    json_path = save_sweep([asdict(point) for point in points], out_dir / f"sweep-{stamp}.json")
-    return points, json_path, plot_sweep(points, out_dir / f"sweep-{stamp}.png")
+    # Two sweeps finishing in the same second must not share a name.
+    stem = f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    remove_unused_folder = ensure_writable(out_dir, len(stem) + len(".json"))
+    try:
+        data = load_mnist(data_dir, download=download)
+        too_large = [size for size in batch_sizes if size > len(data.train)]
+        if too_large:
+            raise ConfigError(
+                f"--batch-sizes {too_large[0]} is larger than the {len(data.train)} training images"
+            )
+        points = sweep(
+            config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
+        )
+        json_path = save_sweep([asdict(point) for point in points], out_dir / f"{stem}.json")
+    except BaseException:
+        remove_unused_folder()
+        raise
+    try:
+        plot_path = plot_sweep(points, out_dir / f"{stem}.png")
+    except BaseException:
+        json_path.unlink(missing_ok=True)
+        remove_unused_folder()
+        raise
+    return points, json_path, plot_path

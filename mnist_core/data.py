@@ -22,7 +22,6 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from torchvision import transforms
 from torchvision.datasets import MNIST
-from torchvision.datasets.utils import extract_archive
 
 from mnist_core.model import NUM_CLASSES
 
@@ -123,6 +122,43 @@ def _check_idx(path: Path, spec: IdxFile, source: Path) -> tuple[str, bool]:
     return sha256, canonical
 
 
+def _extract_bounded(path: Path, spec: IdxFile, target: Path) -> None:
+    """Decompress `path` into `target`, reading the IDX header first and stopping at the size
+    it implies: a small archive that would expand to gigabytes is refused after a few bytes
+    more than an MNIST file can hold."""
+    header_size = 4 + 4 * (1 + len(spec.item_shape))
+    try:
+        with gzip.open(path, "rb") as source, target.open("wb") as out:
+            header = source.read(header_size)
+            try:
+                magic, count, *shape = struct.unpack(f">{2 + len(spec.item_shape)}I", header)
+            except struct.error:
+                raise DataError(f"{path}: too short to be an MNIST file") from None
+            if magic != spec.magic or tuple(shape) != spec.item_shape:
+                raise DataError(f"{path}: not an MNIST {target.name} file (header {magic:#x})")
+            if count > spec.canonical_count:
+                raise DataError(
+                    f"{path}: header claims {count:,} items; "
+                    f"MNIST's file has {spec.canonical_count:,}"
+                )
+            expected = header_size + count * math.prod(spec.item_shape)
+            out.write(header)
+            remaining = expected - header_size
+            while remaining:
+                chunk = source.read(min(1 << 20, remaining))
+                if not chunk:
+                    raise DataError(
+                        f"{path}: truncated or corrupted ({expected - remaining} bytes "
+                        f"decompressed, header says {expected})"
+                    )
+                out.write(chunk)
+                remaining -= len(chunk)
+            if source.read(1):
+                raise DataError(f"{path}: longer than its header says ({expected} bytes)")
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot be decompressed ({error})") from None
+
+
 @contextmanager
 def _prepared_root(found: dict[str, Path]) -> Iterator[Path]:
     """A torchvision-style root (MNIST/raw/<raw files>), extracting .gz files into a temp folder."""
@@ -131,10 +167,7 @@ def _prepared_root(found: dict[str, Path]) -> Iterator[Path]:
         raw.mkdir(parents=True)
         for stem, path in found.items():
             if path.suffix == ".gz":
-                try:
-                    extract_archive(path, raw)
-                except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-                    raise DataError(f"{path}: cannot be decompressed ({error})") from None
+                _extract_bounded(path, FILES[stem], raw / stem)
             else:
                 (raw / stem).symlink_to(path.resolve())
         yield Path(tmp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Final, Literal
 
 import torch
 
@@ -12,7 +13,10 @@ import torch
 # the process (the peak probe's included) creates a handle without it.
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
-STRICT, WARN_ONLY, OFF = "strict", "warn-only", "off"
+Mode = Literal["strict", "warn-only", "off"]
+STRICT: Final = "strict"
+WARN_ONLY: Final = "warn-only"
+OFF: Final = "off"
 # Devices where an op this network needs has no deterministic kernel in torch, so strict mode
 # would raise: MPS's max_pool2d backward. There the run warns instead, and bitwise reruns are
 # not guaranteed.
@@ -23,14 +27,14 @@ def set_cublas_workspace() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
 
 
-def determinism_mode(device_type: str, deterministic: bool) -> str:
+def determinism_mode(device_type: str, deterministic: bool) -> Mode:
     """strict, warn-only (asked for, but the device lacks a deterministic kernel) or off."""
     if not deterministic:
         return OFF
     return WARN_ONLY if device_type in NO_DETERMINISTIC_KERNEL else STRICT
 
 
-def seed_everything(seed: int, mode: str = STRICT) -> torch.Generator:
+def seed_everything(seed: int, mode: Mode = STRICT) -> torch.Generator:
     """Seed Python and torch (CPU and CUDA), set the kernel policy, return the data generator.
 
     The returned CPU generator drives the epoch permutations, so both loaders (and every device)

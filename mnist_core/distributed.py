@@ -34,17 +34,38 @@ class Rank:
         return max(1, self.world_size // self.local_world_size)
 
 
+class LaunchError(ValueError):
+    """The environment describes no torchrun launch that can work (e.g. WORLD_SIZE without
+    RANK)."""
+
+
+def _whole(name: str, default: str | None = None) -> int:
+    text = os.environ.get(name, default)
+    if text is None:
+        raise LaunchError(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} is set but {name} is not: start data-parallel "
+            "runs with torchrun or --nproc-per-node, or unset WORLD_SIZE"
+        )
+    try:
+        return int(text)
+    except ValueError:
+        raise LaunchError(f"{name}={text!r} is not a whole number") from None
+
+
 def rank_from_environment() -> Rank | None:
     """The torchrun-assigned rank, or None in a plain single-process run."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = _whole("WORLD_SIZE", "1")
     if world_size <= 1:
         return None
-    return Rank(
-        rank=int(os.environ["RANK"]),
+    rank = Rank(
+        rank=_whole("RANK"),
         world_size=world_size,
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
+        local_rank=_whole("LOCAL_RANK", "0"),
+        local_world_size=_whole("LOCAL_WORLD_SIZE", str(world_size)),
     )
+    if not 0 <= rank.rank < world_size:
+        raise LaunchError(f"RANK={rank.rank} is outside 0..{world_size - 1}")
+    return rank
 
 
 def backend_for(device: torch.device) -> str:

@@ -13,7 +13,7 @@ from bench.config.settings import Tolerances
 from bench.jobs import compare_paths
 from bench.judge.compare import compare
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
-from bench.storage.files import collect, save_result
+from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
 from tests.conftest import REPO_ROOT
 
@@ -227,9 +227,14 @@ def test_compare_cli_flags_a_regression_only_when_asked(template, seeds, tmp_pat
     assert relaxed.exit_code == 0
 
 
-def test_results_folder_with_baselines_inside_compares_runs_only(template, seeds, tmp_path):
+def test_results_folder_with_the_harness_other_documents_compares_runs_only(
+    template, seeds, tmp_path
+):
     write(seeds, tmp_path)
     save_baseline(make_baseline(seeds), tmp_path / "baselines")
+    save_sweep([{"batch_size": 100, "train_images_per_s": 1.0}], tmp_path / "sweep-x.json")
+    export = {"machine_info": {}, "commit_info": {}, "benchmarks": [], "version": "5.1.0"}
+    (tmp_path / "benchmarks-x.json").write_text(json.dumps(export))  # pytest-benchmark's
     results, problems = collect([tmp_path])
     assert len(results) == 3 and problems == []
     shown = runner.invoke(
@@ -255,10 +260,10 @@ def test_bad_files_are_listed_and_the_rest_compared(template, seeds, tmp_path):
     shown = runner.invoke(app, ["compare", str(tmp_path), "--baseline", str(tmp_path / "none")])
     assert shown.exit_code == 0
     output = " ".join(shown.output.split())
-    assert "notjson.json: not JSON" in output
+    assert "notjson.json: not strict JSON" in output
     assert "other.json: schema version None" in output
     assert "future.json: schema version 99" in output
-    assert "missing.json: missing field summary.final_test_accuracy_pct" in output
+    assert "missing.json: summary.final_test_accuracy_pct: Field required" in output
 
 
 def test_nothing_usable_exits_2_and_empty_folder_says_so(tmp_path):

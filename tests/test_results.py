@@ -14,7 +14,8 @@ from bench.judge.compare import compare
 from bench.show.tables import comparison_tables
 from bench.storage.files import atomic_path, load_result, save_result, write_json_atomic
 from bench.storage.results import SCHEMA_VERSION, ResultFileError, RunResult
-from tests.conftest import COMMITTED_RESULT
+from bench.storage.schemas import schema_texts
+from tests.conftest import COMMITTED_RESULT, REPO_ROOT
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -112,3 +113,17 @@ def test_the_committed_test_result_is_current():
     document = json.loads(COMMITTED_RESULT.read_text())
     assert document["schema_version"] == SCHEMA_VERSION
     assert load_result(COMMITTED_RESULT).to_dict() == document
+
+
+def test_the_published_json_schemas_are_current():
+    """results/*.schema.json are generated from the pydantic classes
+    (`python -m bench.storage.schemas`); a schema change must regenerate them."""
+    for name, text in schema_texts().items():
+        assert (REPO_ROOT / "results" / name).read_text() == text, name
+
+
+def test_a_newer_tool_reads_files_of_the_same_version_with_fields_it_does_not_know():
+    document = json.loads(COMMITTED_RESULT.read_text())
+    document["a_field_from_a_newer_tool"] = {"anything": [1, 2]}
+    document["summary"]["another_new_figure"] = 1.5
+    assert RunResult.from_dict(document).run_id == document["run_id"]

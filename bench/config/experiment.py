@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from bench.config.settings import RunConfig
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from bench.config.settings import STRICT_SCHEMA, Count, RunConfig
 
 if TYPE_CHECKING:  # results are read here, never built: no import of the storage room
     from bench.storage.results import Environment, RunResult
@@ -52,12 +54,12 @@ assert {f.name for f in fields(RunConfig)} == {
 Key = tuple[tuple[str, Any], ...]
 
 
-@dataclass
+@pydantic_dataclass(config=STRICT_SCHEMA)
 class Hardware:
     device_type: str
     device_name: str
     cpu_name: str
-    threads: int  # torch's intra-op threads as the run found them
+    threads: Count  # torch's intra-op threads as the run found them
 
 
 def hardware_of(environment: Environment) -> Hardware:

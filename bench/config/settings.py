@@ -1,12 +1,27 @@
 """Every default, defined once: the run's options, where files go, and how compare judges.
 
 Torch-free, so that the CLI can show these defaults in --help without loading torch.
+`RunConfig` is also part of the result schema: a pydantic dataclass whose fields are checked
+(types strict, numbers finite and in range) when it is built — from options or from a file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+# Strict types (no "5" for 5), no NaN or ±Infinity anywhere.
+STRICT_SCHEMA = ConfigDict(strict=True, allow_inf_nan=False)
+Count = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+# Bounds that keep every option a run can actually do: torch seeds are 64-bit, and no one
+# trains this network for more than a million epochs or steps.
+MAX_SEED = 2**63 - 1
+MAX_COUNT = 1_000_000
 
 RESULTS_DIR = Path("results")
 BASELINES_DIR = RESULTS_DIR / "baselines"
@@ -17,31 +32,34 @@ SWEEP_BATCH_SIZES = (100, 250, 500, 1000, 2500, 5000)
 SWEEP_STEPS = 30
 
 
-@dataclass
+Bounded = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+
+
+@dataclass(config=STRICT_SCHEMA)
 class RunConfig:
     device: str  # as resolved: cpu, cuda:0, mps
-    epochs: int = 5
-    batch_size: int = 100
-    eval_batch_size: int = 1000
-    lr: float = 1e-3
-    seed: int = 0
+    epochs: Bounded = 5
+    batch_size: Bounded = 100  # not above the training split: checked against the data
+    eval_batch_size: Bounded = 1000  # not above the test split: checked against the data
+    lr: Positive = 1e-3
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     loader: str = LOADER
     deterministic: bool = True
     precision: str = "fp32"
-    target_acc_pct: float = 99.0
-    threads: int | None = None  # torch's CPU intra-op threads; None leaves torch's default
-    max_steps_per_epoch: int | None = None  # a cap for smoke runs; None trains full epochs
+    target_acc_pct: Annotated[float, Field(gt=0, le=100)] = 99.0
+    threads: Bounded | None = None  # torch's CPU intra-op threads; None leaves torch's default
+    max_steps_per_epoch: Bounded | None = None  # a cap for smoke runs; None trains full epochs
     # None = the device's default (bench.config.resolve.DEVICE_DEFAULTS); results store what ran.
     channels_last: bool | None = None
     optimizer: str | None = None
     compile: bool = False
     cuda_graphs: bool = False
-    world_size: int = 1  # data-parallel processes (torchrun); batch_size is then global...
+    world_size: Bounded = 1  # data-parallel processes (torchrun); batch_size is then global...
     per_rank_batch: bool = False  # ...unless this is set: each rank takes batch_size (weak scaling)
     model: str = "seed-cnn"
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class Tolerances:
-    throughput_pct: float = 10.0  # below the slowest baseline seed: "slower"
-    accuracy_points: float = 0.3  # below the same seed: "less accurate"
+    throughput_pct: Annotated[float, Field(ge=0, lt=100)] = 10.0  # below the slowest seed
+    accuracy_points: Annotated[float, Field(ge=0, le=100)] = 0.3  # below the same seed

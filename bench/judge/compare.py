@@ -23,7 +23,7 @@ from bench.judge.stats import Spread
 from bench.judge.verdicts import NO_BASELINE, REGRESSIONS, RunRow, find_baseline, judge
 from bench.storage.baselines import Baseline
 from bench.storage.files import load_weights
-from bench.storage.results import RunResult
+from bench.storage.results import ResultFileError, RunResult
 
 
 @dataclass
@@ -64,11 +64,22 @@ class Comparison:
     rows: list[RunRow]
     groups: list[Group]
     cross_device: list[CrossDevice]
-    problems: list[tuple[Path, str]] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # skipped results
+    baseline_problems: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
 
     @property
     def has_regression(self) -> bool:
         return any(v in REGRESSIONS for row in self.rows for v in row.verdicts)
+
+    @property
+    def why_cannot_judge(self) -> str | None:
+        """Why a regression gate cannot trust this comparison: a baseline it could not read
+        might be the one a run should have been judged against."""
+        if not self.baseline_problems:
+            return None
+        path, reason = self.baseline_problems[0]
+        more = len(self.baseline_problems) - 1
+        return f"baseline {path}: {reason}" + (f" (and {more} more)" if more else "")
 
 
 def run_label(result: RunResult) -> str:
@@ -116,17 +127,21 @@ def relative_l2(a: dict, b: dict) -> float:
     return math.sqrt(difference / norm)
 
 
-def _weights_distance(cpu: RunRow, other: RunRow) -> float | None:
+def _weights_distance(cpu: RunRow, other: RunRow, problems: list[tuple[Path, str]]) -> float | None:
+    """The relative L2 distance of two runs' saved weights; None (and a problem) when a file
+    is missing, special or corrupt."""
     if not (cpu.result.weights_file and other.result.weights_file):
         return None
     cpu_weights = cpu.path.parent / cpu.result.weights_file
     other_weights = other.path.parent / other.result.weights_file
-    if not (cpu_weights.exists() and other_weights.exists()):
+    try:
+        return relative_l2(load_weights(other_weights), load_weights(cpu_weights))
+    except ResultFileError as error:
+        problems.append((other.path, f"no weight distance: {error}"))
         return None
-    return relative_l2(load_weights(other_weights), load_weights(cpu_weights))
 
 
-def _cross_device(rows: list[RunRow]) -> list[CrossDevice]:
+def _cross_device(rows: list[RunRow], problems: list[tuple[Path, str]]) -> list[CrossDevice]:
     """Each non-CPU run beside a CPU run of the same experiment and seed (the same loader when
     there is one, since that also feeds the same batches)."""
     by_experiment_seed: dict[tuple[Key, int], list[RunRow]] = defaultdict(list)
@@ -151,7 +166,7 @@ def _cross_device(rows: list[RunRow]) -> list[CrossDevice]:
                     other_implementation=implementation_label(other.result),
                     accuracy_delta_points=other.result.summary.final_test_accuracy_pct
                     - cpu.result.summary.final_test_accuracy_pct,
-                    relative_l2=_weights_distance(cpu, other),
+                    relative_l2=_weights_distance(cpu, other, problems),
                 )
             )
     return pairs
@@ -162,6 +177,7 @@ def compare(
     baselines: list[Baseline],
     tolerances: Tolerances,
     problems: list[tuple[Path, str]] | None = None,
+    baseline_problems: list[tuple[Path, str]] | None = None,
 ) -> Comparison:
     rows = []
     for path, result in results:
@@ -171,4 +187,6 @@ def compare(
         else:
             rows.append(judge(path, result, baseline, tolerances))
     rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
-    return Comparison(rows, _groups(rows), _cross_device(rows), list(problems or []))
+    problems = list(problems or [])
+    cross_device = _cross_device(rows, problems)
+    return Comparison(rows, _groups(rows), cross_device, problems, list(baseline_problems or []))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import resource
 import sys
 from pathlib import Path
+from typing import Final, Literal
 
-TRAINING, PROCESS = "training", "process"
+Scope = Literal["training", "process"]
+TRAINING: Final = "training"
+PROCESS: Final = "process"
 
 
-def reset_peak_rss() -> str:
+def reset_peak_rss() -> Scope:
     """Start a new peak; return the scope the next peak_rss_mb() covers."""
     try:
         Path("/proc/self/clear_refs").write_text("5")

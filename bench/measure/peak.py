@@ -85,7 +85,8 @@ def cache_path(device_name: str, device_type: str, precision: str, threads: int)
 def save_cached(peak: Peak, path: Path) -> None:
     from bench.storage.files import write_json_atomic
 
-    write_json_atomic(path, asdict(peak))
+    # The cache's own entry: replacing it (another rank, a fresh `env --peak`) is its purpose.
+    write_json_atomic(path, asdict(peak), replace=True)
 
 
 def _read_cached(path: Path) -> Peak | None:

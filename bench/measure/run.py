@@ -3,7 +3,8 @@ nothing (storing is bench.storage's, drawing bench.show's)."""
 
 from __future__ import annotations
 
-import secrets
+import math
+import os
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from bench.config.resolve import global_batch_size, resolve
 from bench.config.settings import RunConfig
 from bench.measure.distributed import aggregate
 from bench.measure.environment import fingerprint
-from bench.measure.memory import peak_rss_mb, reset_peak_rss
+from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
 from bench.measure.peak import Peak, PeakProbeError, cached_peak
 from bench.measure.stats import steady_median
 from bench.measure.timing import timed
@@ -29,6 +30,7 @@ from bench.storage.results import (
     ModelInfo,
     RunResult,
     Summary,
+    new_run_id,
 )
 from mnist_core import (
     PRECISIONS,
@@ -37,6 +39,7 @@ from mnist_core import (
     EvalResult,
     MnistData,
     Net,
+    NonFiniteLossError,
     TensorLoader,
     determinism_mode,
     evaluate,
@@ -148,7 +151,7 @@ def _summarise(
     flops_per_sample: int,
     device: torch.device,
     peak: Peak | None,
-    rss_scope: str,
+    rss_scope: Scope,
 ) -> Summary:
     steady_images_per_s = steady_median([m.train_images_per_s for m in epochs])
     train_flops_per_s = flops_per_sample * steady_images_per_s
@@ -192,6 +195,9 @@ def _notes(
         )
     if not data.canonical:
         notes.append("the data is not the canonical MNIST (a subset or other IDX files)")
+    cores = os.cpu_count() or 1
+    if config.threads is not None and config.threads > cores:
+        notes.append(f"{config.threads} threads asked for on {cores} CPU cores: oversubscribed")
     if steps * global_batch_size(config) < len(data.train):
         notes.append(f"each epoch trained {steps} steps, not the whole training set")
     if distributed and not distributed.weights_identical:
@@ -227,6 +233,10 @@ def _run_epochs(
             ),
         )
         evaluation, eval_s = timed(device, lambda: evaluate(model, test_loader, config.precision))
+        if not math.isfinite(evaluation.loss):  # the epoch's last update can diverge unseen
+            raise NonFiniteLossError(
+                f"test loss became {evaluation.loss} after epoch {epoch}: the last steps diverged"
+            )
         epoch_losses = losses.tolist()
         step_losses.extend(epoch_losses)
         metrics = EpochMetrics(
@@ -300,8 +310,7 @@ def benchmark(
     with torch.device("meta"):
         flops = training_flops_per_sample(Net(), config.batch_size)
     result = RunResult(
-        run_id=f"{started:%Y%m%dT%H%M%SZ}-{config.device.replace(':', '')}-{config.loader}"
-        f"-s{config.seed}-{secrets.token_hex(2)}",
+        run_id=new_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
         config=config,
         environment=environment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.judge.compare import Comparison  # noqa: E402
-from bench.storage.files import atomic_path  # noqa: E402
+from bench.storage.files import write_bytes_atomic  # noqa: E402
 from bench.storage.results import RunResult  # noqa: E402
 
 if TYPE_CHECKING:
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 
 
 def save_figure(figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    png = io.BytesIO()  # rendered in memory: a write error is then a plain OSError on the file
+    figure.savefig(png, format="png", dpi=120)
     plt.close(figure)
+    write_bytes_atomic(path, png.getvalue())
     return path
 
 

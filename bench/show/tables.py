@@ -373,6 +373,7 @@ def notes(comparison: Comparison) -> list[str]:
         if row.why_no_baseline
     ]
     lines += [f"skipped {path}: {reason}" for path, reason in comparison.problems]
+    lines += [f"skipped baseline {path}: {reason}" for path, reason in comparison.baseline_problems]
     return lines
 
 
@@ -414,6 +415,10 @@ def to_json(comparison: Comparison) -> str:
         "groups": [asdict(group) for group in comparison.groups],
         "cross_device": [asdict(pair) for pair in comparison.cross_device],
         "problems": [{"path": str(p), "reason": reason} for p, reason in comparison.problems],
+        "baseline_problems": [
+            {"path": str(p), "reason": reason} for p, reason in comparison.baseline_problems
+        ],
         "regression": comparison.has_regression,
+        "cannot_judge": comparison.why_cannot_judge,
     }
     return json.dumps(payload, indent=1) + "\n"

@@ -1,11 +1,18 @@
-"""Recorded baselines: each seed's figures for one config on one piece of hardware."""
+"""Recorded baselines: each seed's figures for one experiment × implementation × machine.
+
+Pydantic dataclasses, like results: strict types, finite figures within their meaning;
+`results/baseline.schema.json` is generated from them."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from bench.config.experiment import (
     Hardware,
@@ -15,9 +22,9 @@ from bench.config.experiment import (
     identity,
     identity_of,
 )
-from bench.config.settings import RunConfig
+from bench.config.settings import STRICT_SCHEMA, Percent, Positive, RunConfig
 from bench.storage.files import BASELINE, document_kind, json_files, read_json, write_json_atomic
-from bench.storage.results import ResultFileError, RunResult, build_dataclass
+from bench.storage.results import ResultFileError, RunResult, first_error
 
 BASELINE_SCHEMA_VERSION = 2
 BASELINE_MARKER = "baseline_schema_version"
@@ -27,28 +34,28 @@ class BaselineError(ValueError):
     """Results that cannot become one baseline, or a baseline that cannot be written."""
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class SeedFigures:
     run_id: str
-    seed: int
-    steady_train_images_per_s: float
-    eval_images_per_s: float
-    final_test_accuracy_pct: float
-    time_to_target_s: float | None
-    peak_host_rss_mb: float
-    peak_device_mem_mb: float | None
+    seed: Annotated[int, Field(ge=0)]
+    steady_train_images_per_s: Positive
+    eval_images_per_s: Positive
+    final_test_accuracy_pct: Percent
+    time_to_target_s: Positive | None
+    peak_host_rss_mb: Positive
+    peak_device_mem_mb: Annotated[float, Field(ge=0)] | None
     weights_sha256: str
     torch: str
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class Baseline:
     name: str
     created_utc: str
     config: RunConfig  # its seed is the first run's; `runs` holds every seed
     hardware: Hardware
     data_sha256: str
-    runs: list[SeedFigures]
+    runs: Annotated[list[SeedFigures], Field(min_length=1)]
     baseline_schema_version: int = BASELINE_SCHEMA_VERSION
 
     def seed_figures(self, seed: int) -> SeedFigures | None:
@@ -57,6 +64,9 @@ class Baseline:
     @property
     def identity(self) -> Identity:
         return identity(self.config, self.hardware, self.data_sha256)
+
+
+BASELINE_SCHEMA = TypeAdapter(Baseline)
 
 
 def figures_of(result: RunResult) -> SeedFigures:
@@ -105,7 +115,7 @@ def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path
     path = folder / f"{baseline.name}.json"
     if path.exists() and not force:
         raise BaselineError(f"{path} exists; pass --force to replace it")
-    write_json_atomic(path, asdict(baseline))
+    write_json_atomic(path, asdict(baseline), replace=force)
     return path
 
 
@@ -117,23 +127,28 @@ def baseline_from_dict(data: Any) -> Baseline:
         raise ResultFileError(
             f"baseline schema version {version!r}, this tool reads {BASELINE_SCHEMA_VERSION}"
         )
-    baseline = build_dataclass(Baseline, data)
-    if not baseline.runs:
-        raise ResultFileError("baseline holds no runs")
-    return baseline
+    try:
+        return BASELINE_SCHEMA.validate_json(json.dumps(data))
+    except ValidationError as error:
+        raise ResultFileError(first_error(error)) from None
 
 
-def load_baselines(folder: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
-    """Every baseline in `folder` (a file, or a folder searched recursively), and the files that
-    are not one of the harness's documents, with the reason."""
+def load_baselines(path: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
+    """Every baseline in `path` (a file, or a folder searched recursively), and the files that
+    could not be read as one, with the reason. In a folder, results, sweeps and benchmark
+    exports kept beside the baselines are passed over; a file given by name must be a
+    baseline."""
+    named = not path.is_dir()
     baselines, problems = [], []
-    for path in json_files(folder):
+    for file in json_files(path):
         try:
-            data = read_json(path)
+            data = read_json(file)
             kind = document_kind(data)
             if kind not in (BASELINE, None):
-                continue  # a result, sweep or benchmark export kept beside the baselines
+                if named:
+                    problems.append((file, f"not a baseline but a {kind} document"))
+                continue
             baselines.append(baseline_from_dict(data))
         except ResultFileError as error:
-            problems.append((path, str(error)))
+            problems.append((file, str(error)))
     return baselines, problems

@@ -3,15 +3,20 @@
 Every JSON the harness writes is a versioned document that says what it is: a result
 (`schema_version`), a baseline (`baseline_schema_version`) or a sweep
 (`sweep_schema_version`); pytest-benchmark's exports are recognised by their own fields.
-`collect` returns the results and skips the other known documents silently.
+The published JSON Schemas (`results/*.schema.json`) are recognised too. `collect` returns the
+results and skips the other known documents silently.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import pickle
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,33 +24,65 @@ from typing import Any
 from bench.storage.results import ResultFileError, RunResult
 
 SWEEP_SCHEMA_VERSION = 1
-RESULT, BASELINE, SWEEP, PYTEST_BENCHMARK = "result", "baseline", "sweep", "pytest-benchmark"
+RESULT, BASELINE, SWEEP = "result", "baseline", "sweep"
+PYTEST_BENCHMARK, JSON_SCHEMA = "pytest-benchmark", "JSON Schema"
+NOT_RUNS = (BASELINE, SWEEP, PYTEST_BENCHMARK, JSON_SCHEMA)
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message names it and says why."""
+
+
+def describe(error: OSError, path: Path) -> str:
+    """'PATH: reason' for an OSError, naming the real target rather than a temp file."""
+    return f"{path}: {error.strerror or type(error).__name__}"
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temp path beside `path`; renamed onto it only when the block finishes without error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
+    """A temp path beside `path`, put in place only when the block finishes without error.
+
+    Without `replace` the file is created exclusively (a hard link, which fails when the name
+    exists), so no writer ever replaces a file it did not create; with `replace` it is renamed
+    over the old one. Either way no reader sees a half-written file, and no temp file is left.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".mnist-bench-", suffix=".tmp")
+    except OSError as error:
+        raise WriteError(describe(error, path)) from None
     os.close(handle)
-    tmp = Path(tmp_name)
+    tmp = Path(name)
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; a result is an ordinary file
     try:
         yield tmp
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        raise WriteError(f"{path}: exists already; nothing was replaced") from None
+    except OSError as error:
+        raise WriteError(describe(error, path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+def write_bytes_atomic(path: Path, data: bytes, *, replace: bool = False) -> None:
+    with atomic_path(path, replace=replace) as tmp:
+        tmp.write_bytes(data)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=1) + "\n")
+def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> None:
+    write_bytes_atomic(path, text.encode(), replace=replace)
+
+
+def write_json_atomic(path: Path, payload: Any, *, replace: bool = False) -> None:
+    """Strict JSON only: a NaN or an infinity is a bug upstream, never written as a number."""
+    text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
+    write_text_atomic(path, text, replace=replace)
 
 
 def save_result(result: RunResult, folder: Path) -> Path:
@@ -55,37 +92,83 @@ def save_result(result: RunResult, folder: Path) -> Path:
 
 
 def json_files(root: Path) -> list[Path]:
-    """`root` itself when it is a file, else every .json file below it."""
+    """`root` itself when it is not a folder, else every .json path below it (folders named
+    *.json included: the reader says why it skips them)."""
     return sorted(root.rglob("*.json")) if root.is_dir() else [root]
 
 
+# A result of a thousand epochs is a few MB; nothing the harness writes comes near this.
+MAX_DOCUMENT_BYTES = 64 * 2**20
+
+
+def _read_regular_file(path: Path) -> bytes:
+    info = path.stat()  # follows symlinks: a link to a FIFO is a FIFO
+    if stat.S_ISDIR(info.st_mode):
+        raise ResultFileError("a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ResultFileError("not a regular file (a FIFO, socket or device)")
+    if info.st_size > MAX_DOCUMENT_BYTES:
+        raise ResultFileError(f"too large ({info.st_size:,} bytes, at most {MAX_DOCUMENT_BYTES:,})")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never waits on a FIFO
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ResultFileError("not a regular file (it changed while being opened)")
+        data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ResultFileError(f"too large (over {MAX_DOCUMENT_BYTES:,} bytes)")
+    return data
+
+
 def read_json(path: Path) -> Any:
+    """A JSON document from a regular file of bounded size, parsed strictly (no NaN or
+    Infinity) by pydantic-core, whose nesting depth is bounded."""
+    from pydantic_core import from_json
+
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultFileError(f"unreadable: {error}") from None
+        data = _read_regular_file(path)
+    except OSError as error:
+        raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ResultFileError(f"not JSON ({error.msg} at line {error.lineno})") from None
+        return from_json(data, allow_inf_nan=False)
+    except ValueError as error:
+        raise ResultFileError(f"not strict JSON ({error})") from None
 
 
 def load_result(path: Path) -> RunResult:
-    return RunResult.from_dict(read_json(path))
+    """One result file; its errors name it."""
+    try:
+        return RunResult.from_dict(read_json(path))
+    except ResultFileError as error:
+        raise ResultFileError(f"{path}: {error}") from None
 
 
-def ensure_writable(folder: Path) -> None:
-    """Fail before training, not after, when results could not be saved."""
+def ensure_writable(folder: Path, name_length: int) -> Callable[[], None]:
+    """Fail before training, not after, when results could not be saved: create (and remove) a
+    file with a name as long as the longest the run will write, in the real folder.
+
+    Returns a clean-up that removes the folder again if this call created it and it is still
+    empty (for a run that then fails)."""
+    created = not folder.exists()
+    probe = folder / ("." + "x" * (name_length - 1))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except FileExistsError:
+        pass  # a file of that very name exists: the folder is writable
     except OSError as error:
-        raise ResultFileError(f"cannot write results to {folder}: {error.strerror}") from None
+        raise WriteError(f"cannot write results to {folder}: {error.strerror}") from None
+
+    def remove_if_unused() -> None:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
+
+    return remove_if_unused
 
 
 def document_kind(data: Any) -> str | None:
-    """result, baseline, sweep or pytest-benchmark; None for anything else."""
+    """result, baseline, sweep, pytest-benchmark or JSON Schema; None for anything else."""
     if not isinstance(data, dict):
         return None
     markers = {
@@ -98,13 +181,19 @@ def document_kind(data: Any) -> str | None:
             return kind
     if {"machine_info", "benchmarks"} <= data.keys():
         return PYTEST_BENCHMARK
+    if {"title", "type", "properties"} <= data.keys():
+        return JSON_SCHEMA  # results/*.schema.json
     return None
 
 
 def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
-    """Results from files and folders (recursively); files that are neither results nor another
-    of the harness's documents come back as (path, reason)."""
-    results, problems = [], []
+    """Results from files and folders (recursively), each run once: a run is its run id, so the
+    same file given twice, or a copy of it, counts once and the rest are listed as skipped.
+    Files that are neither results nor another document of the harness come back as
+    (path, reason)."""
+    results: list[tuple[Path, RunResult]] = []
+    problems: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
     for root in paths:
         if not root.exists():
             problems.append((root, "no such file or folder"))
@@ -112,26 +201,41 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
         for path in json_files(root):
             try:
                 data = read_json(path)
-                if document_kind(data) in (BASELINE, SWEEP, PYTEST_BENCHMARK):
+                if document_kind(data) in NOT_RUNS:
                     continue  # another document of the harness, not a run
-                results.append((path, RunResult.from_dict(data)))
+                result = RunResult.from_dict(data)
             except ResultFileError as error:
                 problems.append((path, str(error)))
+                continue
+            if result.run_id in seen:
+                first = seen[result.run_id]
+                problems.append(
+                    (path, f"run {result.run_id} again (first in {first}): counted once")
+                )
+                continue
+            seen[result.run_id] = path
+            results.append((path, result))
     return results, problems
 
 
 def save_weights(weights: dict[str, Any], path: Path) -> Path:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(weights, tmp)
+    buffer = io.BytesIO()  # serialised in memory: a full disk is then a plain OSError
+    torch.save(weights, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 
 def load_weights(path: Path) -> dict[str, Any]:
+    """A saved state_dict; a missing, special or corrupt file raises ResultFileError."""
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        data = _read_regular_file(path)  # regular and of bounded size, before torch reads it
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise ResultFileError(f"weights {path.name}: unreadable ({error})") from None
 
 
 def save_sweep(points: list[dict[str, Any]], path: Path) -> Path:

@@ -1,23 +1,50 @@
-"""The one result schema: what `run` produces, what is stored, validated, compared and drawn."""
+"""The one result schema: what `run` produces, what is stored, validated, compared and drawn.
+
+Pydantic dataclasses: every field typed strictly (no "5" for 5, no true for 1), every float
+finite, every figure within its meaning (accuracy 0–100, times and throughputs positive).
+Validation runs when a result is built and when a file is read, so a NaN can neither be written
+nor read back. `results/result.schema.json` is generated from these classes.
+"""
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar, Union
+import json
+import secrets
+from dataclasses import asdict, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from bench.config.settings import RunConfig
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from bench.config.settings import STRICT_SCHEMA, Count, Percent, Positive, RunConfig
 
 SCHEMA_VERSION = 2
-T = TypeVar("T")
+NonNegative = Annotated[float, Field(ge=0)]
 
 
 class ResultFileError(ValueError):
     """A file that is not a usable results file; the message says why."""
 
 
-@dataclass
+def new_run_id(config: RunConfig, started: datetime) -> str:
+    """`<UTC time>-<device>-<loader>-s<seed>-<8 hex>`: unique even for runs that start in the
+    same second (and written exclusively, so a clash could never overwrite)."""
+    device = config.device.replace(":", "")
+    return (
+        f"{started:%Y%m%dT%H%M%SZ}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(4)}"
+    )
+
+
+def first_error(error: ValidationError) -> str:
+    """A pydantic error as one line: where, and what is wrong there."""
+    details = error.errors()[0]
+    where = ".".join(str(part) for part in details["loc"])
+    extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where or 'document'}: {details['msg']}{extra}"
+
+
+@dataclass(config=STRICT_SCHEMA)
 class Environment:
     torch: str
     torchvision: str
@@ -26,16 +53,16 @@ class Environment:
     device_type: str
     device_name: str
     cpu_name: str
-    cpu_count: int
-    threads: int
+    cpu_count: Count
+    threads: Count
     os: str
     python: str
     git_commit: str | None
     gpu_driver: str | None = None  # the NVIDIA driver (nvidia-smi), CUDA only
-    gpu_sm_count: int | None = None  # streaming multiprocessors, CUDA only
+    gpu_sm_count: Count | None = None  # streaming multiprocessors, CUDA only
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class Arithmetic:
     """What arithmetic the run did, as torch reported it after setting it up."""
 
@@ -45,83 +72,89 @@ class Arithmetic:
     cudnn_conv_fp32: str
     mkldnn_matmul_fp32: str
     mkldnn_conv_fp32: str
-    determinism: str  # strict, warn-only (the device lacks a deterministic kernel) or off
+    determinism: Literal[
+        "strict", "warn-only", "off"
+    ]  # strict, warn-only (the device lacks a deterministic kernel) or off
     bitwise_reruns: bool  # strict determinism: the same seed must give the same weights
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class ModelInfo:
-    parameters: int
-    train_flops_per_sample: int
+    parameters: Count
+    train_flops_per_sample: Count
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class DataInfo:
     source: str
     sha256: str
     canonical: bool
-    train_samples: int
-    test_samples: int
+    train_samples: Count
+    test_samples: Count
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class EpochMetrics:
-    epoch: int
-    train_s: float
-    train_images_per_s: float
-    train_loss_mean: float
-    eval_s: float
-    eval_images_per_s: float
-    test_loss: float
-    test_accuracy_pct: float
+    epoch: Count
+    train_s: Positive
+    train_images_per_s: Positive
+    train_loss_mean: NonNegative
+    eval_s: Positive
+    eval_images_per_s: Positive
+    test_loss: NonNegative
+    test_accuracy_pct: Percent
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class Summary:
-    warmup_train_s: float  # epoch 1, which pays for allocation and kernel selection
-    steady_train_images_per_s: float  # median of epochs 2..n (epoch 1 when it is the only one)
-    eval_images_per_s: float  # median over epochs
-    total_train_s: float
-    final_test_accuracy_pct: float
-    final_test_loss: float
-    time_to_target_s: float | None  # cumulative training time until accuracy >= target
-    epochs_to_target: int | None
-    peak_host_rss_mb: float  # peak resident set size while training (see scope)
-    peak_host_rss_scope: str  # "training" (Linux: reset before epoch 1) or "process" (lifetime)
-    peak_device_mem_mb: float | None  # CUDA max allocated; None off CUDA
-    train_flops_per_s: float  # training FLOPs per sample × steady images/s
+    warmup_train_s: Positive  # epoch 1, which pays for allocation and kernel selection
+    steady_train_images_per_s: Positive  # median of epochs 2..n (epoch 1 when it is the only one)
+    eval_images_per_s: Positive  # median over epochs
+    total_train_s: Positive
+    final_test_accuracy_pct: Percent
+    final_test_loss: NonNegative
+    time_to_target_s: Positive | None  # cumulative training time until accuracy >= target
+    epochs_to_target: Count | None
+    peak_host_rss_mb: Positive  # peak resident set size while training (see scope)
+    peak_host_rss_scope: Literal[
+        "training", "process"
+    ]  # "training" (Linux: reset before epoch 1) or "process" (lifetime)
+    peak_device_mem_mb: NonNegative | None  # CUDA max allocated; None off CUDA
+    train_flops_per_s: Positive  # training FLOPs per sample × steady images/s
     # In the run's precision, measured in a separate process, cached per machine (measure.peak).
-    peak_matmul_flops_per_s: float | None = None
+    peak_matmul_flops_per_s: Positive | None = None
     peak_measured_utc: str | None = None
-    mfu_pct: float | None = None  # train_flops_per_s as a share of that peak
+    mfu_pct: NonNegative | None = None  # train_flops_per_s as a share of that peak
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class RankFigures:
-    rank: int
+    rank: Annotated[int, Field(ge=0)]
     host: str
     device: str
-    train_images_per_s: float  # this rank's images / its own training time, steady median
+    train_images_per_s: Positive  # this rank's images / its own training time, steady median
     weights_sha256: str
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class DistributedInfo:
-    world_size: int
-    nodes: int
+    world_size: Count
+    nodes: Count
     backend: str
-    scaling: str  # "strong" (global batch fixed) or "weak" (per-rank batch fixed)
-    global_batch_size: int
-    per_rank_batch_size: int
-    global_train_images_per_s: float  # all images / the slowest rank's time, steady median
+    scaling: Literal[
+        "strong", "weak"
+    ]  # "strong" (global batch fixed) or "weak" (per-rank batch fixed)
+    global_batch_size: Count
+    per_rank_batch_size: Count
+    global_train_images_per_s: Positive  # all images / the slowest rank's time, steady median
     ranks: list[RankFigures]
     weights_identical: bool
     reference_run: str | None = None  # a single-process run or baseline of the same config
-    reference_train_images_per_s: float | None = None
-    scaling_efficiency_pct: float | None = None  # global ÷ (world size × reference)
+    reference_train_images_per_s: Positive | None = None
+    scaling_efficiency_pct: NonNegative | None = None  # global ÷ (world size × reference)
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class RunResult:
     run_id: str
     created_utc: str
@@ -132,9 +165,9 @@ class RunResult:
     data: DataInfo
     epochs: list[EpochMetrics]
     summary: Summary
-    step_losses: list[float]
-    per_class_accuracy_pct: list[float | None]
-    confusion: list[list[int]]
+    step_losses: list[float]  # finite, like every float here
+    per_class_accuracy_pct: list[Percent | None]
+    confusion: list[list[Annotated[int, Field(ge=0)]]]
     weights_sha256: str
     weights_file: str | None = None
     distributed: DistributedInfo | None = None
@@ -151,47 +184,16 @@ class RunResult:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultFileError(f"schema version {version!r}, this tool reads {SCHEMA_VERSION}")
-        return build_dataclass(cls, data, "")
+        try:
+            return RESULT_SCHEMA.validate_json(_json_text(data))
+        except ValidationError as error:
+            raise ResultFileError(first_error(error)) from None
 
 
-def _check(annotation: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _check(option, value, where)
-            except ResultFileError:
-                continue
-        raise ResultFileError(f"{where}: unexpected value {value!r:.40}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ResultFileError(f"{where}: expected a list")
-        (item,) = typing.get_args(annotation)
-        return [_check(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(annotation, type) and is_dataclass(annotation):
-        return build_dataclass(annotation, value, where)
-    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if annotation in (int, str, bool) and type(value) is annotation:
-        return value
-    raise ResultFileError(f"{where}: expected {getattr(annotation, '__name__', annotation)}")
+def _json_text(data: Any) -> str:
+    """`data` back to JSON text, so that pydantic validates it in strict JSON mode (objects for
+    the nested classes; NaN and Infinity refused)."""
+    return json.dumps(data)
 
 
-def build_dataclass(cls: type[T], data: Any, where: str = "") -> T:
-    """`cls` from a JSON object, checking every field's presence and type."""
-    if not isinstance(data, dict):
-        raise ResultFileError(f"{where or 'result'}: expected an object")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for spec in fields(cls):  # type: ignore[arg-type]
-        key = f"{where}.{spec.name}" if where else spec.name
-        if spec.name in data:
-            values[spec.name] = _check(hints[spec.name], data[spec.name], key)
-        elif spec.default is MISSING and spec.default_factory is MISSING:
-            raise ResultFileError(f"missing field {key}")
-    return cls(**values)
+RESULT_SCHEMA = TypeAdapter(RunResult)
