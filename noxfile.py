@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,3 +91,27 @@ def reproduce(session: nox.Session) -> None:
         session.error("the recorded baseline was not reproduced (see the verdicts above)")
     if verdicts and all(v == "no baseline" for v in verdicts):
         session.warn("no recorded baseline matches this hardware: nothing to check against")
+
+
+@nox.session(name="ab-torch")
+def ab_torch(session: nox.Session) -> None:
+    """Did a torch upgrade make it slower? The locked torch (A) against another (B), interleaved.
+
+    `nox -s ab-torch -- torch==2.14.1 torchvision==0.29.1` (the default pins). B runs the same
+    code through `uv run --with …`, which layers the pins over this session's environment;
+    extra `mnist-bench ab` options go in $AB_OPTIONS (default: 5 replicates of a 2-epoch CPU
+    run). Fails when B is slower beyond the margin, or when the runs cannot tell.
+    """
+    sync(session)
+    pins = session.posargs or ["torch==2.14.1", "torchvision==0.29.1"]
+    layered = " ".join(["uv", "run", "--no-sync", *(f"--with {pin}" for pin in pins), "python"])
+    options = os.environ.get("AB_OPTIONS", "--common '-d cpu --epochs 2' --repeat 5")
+    session.run(
+        "mnist-bench",
+        "ab",
+        "--b-python",
+        layered,
+        *shlex.split(options),
+        "--fail-on-regression",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bench.config.settings import (
+    AB_MARGIN_PCT,
     BASELINES_DIR,
     DEVICES,
     DIST_TIMEOUT_S,
@@ -488,3 +489,87 @@ def sweep(
         )
     console.print(to_rich(sweep_table(points)))
     console.print(f"wrote {json_path} and {plot_path}", markup=False)
+
+
+@app.command()
+def ab(
+    a: Annotated[
+        str, typer.Option("--a", help="Variant A's `run` options, e.g. '--loader tensor'.")
+    ] = "",
+    b: Annotated[str, typer.Option("--b", help="Variant B's `run` options.")] = "",
+    a_python: Annotated[
+        str | None,
+        typer.Option(
+            help="Interpreter command for A (default: this one), e.g. another venv's python."
+        ),
+    ] = None,
+    b_python: Annotated[
+        str | None,
+        typer.Option(help="Interpreter command for B, e.g. 'uv run --with torch==2.14.1 python'."),
+    ] = None,
+    common: Annotated[
+        str, typer.Option(help="`run` options for both, e.g. '-d cpu --epochs 2'.")
+    ] = "",
+    repeat: Annotated[int, typer.Option(help="Replicates per variant (fresh processes).")] = 5,
+    margin: Annotated[
+        float, typer.Option(help="Percent change that matters: within it, 'ok'.")
+    ] = AB_MARGIN_PCT,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the replicates (default: results/ab-<time>).")
+    ] = None,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression", help="Exit 1 when B is slower, 2 when it cannot tell."
+        ),
+    ] = False,
+) -> None:
+    """Interleaved A/B: run two variants A B A B … in fresh processes, so that drift of the
+    machine hits both alike; judge B against A (ratio of medians, bootstrap interval,
+    Mann–Whitney U, the margin as an equivalence band); print a table and draw every
+    replicate in run order."""
+    import shlex
+    import sys
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from bench.jobs import judge_ab, run_ab
+    from bench.show.plots import plot_ab
+    from bench.show.tables import ab_notes, ab_table, to_rich
+
+    if not 1 <= repeat <= 1000:
+        raise fail(f"--repeat must be 1 to 1000, got {repeat}")
+    if not 0 <= margin < 100:
+        raise fail(f"--margin must be a percentage in [0, 100), got {margin}")
+    try:
+        variants = {
+            name: (shlex.split(python) if python else [sys.executable], shlex.split(options))
+            for name, python, options in (("A", a_python, a), ("B", b_python, b))
+        }
+        shared = shlex.split(common)
+    except ValueError as error:
+        raise fail(f"cannot split the options: {error}") from None
+    folder = out or RESULTS_DIR / f"ab-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    console = Console()
+    with user_errors():
+        replicates = run_ab(
+            variants=variants,
+            common=shared,
+            repeat=repeat,
+            out_dir=folder,
+            on_replicate=lambda r: console.print(
+                f"{r.order:3d} {r.variant}: {r.result.summary.steady_train_images_per_s:,.0f} "
+                f"train img/s, {r.result.summary.final_test_accuracy_pct:.2f} %"
+            ),
+        )
+        effect = judge_ab(replicates, margin / 100)
+        plot = plot_ab(replicates, folder / "ab-run-order.png")
+    console.print(to_rich(ab_table(replicates, effect)))
+    for line in ab_notes(effect):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"wrote {folder} (A/, B/ and {plot.name})", markup=False)
+    if fail_on_regression and effect.verdict == "slower":
+        raise typer.Exit(1)
+    if fail_on_regression and effect.verdict == "inconclusive":
+        raise fail(f"cannot tell: {effect.reason}")

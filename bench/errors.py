@@ -17,12 +17,17 @@ class ConfigError(ValueError):
     """An option value that cannot describe a run."""
 
 
+class ResultFileError(ValueError):
+    """A file that is not a usable results file; the message says why."""
+
+
+class BaselineError(ValueError):
+    """Results that cannot become one baseline, or a baseline that cannot be written."""
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Evaluated when an exception is caught, so that it never loads torch by itself."""
     from pydantic import ValidationError
-
-    from bench.storage.baselines import BaselineError
-    from bench.storage.results import ResultFileError
 
     types: tuple[type[BaseException], ...] = (
         ConfigError,
@@ -46,9 +51,12 @@ def user_message(error: BaseException) -> str:
 
     if isinstance(error, ValidationError):
         details = error.errors()[0]
-        field = str(details["loc"][0]) if details["loc"] else ""
-        option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
-        return f"{option} {details.get('input')!r}: {details['msg']}"
+        where = ".".join(str(part) for part in details["loc"])
+        if error.title in ("RunConfig", "Tolerances") and details["loc"]:  # built from options
+            field = str(details["loc"][0])
+            option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+            return f"{option} {details.get('input')!r}: {details['msg']}"
+        return f"invalid {error.title} ({where or 'value'}): {details['msg']}"
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error)

@@ -8,16 +8,21 @@ and bench.show (tables, plots, reports).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import secrets
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.config.experiment import as_single_process, identity_of
 from bench.config.settings import BASELINES_DIR, DIST_TIMEOUT_S, RunConfig, Tolerances
-from bench.errors import ConfigError
+from bench.errors import ConfigError, ResultFileError
 from bench.judge.compare import Comparison, compare
+from bench.judge.stats import SpeedEffect, compare_speeds
 from bench.judge.verdicts import single_process_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.files import (
@@ -28,7 +33,7 @@ from bench.storage.files import (
     save_sweep,
     save_weights,
 )
-from bench.storage.results import Environment, ResultFileError, RunResult, new_run_id
+from bench.storage.results import Environment, RunResult, new_run_id
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
     from bench.measure.peak import Peak
@@ -45,6 +50,12 @@ class RecordedRun:
 
 # The files a run writes, by suffix after its run id; the longest decides the writability probe.
 WEIGHTS_SUFFIX, PLOT_SUFFIX = "-weights.pt", "-loss.png"
+
+
+def ensure_run_folder(configs: Sequence[RunConfig], out_dir: Path) -> Callable[[], None]:
+    """Probe `out_dir` with a name as long as the longest file these runs will write."""
+    longest = max(len(new_run_id(config, datetime.now(UTC))) for config in configs)
+    return ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
 
 
 def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRun:
@@ -73,10 +84,19 @@ def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRu
 
 
 def with_scaling_reference(result: RunResult, reference: Path | None, baselines_dir: Path) -> None:
-    """Scaling efficiency against --reference, else a one-process baseline of the experiment."""
+    """Scaling efficiency against --reference (a one-process run of the same experiment and
+    implementation on the same machine), else such a baseline; a note when there is none."""
     assert result.distributed is not None
+    wanted = as_single_process(identity_of(result))
     if reference is not None:
         single = load_result(reference)
+        differences = as_single_process(identity_of(single)).differences(wanted)
+        if differences:
+            result.notes.append(
+                f"no scaling efficiency: --reference {reference} is not this run in one process "
+                f"({', '.join(differences[:3])})"
+            )
+            return
         name, rate = single.run_id, single.summary.steady_train_images_per_s
     else:
         baselines = load_baselines(baselines_dir)[0] if baselines_dir.exists() else []
@@ -85,9 +105,14 @@ def with_scaling_reference(result: RunResult, reference: Path | None, baselines_
             return
         name, rate = found
     info = result.distributed
-    info.reference_run = name
-    info.reference_train_images_per_s = rate
-    info.scaling_efficiency_pct = 100 * info.global_train_images_per_s / (info.world_size * rate)
+    efficiency = 100 * info.global_train_images_per_s / (info.world_size * rate)
+    # Rebuilt, so the schema checks the new figures like any other.
+    result.distributed = dataclasses.replace(
+        info,
+        reference_run=name,
+        reference_train_images_per_s=rate,
+        scaling_efficiency_pct=efficiency,
+    )
 
 
 def check_fits(configs: Sequence[RunConfig], data: MnistData) -> None:
@@ -118,8 +143,7 @@ def check_launch(
     from mnist_core import load_mnist
 
     configs = plan(config, devices, loaders, world_size=world_size)
-    longest = max(len(new_run_id(c, datetime.now(UTC))) for c in configs)
-    remove_unused_folder = ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
+    remove_unused_folder = ensure_run_folder(configs, out_dir)
     try:
         if reference is not None:
             load_result(reference)
@@ -160,8 +184,7 @@ def run_all(
     main = rank is None or rank.is_main
     remove_unused_folder = None
     if main:
-        longest = max(len(new_run_id(c, datetime.now(UTC))) for c in configs)
-        remove_unused_folder = ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
+        remove_unused_folder = ensure_run_folder(configs, out_dir)
     recorded: list[RecordedRun] = []
     try:
         if main and reference is not None:
@@ -264,7 +287,7 @@ def run_sweep(
     on_point: Callable[[SweepPoint], None] | None = None,
 ) -> tuple[list[SweepPoint], Path, Path]:
     """Measure every device × thread count × batch size; write the sweep document and plot."""
-    from bench.measure.sweep import sweep
+    from bench.measure.sweep import WARMUP_STEPS, sweep
     from bench.show.plots import plot_sweep
     from mnist_core import load_mnist
 
@@ -273,11 +296,12 @@ def run_sweep(
     remove_unused_folder = ensure_writable(out_dir, len(stem) + len(".json"))
     try:
         data = load_mnist(data_dir, download=download)
-        too_large = [size for size in batch_sizes if size > len(data.train)]
-        if too_large:
-            raise ConfigError(
-                f"--batch-sizes {too_large[0]} is larger than the {len(data.train)} training images"
-            )
+        for size in batch_sizes:
+            if math.ceil(len(data.train) / size) <= WARMUP_STEPS:
+                raise ConfigError(
+                    f"--batch-sizes {size} leaves no batch of the {len(data.train)} training "
+                    f"images to time after {WARMUP_STEPS} warm-up steps"
+                )
         points = sweep(
             config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
         )
@@ -292,3 +316,72 @@ def run_sweep(
         remove_unused_folder()
         raise
     return points, json_path, plot_path
+
+
+@dataclass
+class Replicate:
+    variant: str  # "A" or "B"
+    order: int  # position in the interleaved sequence, from 1
+    path: Path
+    result: RunResult
+
+
+def _run_replicate(command: list[str], variant: str, order: int, folder: Path) -> Replicate:
+    """One replicate in a fresh process; its one new result file."""
+    before = set(folder.glob("*.json")) if folder.exists() else set()
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"variant {variant}: cannot start {command[0]!r} ({reason})") from None
+    if finished.returncode != 0:
+        lines = (finished.stderr.strip() or finished.stdout.strip() or "no output").splitlines()
+        raise ConfigError(
+            f"variant {variant}, replicate {order}: exit {finished.returncode}: {lines[-1]}"
+        )
+    new = sorted(set(folder.glob("*.json")) - before)
+    if len(new) != 1:
+        raise ConfigError(
+            f"variant {variant} wrote {len(new)} results per replicate: give it one device "
+            "and one loader"
+        )
+    return Replicate(variant, order, new[0], load_result(new[0]))
+
+
+def run_ab(
+    *,
+    variants: dict[str, tuple[list[str], list[str]]],
+    common: Sequence[str],
+    repeat: int,
+    out_dir: Path,
+    on_replicate: Callable[[Replicate], None] | None = None,
+) -> list[Replicate]:
+    """Run the variants interleaved, A B A B …, each replicate a fresh process, so that drift
+    of the machine hits both alike. `variants` maps a name to (interpreter command, run
+    options); the interpreter lets a variant be another environment, e.g. another torch
+    through `uv run --with torch==X python`."""
+    remove_unused_folder = ensure_writable(out_dir, 64)
+    replicates: list[Replicate] = []
+    try:
+        for _ in range(repeat):
+            for name, (python, options) in variants.items():
+                folder = out_dir / name
+                command = [*python, "-m", "bench", "run", *common, *options, "--out", str(folder)]
+                replicate = _run_replicate(command, name, len(replicates) + 1, folder)
+                replicates.append(replicate)
+                if on_replicate:
+                    on_replicate(replicate)
+    except BaseException:
+        if not replicates:
+            remove_unused_folder()
+        raise
+    return replicates
+
+
+def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
+    """B against A over every replicate's steady training throughput."""
+    rates = {
+        name: [r.result.summary.steady_train_images_per_s for r in replicates if r.variant == name]
+        for name in ("A", "B")
+    }
+    return compare_speeds(rates["A"], rates["B"], margin)

@@ -10,10 +10,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 # Which rooms each room may import from (itself included).
 ALLOWED = {
     "config": {"config", "errors"},
-    "errors": {"errors", "storage"},
-    "storage": {"storage", "config"},
+    "errors": {"errors"},
+    "storage": {"storage", "config", "errors"},
     "measure": {"measure", "storage", "config", "errors"},
-    "judge": {"judge", "storage", "config"},
+    "judge": {"judge", "storage", "config", "errors"},
     "show": {"show", "judge", "storage", "config"},
     "jobs": {"jobs", "show", "judge", "measure", "storage", "config", "errors"},
     "cli": {"cli", "jobs", "show", "judge", "measure", "storage", "config", "errors"},

@@ -208,11 +208,11 @@ def test_baseline_save_refuses_overwrite_and_mixed_configs(template, seeds, tmp_
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
     (baseline,), problems = load_baselines(tmp_path / "b")
     assert not problems and [r.seed for r in baseline.runs] == [0, 1, 2]
-    mixed = write([variant(template, seed=5, epochs=9)], tmp_path / "other")
+    mixed = write([variant(template, seed=5, batch_size=50)], tmp_path / "other")
     refused = runner.invoke(
         app, ["baseline", "save", str(paths[0]), str(mixed[0]), "--dir", str(tmp_path / "c")]
     )
-    assert refused.exit_code == 2 and "epochs 9≠2" in refused.output
+    assert refused.exit_code == 2 and "batch_size 50≠100" in refused.output
     assert not (tmp_path / "c").exists()
 
 

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.jobs import RecordedRun, record
+from bench.config.settings import Tolerances
+from bench.jobs import RecordedRun, compare_paths, record
 from bench.measure.run import Measurement
 from bench.storage.baselines import make_baseline, save_baseline
 from bench.storage.files import collect, load_result, save_result
@@ -120,7 +121,7 @@ def as_json_with(result, mutate) -> str:
         (lambda d: d["summary"].update(steady_train_images_per_s=float("nan")), "not strict JSON"),
         (lambda d: d["summary"].update(final_test_accuracy_pct=float("inf")), "not strict JSON"),
         (lambda d: d["summary"].update(final_test_accuracy_pct=101.0), "less than or equal"),
-        (lambda d: d["summary"].update(steady_train_images_per_s=-5.0), "greater than 0"),
+        (lambda d: d["summary"].update(steady_train_images_per_s=-5.0), "greater than or equal"),
         (lambda d: d["summary"].update(steady_train_images_per_s=1e309), "not strict JSON"),
         (lambda d: d["config"].update(epochs="5"), "valid integer"),
         (lambda d: d["config"].update(epochs=True), "valid integer"),
@@ -155,6 +156,16 @@ def test_a_run_result_given_as_the_baseline_makes_the_gate_fail(template, tmp_pa
     outcome = invoke("compare", path, "--baseline", path, "--fail-on-regression")
     assert outcome.exit_code == 2
     assert "not a baseline but a result document" in outcome.output
+
+
+def test_a_run_without_a_baseline_makes_the_gate_fail_not_pass(template, tmp_path):
+    save_result(template, tmp_path / "runs")
+    (tmp_path / "baselines").mkdir()
+    outcome = invoke(
+        "compare", tmp_path / "runs", "--baseline", tmp_path / "baselines", "--fail-on-regression"
+    )
+    assert outcome.exit_code == 2 and "has no baseline" in outcome.output
+    assert invoke("compare", tmp_path / "runs", "--baseline", tmp_path / "baselines").exit_code == 0
 
 
 def test_without_the_gate_an_unreadable_baseline_is_listed(template, tmp_path):
@@ -258,6 +269,75 @@ def test_a_run_records_all_its_files(template, tmp_path):
     assert len(files_in(tmp_path)) == 3
 
 
+def test_an_output_path_that_is_a_file_fails_before_training(tiny_mnist, tmp_path):
+    out = tmp_path / "file"
+    out.write_text("x")
+    one_line_exit_2(smoke(tiny_mnist, out), "cannot write results to", "not a folder")
+    assert out.read_text() == "x"
+
+
+def test_a_strong_scaling_batch_smaller_than_the_ranks_is_refused(tiny_mnist, tmp_path):
+    outcome = smoke(tiny_mnist, tmp_path / "out", "--nproc-per-node", 2, "--batch-size", 1)
+    one_line_exit_2(outcome, "--batch-size 1 cannot be shared by 2 ranks")
+
+
+def test_a_sweep_batch_that_leaves_nothing_to_time_is_refused(tiny_mnist, tmp_path):
+    args = ["sweep", "-d", "cpu", "--batch-sizes", "150", "--steps", "1", "--data-dir"]
+    outcome = invoke(*args, tiny_mnist, "--no-download", "--out", tmp_path / "o")
+    one_line_exit_2(outcome, "--batch-sizes 150 leaves no batch")
+    assert not (tmp_path / "o").exists()
+
+
+def test_weights_of_another_network_give_no_distance_and_say_why(template, tmp_path):
+    import torch
+
+    cpu, cuda = copy.deepcopy(template), copy.deepcopy(template)
+    cuda.run_id = "cuda-run"
+    cuda.environment.device_type, cuda.config.device = "cuda", "cuda:0"
+    cpu.weights_file, cuda.weights_file = "cpu.pt", "cuda.pt"
+    torch.save({"a": torch.ones(2)}, tmp_path / "cpu.pt")
+    torch.save({"b": torch.ones(2)}, tmp_path / "cuda.pt")
+    save_result(cpu, tmp_path)
+    save_result(cuda, tmp_path)
+    outcome = invoke("compare", tmp_path, "--format", "json")
+    assert outcome.exit_code == 0, outcome.output
+    payload = json.loads(outcome.stdout)
+    assert [pair["relative_l2"] for pair in payload["cross_device"]] == [None]
+    assert any("other tensors" in p["reason"] for p in payload["problems"])
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(epochs=[], step_losses=[]),
+        lambda d: d.update(confusion=d["confusion"][:3]),
+        lambda d: d.update(per_class_accuracy_pct=[]),
+        lambda d: d.update(weights_file="../../elsewhere.pt"),
+        lambda d: d["summary"].update(steady_train_images_per_s=1.7e308),
+        lambda d: d["summary"].update(steady_train_images_per_s=5e-324),
+    ],
+    ids=["no-epochs", "short-confusion", "no-classes", "weights-path", "huge", "tiny"],
+)
+def test_documents_no_run_could_have_written_are_refused(template, tmp_path, mutate):
+    (tmp_path / "odd.json").write_text(as_json_with(template, mutate))
+    results, problems = collect([tmp_path])
+    assert results == [] and len(problems) == 1
+
+
+def test_a_corrupt_peak_cache_is_measured_again(tmp_path, monkeypatch):
+    import torch
+
+    from bench.measure.peak import cache_path, cached_peak
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = cache_path("Test CPU", "cpu", "fp32", 1)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"matmul_flops_per_s": Infinity}')
+    peak = cached_peak(torch.device("cpu"), "Test CPU", "fp32", 1)
+    assert 0 < peak.matmul_flops_per_s < float("inf")
+    assert "Infinity" not in path.read_text()
+
+
 def test_an_over_long_output_path_fails_before_training(tiny_mnist, tmp_path):
     out = tmp_path / ("x" * 300)
     one_line_exit_2(smoke(tiny_mnist, out), str(out), "File name too long")
@@ -339,7 +419,7 @@ def test_corrupt_weights_are_reported_and_the_rest_compared(template, tmp_path):
     assert outcome.exit_code == 0
     payload = json.loads(outcome.stdout)
     assert [pair["relative_l2"] for pair in payload["cross_device"]] == [None]
-    assert any("no weight distance" in p["reason"] for p in payload["problems"])
+    assert any("not a weights file" in p["reason"] for p in payload["problems"])
 
 
 def write_gz(path: Path, header: bytes, body_mb: int) -> None:
@@ -419,11 +499,10 @@ def test_mutated_baselines_never_let_the_gate_pass_blind(template, tmp_path_fact
     baseline_path.write_text(json.dumps(document))
     outcome = invoke("compare", runs, "--baseline", baselines, "--fail-on-regression")
     assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
-    from bench.storage.baselines import load_baselines
-
-    readable, problems = load_baselines(baselines)
-    if problems:  # a baseline it could not read: the gate must not pass
+    comparison = compare_paths([runs], baselines, Tolerances())
+    if comparison.baseline_problems or comparison.rows[0].why_no_baseline:
+        # A baseline it could not read, or one that no longer matches: it must not pass.
         assert outcome.exit_code == 2, outcome.output
         assert "cannot judge regressions" in outcome.output
     else:
-        assert outcome.exit_code in (0, 1) and len(readable) == 1
+        assert outcome.exit_code in (0, 1)

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.config.settings import Tolerances
+from bench.errors import ResultFileError
 from bench.judge.compare import compare
 from bench.show.tables import comparison_tables
 from bench.storage.files import atomic_path, load_result, save_result, write_json_atomic
-from bench.storage.results import SCHEMA_VERSION, ResultFileError, RunResult
+from bench.storage.results import SCHEMA_VERSION, RunResult
 from bench.storage.schemas import schema_texts
 from tests.conftest import COMMITTED_RESULT, REPO_ROOT
 

@@ -38,22 +38,8 @@ def for_device(config: RunConfig, device: str) -> RunConfig:
 
 
 def validate(config: RunConfig) -> None:
-    """Refuse, before any work, a config that cannot describe a run on its device."""
-    positive = {
-        "epochs": config.epochs,
-        "batch size": config.batch_size,
-        "eval batch size": config.eval_batch_size,
-        "lr": config.lr,
-    }
-    for name, value in positive.items():
-        if not value > 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
-    if config.threads is not None and config.threads < 1:
-        raise ConfigError(f"threads must be at least 1, got {config.threads}")
-    if config.max_steps_per_epoch is not None and config.max_steps_per_epoch < 1:
-        raise ConfigError(
-            f"max steps per epoch must be at least 1, got {config.max_steps_per_epoch}"
-        )
+    """Refuse, before any work, a config that cannot describe a run on its device. (Ranges of
+    single values — positive, finite, bounded — are RunConfig's own checks.)"""
     if config.loader not in LOADERS:
         raise ConfigError(f"unknown loader {config.loader!r}: use {' or '.join(LOADERS)}")
     if config.precision not in PRECISIONS:
@@ -67,6 +53,11 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}: use {', '.join(OPTIMIZERS)}")
     if config.world_size > 1 and (config.loader != "tensor" or config.cuda_graphs):
         raise ConfigError("a distributed run needs the tensor loader and no --cuda-graphs")
+    if config.world_size > config.batch_size and not config.per_rank_batch:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} cannot be shared by {config.world_size} ranks "
+            "(strong scaling gives each rank a slice); use a larger batch or --per-rank-batch"
+        )
     if config.cuda_graphs:
         if config.optimizer != "adam-capturable":
             raise ConfigError("--cuda-graphs needs --optimizer adam-capturable")

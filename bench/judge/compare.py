@@ -19,11 +19,12 @@ from bench.config.experiment import (
     implementation_label,
 )
 from bench.config.settings import Tolerances
+from bench.errors import ResultFileError
 from bench.judge.stats import Spread
 from bench.judge.verdicts import NO_BASELINE, REGRESSIONS, RunRow, find_baseline, judge
 from bench.storage.baselines import Baseline
 from bench.storage.files import load_weights
-from bench.storage.results import ResultFileError, RunResult
+from bench.storage.results import RunResult
 
 
 @dataclass
@@ -73,13 +74,19 @@ class Comparison:
 
     @property
     def why_cannot_judge(self) -> str | None:
-        """Why a regression gate cannot trust this comparison: a baseline it could not read
-        might be the one a run should have been judged against."""
-        if not self.baseline_problems:
-            return None
-        path, reason = self.baseline_problems[0]
-        more = len(self.baseline_problems) - 1
-        return f"baseline {path}: {reason}" + (f" (and {more} more)" if more else "")
+        """Why a regression gate cannot pass on this comparison: a baseline it could not read
+        (it might be the one a run should have been judged against), or a run that no baseline
+        judged — "no baseline" is not "ok"."""
+        if self.baseline_problems:
+            path, reason = self.baseline_problems[0]
+            more = len(self.baseline_problems) - 1
+            return f"baseline {path}: {reason}" + (f" (and {more} more)" if more else "")
+        unjudged = [row for row in self.rows if row.why_no_baseline]
+        if unjudged:
+            first = unjudged[0]
+            others = f" (and {len(unjudged) - 1} more)" if len(unjudged) > 1 else ""
+            return f"run {first.result.run_id} has no baseline ({first.why_no_baseline}){others}"
+        return None
 
 
 def run_label(result: RunResult) -> str:
@@ -121,9 +128,22 @@ def _groups(rows: list[RunRow]) -> list[Group]:
 
 
 def relative_l2(a: dict, b: dict) -> float:
-    """‖a − b‖ / ‖b‖ over every tensor of two state_dicts."""
+    """‖a − b‖ / ‖b‖ over every tensor of two state_dicts of the same network; ValueError when
+    they are not (other keys, shapes or non-float entries) or `b` is all zeros."""
+    import torch
+
+    if a.keys() != b.keys():
+        raise ValueError(f"the weights hold other tensors ({sorted(a.keys() ^ b.keys())[:3]})")
+    for key in b:
+        tensors = (a[key], b[key])
+        if not all(torch.is_tensor(t) and t.is_floating_point() for t in tensors):
+            raise ValueError(f"{key} is not a float tensor in both")
+        if tensors[0].shape != tensors[1].shape:
+            raise ValueError(f"{key} has shapes {tuple(a[key].shape)} and {tuple(b[key].shape)}")
     difference = sum(float((a[k].double() - b[k].double()).pow(2).sum()) for k in b)
     norm = sum(float(b[k].double().pow(2).sum()) for k in b)
+    if norm == 0 or not math.isfinite(difference):
+        raise ValueError("the distance is undefined (zero or non-finite weights)")
     return math.sqrt(difference / norm)
 
 
@@ -136,8 +156,8 @@ def _weights_distance(cpu: RunRow, other: RunRow, problems: list[tuple[Path, str
     other_weights = other.path.parent / other.result.weights_file
     try:
         return relative_l2(load_weights(other_weights), load_weights(cpu_weights))
-    except ResultFileError as error:
-        problems.append((other.path, f"no weight distance: {error}"))
+    except (ResultFileError, ValueError) as error:
+        problems.append((other_weights, f"no distance to {cpu_weights}: {error}"))
         return None
 
 

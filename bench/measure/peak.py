@@ -18,25 +18,29 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from pydantic import TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from bench.config.experiment import slug
+from bench.config.settings import STRICT_SCHEMA, Count, Positive
 from bench.measure.timing import timed
+from bench.storage.results import first_error
 from mnist_core import PRECISIONS, set_float32_precision
 
 PROBE_TIMEOUT_S = 300
 
 
-@dataclass
+@dataclass(config=STRICT_SCHEMA)
 class Peak:
-    matmul_flops_per_s: float
-    copy_bytes_per_s: float
-    matmul_size: int
-    copy_mb: float
+    matmul_flops_per_s: Positive
+    copy_bytes_per_s: Positive
+    matmul_size: Count
+    copy_mb: Positive
     dtype: str
     precision: str
     measured_utc: str
@@ -89,12 +93,19 @@ def save_cached(peak: Peak, path: Path) -> None:
     write_json_atomic(path, asdict(peak), replace=True)
 
 
+PEAK_SCHEMA = TypeAdapter(Peak)
+
+
+def _parse(text: str | bytes) -> Peak:
+    """A Peak from JSON, checked like a result: strict types, finite and in range."""
+    return PEAK_SCHEMA.validate_json(text)
+
+
 def _read_cached(path: Path) -> Peak | None:
     try:
-        peak = Peak(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None  # absent or unreadable: measure again
-    return peak if peak.matmul_flops_per_s > 0 else None
+        return _parse(path.read_bytes())
+    except (OSError, ValidationError):
+        return None  # absent, unreadable or not a peak: measure again
 
 
 def cached_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:
@@ -114,7 +125,11 @@ def cached_peak(device: torch.device, device_name: str, precision: str, threads:
     if probe.returncode != 0:
         last_line = (probe.stderr.strip().splitlines() or ["no output"])[-1]
         raise PeakProbeError(f"the peak probe failed: {last_line}")
-    peak = Peak(**json.loads(probe.stdout))
+    try:
+        peak = _parse(probe.stdout)
+    except ValidationError as error:
+        reason = first_error(error)
+        raise PeakProbeError(f"the peak probe printed no usable peak: {reason}") from None
     save_cached(peak, path)
     return peak
 

@@ -332,5 +332,5 @@ def benchmark(
         distributed=distributed,
         notes=_notes(config, data, training.steps, arithmetic, distributed) + notes,
     )
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return Measurement(result, weights if keep_weights else None)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()} if keep_weights else None
+    return Measurement(result, weights)

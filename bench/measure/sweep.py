@@ -21,6 +21,8 @@ from mnist_core import (
 )
 from mnist_core.data import MnistData
 
+WARMUP_STEPS = 3  # untimed steps before each point's timed ones
+
 
 @dataclass
 class SweepPoint:
@@ -72,7 +74,7 @@ def sweep(
     threads: list[int | None],
     data: MnistData,
     steps: int,
-    warmup_steps: int = 3,
+    warmup_steps: int = WARMUP_STEPS,
     on_point: Callable[[SweepPoint], None] | None = None,
 ) -> list[SweepPoint]:
     """Every device × CPU thread count × batch size; threads apply to CPU devices only."""

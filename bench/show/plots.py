@@ -17,6 +17,9 @@ from bench.storage.files import write_bytes_atomic  # noqa: E402
 from bench.storage.results import RunResult  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bench.jobs import Replicate
     from bench.measure.sweep import SweepPoint
 
 
@@ -143,5 +146,25 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
         )
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_ab(replicates: Sequence[Replicate], path: Path) -> Path:
+    """Every replicate's training throughput in run order, A and B apart: drift shows as a
+    trend both share, a real difference as a gap between them."""
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for name, colour in (("A", "tab:blue"), ("B", "tab:red")):
+        mine = [r for r in replicates if r.variant == name]
+        axes.plot(
+            [r.order for r in mine],
+            [r.result.summary.steady_train_images_per_s for r in mine],
+            "o-",
+            color=colour,
+            label=name,
+        )
+    axes.set(xlabel="run order (interleaved)", ylabel="training images/s", title="A/B replicates")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend()
     figure.tight_layout()
     return save_figure(figure, path)

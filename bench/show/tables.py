@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ from bench.judge.verdicts import RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
 
 if TYPE_CHECKING:
+    from bench.jobs import Replicate
+    from bench.judge.stats import SpeedEffect
     from bench.measure.peak import Peak
     from bench.measure.sweep import SweepPoint
 
@@ -421,4 +425,48 @@ def to_json(comparison: Comparison) -> str:
         "regression": comparison.has_regression,
         "cannot_judge": comparison.why_cannot_judge,
     }
-    return json.dumps(payload, indent=1) + "\n"
+    return json.dumps(payload, indent=1, allow_nan=False) + "\n"
+
+
+def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
+    """Per variant: runs, median and spread of training throughput, accuracy; then B vs A."""
+    rows = []
+    for name in ("A", "B"):
+        mine = [r.result for r in replicates if r.variant == name]
+        rates = [r.summary.steady_train_images_per_s for r in mine]
+        accuracy = Spread.of([r.summary.final_test_accuracy_pct for r in mine])
+        rows.append(
+            [
+                name,
+                str(len(mine)),
+                fmt_rate(statistics.median(rates)),
+                f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
+                f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
+                mine[0].environment.torch,
+            ]
+        )
+    return TableData(
+        f"A/B, interleaved · B vs A: {effect.describe()}",
+        ["variant", "runs", "median train img/s", "range", "test acc %", "torch"],
+        rows,
+    )
+
+
+def ab_notes(effect: SpeedEffect) -> list[str]:
+    """The verdict's reason and what more runs would buy."""
+    lines = [f"verdict: {effect.describe()}: {effect.reason}"]
+    if not math.isnan(effect.noise_cv):
+        runs = min(effect.runs_a, effect.runs_b)
+        lines.append(
+            f"noise: {100 * effect.noise_cv:.1f} % run to run; with {runs} runs a side the "
+            f"smallest slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
+            f"(margin ±{100 * effect.margin:g} %)"
+        )
+        for slowdown, needed_runs in effect.runs_for.items():
+            needed = (
+                "not possible within the margin"
+                if needed_runs is None
+                else f"{needed_runs} runs a side"
+            )
+            lines.append(f"to flag a {100 * slowdown:g} % slowdown: {needed}")
+    return lines

@@ -23,15 +23,18 @@ from bench.config.experiment import (
     identity_of,
 )
 from bench.config.settings import STRICT_SCHEMA, Percent, Positive, RunConfig
-from bench.storage.files import BASELINE, document_kind, json_files, read_json, write_json_atomic
-from bench.storage.results import ResultFileError, RunResult, first_error
+from bench.errors import BaselineError, ResultFileError
+from bench.storage.files import (
+    BASELINE,
+    BASELINE_MARKER,
+    document_kind,
+    json_files,
+    read_json,
+    write_json_atomic,
+)
+from bench.storage.results import RunResult, first_error
 
 BASELINE_SCHEMA_VERSION = 2
-BASELINE_MARKER = "baseline_schema_version"
-
-
-class BaselineError(ValueError):
-    """Results that cannot become one baseline, or a baseline that cannot be written."""
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -43,7 +46,7 @@ class SeedFigures:
     final_test_accuracy_pct: Percent
     time_to_target_s: Positive | None
     peak_host_rss_mb: Positive
-    peak_device_mem_mb: Annotated[float, Field(ge=0)] | None
+    peak_device_mem_mb: Annotated[float, Field(ge=0, le=1e18)] | None
     weights_sha256: str
     torch: str
 

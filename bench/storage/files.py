@@ -21,21 +21,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.storage.results import ResultFileError, RunResult
+from bench.errors import ResultFileError
+from bench.storage.results import RunResult
 
 SWEEP_SCHEMA_VERSION = 1
+BASELINE_MARKER = "baseline_schema_version"
 RESULT, BASELINE, SWEEP = "result", "baseline", "sweep"
 PYTEST_BENCHMARK, JSON_SCHEMA = "pytest-benchmark", "JSON Schema"
 NOT_RUNS = (BASELINE, SWEEP, PYTEST_BENCHMARK, JSON_SCHEMA)
 
 
 class WriteError(OSError):
-    """A file that could not be written; the message names it and says why."""
+    """A file that could not be written; the message names it (the real target, never a temp
+    file) and says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
 
 
-def describe(error: OSError, path: Path) -> str:
-    """'PATH: reason' for an OSError, naming the real target rather than a temp file."""
-    return f"{path}: {error.strerror or type(error).__name__}"
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
 
 
 @contextmanager
@@ -50,7 +56,7 @@ def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=".mnist-bench-", suffix=".tmp")
     except OSError as error:
-        raise WriteError(describe(error, path)) from None
+        raise WriteError(path, _reason(error)) from None
     os.close(handle)
     tmp = Path(name)
     umask = os.umask(0)
@@ -63,9 +69,9 @@ def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
         else:
             os.link(tmp, path)
     except FileExistsError:
-        raise WriteError(f"{path}: exists already; nothing was replaced") from None
+        raise WriteError(path, "exists already; nothing was replaced") from None
     except OSError as error:
-        raise WriteError(describe(error, path)) from None
+        raise WriteError(path, _reason(error)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -143,21 +149,27 @@ def load_result(path: Path) -> RunResult:
 
 
 def ensure_writable(folder: Path, name_length: int) -> Callable[[], None]:
-    """Fail before training, not after, when results could not be saved: create (and remove) a
-    file with a name as long as the longest the run will write, in the real folder.
+    """Fail before training, not after, when results could not be saved: write (and remove) a
+    file with a name as long as the longest the run will write, in the real folder, the way
+    every result is written (a temp file, then a hard link).
 
     Returns a clean-up that removes the folder again if this call created it and it is still
     empty (for a run that then fails)."""
     created = not folder.exists()
-    probe = folder / ("." + "x" * (name_length - 1))
+    what = f"cannot write results to {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise WriteError(what, "not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except FileExistsError:
-        pass  # a file of that very name exists: the folder is writable
     except OSError as error:
-        raise WriteError(f"cannot write results to {folder}: {error.strerror}") from None
+        raise WriteError(what, _reason(error)) from None
+    prefix = f".probe-{os.getpid()}-"
+    probe = folder / (prefix + "x" * max(0, name_length - len(prefix)))
+    try:
+        write_bytes_atomic(probe, b"")
+    except WriteError as error:
+        raise WriteError(what, error.reason) from None
+    probe.unlink()
 
     def remove_if_unused() -> None:
         if created:
@@ -173,7 +185,7 @@ def document_kind(data: Any) -> str | None:
         return None
     markers = {
         "schema_version": RESULT,
-        "baseline_schema_version": BASELINE,
+        BASELINE_MARKER: BASELINE,
         "sweep_schema_version": SWEEP,
     }
     for marker, kind in markers.items():
@@ -235,7 +247,8 @@ def load_weights(path: Path) -> dict[str, Any]:
         data = _read_regular_file(path)  # regular and of bounded size, before torch reads it
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
-        raise ResultFileError(f"weights {path.name}: unreadable ({error})") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ResultFileError(f"{path}: not a weights file ({reason})") from None
 
 
 def save_sweep(points: list[dict[str, Any]], path: Path) -> Path:

@@ -14,17 +14,15 @@ from dataclasses import asdict, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from bench.config.settings import STRICT_SCHEMA, Count, Percent, Positive, RunConfig
+from bench.errors import ResultFileError
 
 SCHEMA_VERSION = 2
-NonNegative = Annotated[float, Field(ge=0)]
-
-
-class ResultFileError(ValueError):
-    """A file that is not a usable results file; the message says why."""
+NonNegative = Annotated[float, Field(ge=0, le=1e18)]
+ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10, max_length=10)]
 
 
 def new_run_id(config: RunConfig, started: datetime) -> str:
@@ -141,17 +139,21 @@ class DistributedInfo:
     world_size: Count
     nodes: Count
     backend: str
-    scaling: Literal[
-        "strong", "weak"
-    ]  # "strong" (global batch fixed) or "weak" (per-rank batch fixed)
+    scaling: Literal["strong", "weak"]  # global batch fixed, or per-rank batch fixed
     global_batch_size: Count
     per_rank_batch_size: Count
     global_train_images_per_s: Positive  # all images / the slowest rank's time, steady median
-    ranks: list[RankFigures]
+    ranks: Annotated[list[RankFigures], Field(min_length=1)]
     weights_identical: bool
     reference_run: str | None = None  # a single-process run or baseline of the same config
     reference_train_images_per_s: Positive | None = None
     scaling_efficiency_pct: NonNegative | None = None  # global ÷ (world size × reference)
+
+    @model_validator(mode="after")
+    def _one_figure_per_rank(self) -> DistributedInfo:
+        if len(self.ranks) != self.world_size:
+            raise ValueError(f"{len(self.ranks)} ranks' figures for world size {self.world_size}")
+        return self
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -163,16 +165,23 @@ class RunResult:
     arithmetic: Arithmetic
     model: ModelInfo
     data: DataInfo
-    epochs: list[EpochMetrics]
+    epochs: Annotated[list[EpochMetrics], Field(min_length=1)]
     summary: Summary
-    step_losses: list[float]  # finite, like every float here
-    per_class_accuracy_pct: list[Percent | None]
-    confusion: list[list[Annotated[int, Field(ge=0)]]]
+    step_losses: Annotated[list[float], Field(min_length=1)]  # finite, like every float here
+    per_class_accuracy_pct: Annotated[list[Percent | None], Field(min_length=10, max_length=10)]
+    confusion: Annotated[list[ConfusionRow], Field(min_length=10, max_length=10)]
     weights_sha256: str
-    weights_file: str | None = None
+    # A file name beside the result, never a path elsewhere.
+    weights_file: Annotated[str, Field(pattern=r"^[^/\\]+$")] | None = None
     distributed: DistributedInfo | None = None
     schema_version: int = SCHEMA_VERSION
     notes: list[str] = field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_entry_per_epoch(self) -> RunResult:
+        if len(self.epochs) != self.config.epochs:
+            raise ValueError(f"{len(self.epochs)} epochs' figures for {self.config.epochs} epochs")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
