@@ -207,3 +207,21 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
     assert process.returncode == 130
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists(), "an interrupted first run leaves no empty folder"
+
+
+def test_ab_runs_the_variants_interleaved_in_fresh_processes_and_cannot_judge_two(
+    tiny_mnist, tmp_path
+):
+    common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
+    args = ["ab", "--a", "--loader tensor", "--b", "--loader torchvision", "--common", common]
+    result = invoke(*args, "--repeat", 2, "--out", tmp_path / "ab", "--fail-on-regression")
+    assert result.exit_code == 2, result.output
+    assert "too few runs: 2 vs 2" in result.output and "cannot tell" in result.output
+    lines = [line.split()[:2] for line in result.output.splitlines() if line[:4].strip().isdigit()]
+    assert lines == [["1", "A:"], ["2", "B:"], ["3", "A:"], ["4", "B:"]]
+    loaders = {
+        side: {load_result(p).config.loader for p in (tmp_path / "ab" / side).glob("*.json")}
+        for side in "AB"
+    }
+    assert loaders == {"A": {"tensor"}, "B": {"torchvision"}}
+    assert (tmp_path / "ab" / "ab-run-order.png").read_bytes()[:4] == b"\x89PNG"
