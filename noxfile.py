@@ -95,21 +95,23 @@ def reproduce(session: nox.Session) -> None:
 
 @nox.session(name="ab-torch")
 def ab_torch(session: nox.Session) -> None:
-    """Did a torch upgrade make it slower? The locked torch (A) against another (B), interleaved.
+    """Did the torch upgrade make it slower? The previous torch (A) against the locked one (B),
+    interleaved.
 
-    `nox -s ab-torch -- torch==2.14.1 torchvision==0.29.1` (the default pins). B runs the same
-    code through `uv run --with …`, which layers the pins over this session's environment;
-    extra `mnist-bench ab` options go in $AB_OPTIONS (default: 5 replicates of a 2-epoch CPU
-    run). Fails when B is slower beyond the margin, or when the runs cannot tell.
+    `nox -s ab-torch -- torch==2.14.1 torchvision==0.29.1` (the default pins: the release
+    before the locked 2.15). A runs the same code through `uv run --with …`, which layers the
+    pins over this session's environment; extra `mnist-bench ab` options go in $AB_OPTIONS
+    (default: 5 replicates of a 2-epoch CPU run). Fails when B, the locked torch, is slower
+    beyond the margin, or when the runs cannot tell.
     """
     sync(session)
     pins = session.posargs or ["torch==2.14.1", "torchvision==0.29.1"]
-    layered = " ".join(["uv", "run", "--no-sync", *(f"--with {pin}" for pin in pins), "python"])
+    layered = shlex.join(["uv", "run", "--no-sync", *(f"--with={pin}" for pin in pins), "python"])
     options = os.environ.get("AB_OPTIONS", "--common '-d cpu --epochs 2' --repeat 5")
     session.run(
         "mnist-bench",
         "ab",
-        "--b-python",
+        "--a-python",
         layered,
         *shlex.split(options),
         "--fail-on-regression",

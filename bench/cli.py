@@ -385,10 +385,10 @@ def compare(
         with user_errors():
             plot_comparison(comparison, plot)
         typer.echo(f"wrote {plot}", err=True)
-    if fail_on_regression and comparison.why_cannot_judge:
-        raise fail(f"cannot judge regressions: {comparison.why_cannot_judge}")
     if fail_on_regression and comparison.has_regression:
         raise typer.Exit(1)
+    if fail_on_regression and comparison.why_cannot_judge:
+        raise fail(f"cannot judge regressions: {comparison.why_cannot_judge}")
 
 
 @baseline_app.command("save")
@@ -540,8 +540,8 @@ def ab(
 
     if not 1 <= repeat <= 1000:
         raise fail(f"--repeat must be 1 to 1000, got {repeat}")
-    if not 0 <= margin < 100:
-        raise fail(f"--margin must be a percentage in [0, 100), got {margin}")
+    if not 0 <= margin < 50:
+        raise fail(f"--margin must be a percentage in [0, 50), got {margin}")
     try:
         variants = {
             name: (shlex.split(python) if python else [sys.executable], shlex.split(options))

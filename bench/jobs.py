@@ -318,6 +318,9 @@ def run_sweep(
     return points, json_path, plot_path
 
 
+REPLICATE_TIMEOUT_S = 3600  # an `ab` replicate that hangs ends the comparison, not the machine
+
+
 @dataclass
 class Replicate:
     variant: str  # "A" or "B"
@@ -330,7 +333,13 @@ def _run_replicate(command: list[str], variant: str, order: int, folder: Path) -
     """One replicate in a fresh process; its one new result file."""
     before = set(folder.glob("*.json")) if folder.exists() else set()
     try:
-        finished = subprocess.run(command, capture_output=True, text=True, check=False)
+        finished = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=REPLICATE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"variant {variant}, replicate {order}: no result after {REPLICATE_TIMEOUT_S} s"
+        ) from None
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ConfigError(f"variant {variant}: cannot start {command[0]!r} ({reason})") from None
@@ -356,15 +365,17 @@ def run_ab(
     out_dir: Path,
     on_replicate: Callable[[Replicate], None] | None = None,
 ) -> list[Replicate]:
-    """Run the variants interleaved, A B A B …, each replicate a fresh process, so that drift
-    of the machine hits both alike. `variants` maps a name to (interpreter command, run
-    options); the interpreter lets a variant be another environment, e.g. another torch
-    through `uv run --with torch==X python`."""
+    """Run the variants interleaved, A B B A A B …, each replicate a fresh process, so that
+    drift of the machine hits both alike and neither always runs second. `variants` maps a name
+    to (interpreter command, run options); the interpreter lets a variant be another
+    environment, e.g. another torch through `uv run --with torch==X python`."""
     remove_unused_folder = ensure_writable(out_dir, 64)
     replicates: list[Replicate] = []
     try:
-        for _ in range(repeat):
-            for name, (python, options) in variants.items():
+        names = list(variants)
+        for pair in range(repeat):
+            for name in names if pair % 2 == 0 else names[::-1]:
+                python, options = variants[name]
                 folder = out_dir / name
                 command = [*python, "-m", "bench", "run", *common, *options, "--out", str(folder)]
                 replicate = _run_replicate(command, name, len(replicates) + 1, folder)

@@ -218,7 +218,7 @@ def test_ab_runs_the_variants_interleaved_in_fresh_processes_and_cannot_judge_tw
     assert result.exit_code == 2, result.output
     assert "too few runs: 2 vs 2" in result.output and "cannot tell" in result.output
     lines = [line.split()[:2] for line in result.output.splitlines() if line[:4].strip().isdigit()]
-    assert lines == [["1", "A:"], ["2", "B:"], ["3", "A:"], ["4", "B:"]]
+    assert lines == [["1", "A:"], ["2", "B:"], ["3", "B:"], ["4", "A:"]]  # A B B A
     loaders = {
         side: {load_result(p).config.loader for p in (tmp_path / "ab" / side).glob("*.json")}
         for side in "AB"

@@ -506,3 +506,16 @@ def test_mutated_baselines_never_let_the_gate_pass_blind(template, tmp_path_fact
         assert "cannot judge regressions" in outcome.output
     else:
         assert outcome.exit_code in (0, 1)
+
+
+def test_a_regression_found_beside_an_unjudged_run_still_exits_1(template, tmp_path):
+    runs, baselines = tmp_path / "runs", tmp_path / "baselines"
+    save_baseline(make_baseline([template]), baselines)
+    slow = copy.deepcopy(template)
+    slow.run_id, slow.summary.steady_train_images_per_s = "slow", 1.0
+    unjudged = copy.deepcopy(template)
+    unjudged.run_id, unjudged.config.seed = "other-seed", 7
+    for result in (slow, unjudged):
+        save_result(result, runs)
+    outcome = invoke("compare", runs, "--baseline", baselines, "--fail-on-regression")
+    assert outcome.exit_code == 1, outcome.output

@@ -455,7 +455,7 @@ def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
 def ab_notes(effect: SpeedEffect) -> list[str]:
     """The verdict's reason and what more runs would buy."""
     lines = [f"verdict: {effect.describe()}: {effect.reason}"]
-    if not math.isnan(effect.noise_cv):
+    if not math.isnan(effect.detectable):
         runs = min(effect.runs_a, effect.runs_b)
         lines.append(
             f"noise: {100 * effect.noise_cv:.1f} % run to run; with {runs} runs a side the "
