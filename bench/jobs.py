@@ -13,6 +13,7 @@ import math
 import secrets
 import subprocess
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +28,12 @@ from bench.judge.verdicts import single_process_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.files import (
     collect,
-    ensure_writable,
     load_result,
+    output_folder,
     save_result,
     save_sweep,
     save_weights,
+    written_together,
 )
 from bench.storage.results import Environment, RunResult, new_run_id
 
@@ -52,10 +54,10 @@ class RecordedRun:
 WEIGHTS_SUFFIX, PLOT_SUFFIX = "-weights.pt", "-loss.png"
 
 
-def ensure_run_folder(configs: Sequence[RunConfig], out_dir: Path) -> Callable[[], None]:
-    """Probe `out_dir` with a name as long as the longest file these runs will write."""
+def run_folder(configs: Sequence[RunConfig], out_dir: Path) -> AbstractContextManager[Path]:
+    """`out_dir` as an output folder probed with the longest name these runs will write."""
     longest = max(len(new_run_id(config, datetime.now(UTC))) for config in configs)
-    return ensure_writable(out_dir, longest + len(WEIGHTS_SUFFIX))
+    return output_folder(out_dir, longest + len(WEIGHTS_SUFFIX))
 
 
 def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRun:
@@ -63,8 +65,7 @@ def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRu
     result, then its loss plot (when asked for: drawing costs a second of matplotlib, and the
     figures do not need it). A failure or Ctrl-C part-way removes what was written."""
     result = measurement.result
-    written: list[Path] = []
-    try:
+    with written_together() as written:
         if measurement.weights is not None:
             weights = save_weights(
                 measurement.weights, out_dir / f"{result.run_id}{WEIGHTS_SUFFIX}"
@@ -76,10 +77,6 @@ def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRu
             from bench.show.plots import plot_loss
 
             written.append(plot_loss(result, out_dir / f"{result.run_id}{PLOT_SUFFIX}"))
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
     return RecordedRun(result, written)
 
 
@@ -143,13 +140,10 @@ def check_launch(
     from mnist_core import load_mnist
 
     configs = plan(config, devices, loaders, world_size=world_size)
-    remove_unused_folder = ensure_run_folder(configs, out_dir)
-    try:
+    with run_folder(configs, out_dir):  # left empty, it goes again: the ranks make their own
         if reference is not None:
             load_result(reference)
         check_fits(configs, load_mnist(data_dir, download=download))
-    finally:
-        remove_unused_folder()  # the ranks write into it; an empty one need not wait for them
 
 
 def run_all(
@@ -182,39 +176,33 @@ def run_all(
     rank = rank_from_environment()
     configs = plan(config, devices, loaders, rank)
     main = rank is None or rank.is_main
-    remove_unused_folder = None
-    if main:
-        remove_unused_folder = ensure_run_folder(configs, out_dir)
     recorded: list[RecordedRun] = []
-    try:
+    with run_folder(configs, out_dir) if main else nullcontext():
         if main and reference is not None:
             load_result(reference)  # a bad reference fails now, not after training
         data = load_mnist(data_dir, download=download)
         check_fits(configs, data)
-        if rank:
-            init_process_group(torch.device(configs[0].device), dist_timeout_s)
-        for run_config in configs:
-            if reporter and main:
-                reporter.run_started(run_config)
-            measurement = benchmark(
-                run_config,
-                data,
-                reporter=reporter if main else None,
-                rank=rank,
-                keep_weights=save_weights,
-            )
-            if measurement is None:
-                continue
-            if measurement.result.distributed:
-                with_scaling_reference(measurement.result, reference, baselines_dir)
-            recorded.append(record(measurement, out_dir, plot=plot))
-    except BaseException:
-        if remove_unused_folder and not recorded:
-            remove_unused_folder()
-        raise
-    finally:
-        if rank:
-            shutdown()
+        try:
+            if rank:
+                init_process_group(torch.device(configs[0].device), dist_timeout_s)
+            for run_config in configs:
+                if reporter and main:
+                    reporter.run_started(run_config)
+                measurement = benchmark(
+                    run_config,
+                    data,
+                    reporter=reporter if main else None,
+                    rank=rank,
+                    keep_weights=save_weights,
+                )
+                if measurement is None:
+                    continue
+                if measurement.result.distributed:
+                    with_scaling_reference(measurement.result, reference, baselines_dir)
+                recorded.append(record(measurement, out_dir, plot=plot))
+        finally:
+            if rank:
+                shutdown()
     return recorded
 
 
@@ -223,21 +211,17 @@ def describe_environment(
 ) -> tuple[Environment, Peak | None]:
     """The fingerprint of `device` and, when a precision is given, its peak measured now (which
     also refreshes the peak cache that `run` reads)."""
+    from bench.config.resolve import check_precision
     from bench.measure.environment import fingerprint
-    from bench.measure.peak import cache_path, measure_peak, save_cached
+    from bench.measure.peak import refresh_peak
     from mnist_core import resolve_device
 
     resolved = resolve_device(device)
     environment = fingerprint(resolved)
     if peak_precision is None:
         return environment, None
-    if peak_precision in ("fp16", "tf32") and resolved.type == "cpu":
-        raise ConfigError(f"the {peak_precision} probe needs a GPU; use bf16 or fp32 on the CPU")
-    peak = measure_peak(resolved, peak_precision)
-    save_cached(
-        peak,
-        cache_path(environment.device_name, resolved.type, peak_precision, environment.threads),
-    )
+    check_precision(peak_precision, resolved.type)
+    peak = refresh_peak(resolved, environment.device_name, peak_precision, environment.threads)
     return environment, peak
 
 
@@ -293,8 +277,7 @@ def run_sweep(
 
     # Two sweeps finishing in the same second must not share a name.
     stem = f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-    remove_unused_folder = ensure_writable(out_dir, len(stem) + len(".json"))
-    try:
+    with output_folder(out_dir, len(stem) + len(".json")), written_together() as written:
         data = load_mnist(data_dir, download=download)
         for size in batch_sizes:
             if math.ceil(len(data.train) / size) <= WARMUP_STEPS:
@@ -305,16 +288,9 @@ def run_sweep(
         points = sweep(
             config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
         )
-        json_path = save_sweep([asdict(point) for point in points], out_dir / f"{stem}.json")
-    except BaseException:
-        remove_unused_folder()
-        raise
-    try:
-        plot_path = plot_sweep(points, out_dir / f"{stem}.png")
-    except BaseException:
-        json_path.unlink(missing_ok=True)
-        remove_unused_folder()
-        raise
+        written.append(save_sweep([asdict(point) for point in points], out_dir / f"{stem}.json"))
+        written.append(plot_sweep(points, out_dir / f"{stem}.png"))
+    json_path, plot_path = written
     return points, json_path, plot_path
 
 
@@ -369,10 +345,9 @@ def run_ab(
     drift of the machine hits both alike and neither always runs second. `variants` maps a name
     to (interpreter command, run options); the interpreter lets a variant be another
     environment, e.g. another torch through `uv run --with torch==X python`."""
-    remove_unused_folder = ensure_writable(out_dir, 64)
     replicates: list[Replicate] = []
-    try:
-        names = list(variants)
+    names = list(variants)
+    with output_folder(out_dir, 64):
         for pair in range(repeat):
             for name in names if pair % 2 == 0 else names[::-1]:
                 python, options = variants[name]
@@ -382,10 +357,6 @@ def run_ab(
                 replicates.append(replicate)
                 if on_replicate:
                     on_replicate(replicate)
-    except BaseException:
-        if not replicates:
-            remove_unused_folder()
-        raise
     return replicates
 
 

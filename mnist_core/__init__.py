@@ -8,6 +8,7 @@ from mnist_core.data import (
     default_data_dir,
     load_mnist,
     make_loader,
+    user_cache_dir,
 )
 from mnist_core.determinism import (
     OFF,
@@ -66,6 +67,7 @@ __all__ = [
     "state_dict_digest",
     "synchronize",
     "train_epoch",
+    "user_cache_dir",
     "training_flops_per_sample",
 ]
 

@@ -67,12 +67,17 @@ class MnistData:
     canonical: bool  # every file matched the canonical MNIST checksum
 
 
-def default_data_dir() -> Path:
-    """MNIST_BENCH_DATA if set, else a per-user cache folder."""
-    if os.environ.get(DATA_ENV_VAR):
-        return Path(os.environ[DATA_ENV_VAR]).expanduser()
+def user_cache_dir() -> Path:
+    """The per-user cache folder: $XDG_CACHE_HOME/mnist-bench, else ~/.cache/mnist-bench."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache_home) / "mnist-bench"
+
+
+def default_data_dir() -> Path:
+    """MNIST_BENCH_DATA if set, else the per-user cache folder."""
+    if os.environ.get(DATA_ENV_VAR):
+        return Path(os.environ[DATA_ENV_VAR]).expanduser()
+    return user_cache_dir()
 
 
 def _find(data_dir: Path, stem: str) -> Path | None:

@@ -129,9 +129,12 @@ def experiment_label(result: RunResult) -> str:
 
 def implementation_label(result: RunResult) -> str:
     c = result.config
-    parts = [c.loader, str(c.optimizer)]
-    flags = (("channels-last", c.channels_last), ("compile", c.compile))
-    parts += [name for name, on in (*flags, ("cuda-graphs", c.cuda_graphs)) if on]
+    flags = (
+        ("channels-last", c.channels_last),
+        ("compile", c.compile),
+        ("cuda-graphs", c.cuda_graphs),
+    )
+    parts = [c.loader, str(c.optimizer), *(name for name, on in flags if on)]
     if c.eval_batch_size != RunConfig.eval_batch_size:
         parts.append(f"eval-b{c.eval_batch_size}")
     if result.environment.device_type == "cpu":

@@ -37,18 +37,28 @@ def for_device(config: RunConfig, device: str) -> RunConfig:
     return replace(config, device=device, **chosen)
 
 
+# Precisions only CUDA has: fp16 trains with a grad scaler there; TF32 is an Ampere+ mode.
+CUDA_ONLY_PRECISIONS = {
+    "fp16": "fp16 training needs CUDA; use bf16 elsewhere",
+    "tf32": "tf32 is CUDA's TensorFloat-32 mode; use fp32 or bf16 elsewhere",
+}
+
+
+def check_precision(precision: str, device_type: str) -> None:
+    """Refuse a precision the device cannot do (for a run, and for its peak probe)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    if precision in CUDA_ONLY_PRECISIONS and device_type != "cuda":
+        raise ConfigError(CUDA_ONLY_PRECISIONS[precision])
+
+
 def validate(config: RunConfig) -> None:
     """Refuse, before any work, a config that cannot describe a run on its device. (Ranges of
     single values — positive, finite, bounded — are RunConfig's own checks.)"""
     if config.loader not in LOADERS:
         raise ConfigError(f"unknown loader {config.loader!r}: use {' or '.join(LOADERS)}")
-    if config.precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {config.precision!r}: use {', '.join(PRECISIONS)}")
-    on_cuda = config.device.startswith("cuda")
-    if config.precision == "fp16" and not on_cuda:
-        raise ConfigError("fp16 training needs CUDA; use bf16 elsewhere")
-    if config.precision == "tf32" and not on_cuda:
-        raise ConfigError("tf32 is CUDA's TensorFloat-32 mode; use fp32 or bf16 elsewhere")
+    device_type = config.device.split(":")[0]
+    check_precision(config.precision, device_type)
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}: use {', '.join(OPTIMIZERS)}")
     if config.world_size > 1 and (config.loader != "tensor" or config.cuda_graphs):
@@ -61,7 +71,7 @@ def validate(config: RunConfig) -> None:
     if config.cuda_graphs:
         if config.optimizer != "adam-capturable":
             raise ConfigError("--cuda-graphs needs --optimizer adam-capturable")
-        if not on_cuda:
+        if device_type != "cuda":
             raise ConfigError("--cuda-graphs needs a CUDA device")
         if config.loader != "tensor" or config.compile or config.precision == "fp16":
             raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")

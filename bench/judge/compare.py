@@ -77,16 +77,15 @@ class Comparison:
         """Why a regression gate cannot pass on this comparison: a baseline it could not read
         (it might be the one a run should have been judged against), or a run that no baseline
         judged — "no baseline" is not "ok"."""
-        if self.baseline_problems:
-            path, reason = self.baseline_problems[0]
-            more = len(self.baseline_problems) - 1
-            return f"baseline {path}: {reason}" + (f" (and {more} more)" if more else "")
-        unjudged = [row for row in self.rows if row.why_no_baseline]
-        if unjudged:
-            first = unjudged[0]
-            others = f" (and {len(unjudged) - 1} more)" if len(unjudged) > 1 else ""
-            return f"run {first.result.run_id} has no baseline ({first.why_no_baseline}){others}"
-        return None
+        reasons = [f"baseline {path}: {reason}" for path, reason in self.baseline_problems]
+        reasons += [
+            f"run {row.result.run_id} has no baseline ({row.why_no_baseline})"
+            for row in self.rows
+            if row.why_no_baseline
+        ]
+        if not reasons:
+            return None
+        return reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
 
 
 def run_label(result: RunResult) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from bench.config.experiment import slug
 from bench.config.settings import STRICT_SCHEMA, Count, Positive
 from bench.measure.timing import timed
 from bench.storage.results import first_error
-from mnist_core import PRECISIONS, set_float32_precision
+from mnist_core import PRECISIONS, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
 
@@ -80,10 +79,9 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
 
 
 def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     threads_part = f"-t{threads}" if device_type == "cpu" else ""
     name = f"{device_type}-{slug(device_name)}{threads_part}-torch{torch.__version__}-{precision}"
-    return Path(cache_home) / "mnist-bench" / "peak" / f"{name}.json"
+    return user_cache_dir() / "peak" / f"{name}.json"
 
 
 def save_cached(peak: Peak, path: Path) -> None:
@@ -106,6 +104,13 @@ def _read_cached(path: Path) -> Peak | None:
         return _parse(path.read_bytes())
     except (OSError, ValidationError):
         return None  # absent, unreadable or not a peak: measure again
+
+
+def refresh_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:
+    """Measure the peak now, in this process, and put it in the cache `run` reads."""
+    peak = measure_peak(device, precision)
+    save_cached(peak, cache_path(device_name, device.type, precision, threads))
+    return peak
 
 
 def cached_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:

@@ -104,11 +104,13 @@ def build_model(config: RunConfig, device: torch.device) -> tuple[Net, torch.opt
 
 @dataclass
 class _Training:
-    """What the epoch loop needs: a step, fresh batches per epoch, and how many steps."""
+    """What the epoch loop needs: a step, fresh batches per epoch, how many steps, and how many
+    images those steps train on (all ranks together)."""
 
     step: TrainStep
     batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]]
     steps: int
+    images: int
 
 
 def _training(
@@ -117,6 +119,7 @@ def _training(
     forward: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Adam,
     train_loader: TensorLoader | DataLoader,
+    train_size: int,
 ) -> _Training:
     full_batches = len(train_loader)
     if config.cuda_graphs:
@@ -142,7 +145,8 @@ def _training(
         def batches() -> Iterable[tuple[torch.Tensor, ...]]:
             return train_loader
 
-    return _Training(step, batches, min(full_batches, config.max_steps_per_epoch or full_batches))
+    steps = min(full_batches, config.max_steps_per_epoch or full_batches)
+    return _Training(step, batches, steps, min(steps * global_batch_size(config), train_size))
 
 
 def _summarise(
@@ -216,7 +220,6 @@ def _run_epochs(
 ) -> tuple[list[EpochMetrics], list[float], EvalResult]:
     """Train, then evaluate, once per epoch; each timed apart between device syncs."""
     device = next(model.parameters()).device
-    global_images = min(training.steps * global_batch_size(config), len(data.train))
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
     for epoch in range(1, config.epochs + 1):
@@ -243,7 +246,7 @@ def _run_epochs(
             epoch=epoch,
             train_s=train_s,
             # All ranks' images over this rank's time; the slowest rank's replaces it at the end.
-            train_images_per_s=global_images / train_s,
+            train_images_per_s=training.images / train_s,
             train_loss_mean=sum(epoch_losses) / len(epoch_losses),
             eval_s=eval_s,
             eval_images_per_s=len(data.test) / eval_s,
@@ -293,7 +296,7 @@ def benchmark(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     forward = wrap(model, device) if rank else model
-    training = _training(config, model, forward, optimizer, train_loader)
+    training = _training(config, model, forward, optimizer, train_loader, len(data.train))
     rss_scope = reset_peak_rss()
 
     epochs, step_losses, evaluation = _run_epochs(
@@ -303,8 +306,9 @@ def benchmark(
     weights_sha256 = state_dict_digest(model)
     distributed = None
     if rank:
-        global_images = min(training.steps * global_batch_size(config), len(data.train))
-        epochs, distributed = aggregate(config, rank, device, epochs, global_images, weights_sha256)
+        epochs, distributed = aggregate(
+            config, rank, device, epochs, training.images, weights_sha256
+        )
         if not rank.is_main:
             return None
     with torch.device("meta"):

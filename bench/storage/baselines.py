@@ -5,13 +5,12 @@ Pydantic dataclasses, like results: strict types, finite figures within their me
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
 from bench.config.experiment import (
@@ -29,10 +28,10 @@ from bench.storage.files import (
     BASELINE_MARKER,
     document_kind,
     json_files,
-    read_json,
+    read_document,
     write_json_atomic,
 )
-from bench.storage.results import RunResult, first_error
+from bench.storage.results import RunResult, check_version, validate_document
 
 BASELINE_SCHEMA_VERSION = 2
 
@@ -122,18 +121,9 @@ def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path
     return path
 
 
-def baseline_from_dict(data: Any) -> Baseline:
-    if not isinstance(data, dict):
-        raise ResultFileError("not a JSON object")
-    version = data.get(BASELINE_MARKER)
-    if version != BASELINE_SCHEMA_VERSION:
-        raise ResultFileError(
-            f"baseline schema version {version!r}, this tool reads {BASELINE_SCHEMA_VERSION}"
-        )
-    try:
-        return BASELINE_SCHEMA.validate_json(json.dumps(data))
-    except ValidationError as error:
-        raise ResultFileError(first_error(error)) from None
+def baseline_from_dict(data: Any, raw: str | bytes | None = None) -> Baseline:
+    check_version(data, BASELINE_MARKER, BASELINE_SCHEMA_VERSION, "baseline schema version")
+    return validate_document(BASELINE_SCHEMA, data, raw)
 
 
 def load_baselines(path: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
@@ -145,13 +135,13 @@ def load_baselines(path: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
     baselines, problems = [], []
     for file in json_files(path):
         try:
-            data = read_json(file)
+            data, raw = read_document(file)
             kind = document_kind(data)
             if kind not in (BASELINE, None):
                 if named:
                     problems.append((file, f"not a baseline but a {kind} document"))
                 continue
-            baselines.append(baseline_from_dict(data))
+            baselines.append(baseline_from_dict(data, raw))
         except ResultFileError as error:
             problems.append((file, str(error)))
     return baselines, problems

@@ -16,7 +16,7 @@ import os
 import pickle
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -125,17 +125,18 @@ def _read_regular_file(path: Path) -> bytes:
     return data
 
 
-def read_json(path: Path) -> Any:
+def read_document(path: Path) -> tuple[Any, bytes]:
     """A JSON document from a regular file of bounded size, parsed strictly (no NaN or
-    Infinity) by pydantic-core, whose nesting depth is bounded."""
+    Infinity) by pydantic-core, whose nesting depth is bounded; and the file's bytes, which the
+    schema then validates."""
     from pydantic_core import from_json
 
     try:
-        data = _read_regular_file(path)
+        raw = _read_regular_file(path)
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
-        return from_json(data, allow_inf_nan=False)
+        return from_json(raw, allow_inf_nan=False), raw
     except ValueError as error:
         raise ResultFileError(f"not strict JSON ({error})") from None
 
@@ -143,18 +144,19 @@ def read_json(path: Path) -> Any:
 def load_result(path: Path) -> RunResult:
     """One result file; its errors name it."""
     try:
-        return RunResult.from_dict(read_json(path))
+        return RunResult.from_dict(*read_document(path))
     except ResultFileError as error:
         raise ResultFileError(f"{path}: {error}") from None
 
 
-def ensure_writable(folder: Path, name_length: int) -> Callable[[], None]:
-    """Fail before training, not after, when results could not be saved: write (and remove) a
-    file with a name as long as the longest the run will write, in the real folder, the way
-    every result is written (a temp file, then a hard link).
+@contextmanager
+def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
+    """`folder`, shown to be writable before any work starts: a file with a name as long as the
+    longest the work will write is written there (and removed) the way every result is written
+    (a temp file, then a hard link).
 
-    Returns a clean-up that removes the folder again if this call created it and it is still
-    empty (for a run that then fails)."""
+    On leaving, a folder this created is removed again if nothing landed in it (a run that
+    failed, or a launcher whose ranks write there later), so no empty folder is left behind."""
     created = not folder.exists()
     what = f"cannot write results to {folder}"
     if folder.exists() and not folder.is_dir():
@@ -170,13 +172,25 @@ def ensure_writable(folder: Path, name_length: int) -> Callable[[], None]:
     except WriteError as error:
         raise WriteError(what, error.reason) from None
     probe.unlink()
-
-    def remove_if_unused() -> None:
+    try:
+        yield folder
+    finally:
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only succeeds when empty
 
-    return remove_if_unused
+
+@contextmanager
+def written_together() -> Iterator[list[Path]]:
+    """Collects the files a block writes; if the block fails (or is interrupted), removes them
+    all, so that they land together or not at all."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def document_kind(data: Any) -> str | None:
@@ -212,10 +226,10 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
             continue
         for path in json_files(root):
             try:
-                data = read_json(path)
+                data, raw = read_document(path)
                 if document_kind(data) in NOT_RUNS:
                     continue  # another document of the harness, not a run
-                result = RunResult.from_dict(data)
+                result = RunResult.from_dict(data, raw)
             except ResultFileError as error:
                 problems.append((path, str(error)))
                 continue

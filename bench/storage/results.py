@@ -12,7 +12,7 @@ import json
 import secrets
 from dataclasses import asdict, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
@@ -21,6 +21,7 @@ from bench.config.settings import STRICT_SCHEMA, Count, Percent, Positive, RunCo
 from bench.errors import ResultFileError
 
 SCHEMA_VERSION = 2
+T = TypeVar("T")
 NonNegative = Annotated[float, Field(ge=0, le=1e18)]
 ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10, max_length=10)]
 
@@ -187,22 +188,29 @@ class RunResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Any) -> RunResult:
-        if not isinstance(data, dict):
-            raise ResultFileError("not a JSON object")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ResultFileError(f"schema version {version!r}, this tool reads {SCHEMA_VERSION}")
-        try:
-            return RESULT_SCHEMA.validate_json(_json_text(data))
-        except ValidationError as error:
-            raise ResultFileError(first_error(error)) from None
+    def from_dict(cls, data: Any, raw: str | bytes | None = None) -> RunResult:
+        """A result from its parsed JSON; `raw`, the file's own text, is what gets validated
+        (otherwise `data` is dumped back to JSON for it)."""
+        check_version(data, "schema_version", SCHEMA_VERSION, "schema version")
+        return validate_document(RESULT_SCHEMA, data, raw)
 
 
-def _json_text(data: Any) -> str:
-    """`data` back to JSON text, so that pydantic validates it in strict JSON mode (objects for
-    the nested classes; NaN and Infinity refused)."""
-    return json.dumps(data)
+def check_version(data: Any, marker: str, version: int, what: str) -> None:
+    """Refuse a document that is not an object or not of the version this tool reads."""
+    if not isinstance(data, dict):
+        raise ResultFileError("not a JSON object")
+    found = data.get(marker)
+    if found != version:
+        raise ResultFileError(f"{what} {found!r}, this tool reads {version}")
+
+
+def validate_document(adapter: TypeAdapter[T], data: Any, raw: str | bytes | None) -> T:
+    """Validate a document as JSON text, in pydantic's strict JSON mode (objects for the nested
+    classes; NaN and Infinity refused); an error becomes one ResultFileError line."""
+    try:
+        return adapter.validate_json(json.dumps(data) if raw is None else raw)
+    except ValidationError as error:
+        raise ResultFileError(first_error(error)) from None
 
 
 RESULT_SCHEMA = TypeAdapter(RunResult)
