@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -121,6 +122,7 @@ def launch_torchrun(nproc_per_node: int) -> int:
 
 @app.command()
 def run(
+    context: typer.Context,
     device: Annotated[
         list[str],
         typer.Option(
@@ -205,16 +207,39 @@ def run(
     plot: Annotated[
         bool, typer.Option("--plot", help="Also draw the loss and accuracy curves into a PNG.")
     ] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            help="Replicates, recorded as one group: each a fresh process, with seeds --seed, "
+            "--seed+1, …"
+        ),
+    ] = 1,
+    same_seed: Annotated[
+        bool, typer.Option("--same-seed", help="--repeat: every replicate with --seed.")
+    ] = False,
+    in_process: Annotated[
+        bool,
+        typer.Option("--in-process", help="--repeat: replicates in this process, not fresh ones."),
+    ] = False,
+    group: Annotated[str | None, typer.Option(hidden=True)] = None,
+    replicate: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train the seed CNN on each device (and loader), time it, write results/<run-id>.json
     (and with --plot a loss plot). Several -d/--loader values run in turn and end in a
-    side-by-side table with each run's speed-up over the first."""
+    side-by-side table with each run's speed-up over the first; --repeat N runs it all N
+    times and ends in a table of the group's spread."""
     from rich.console import Console
 
     from bench.errors import ConfigError
-    from bench.jobs import run_all
+    from bench.jobs import new_group_id, replicate_seeds, run_all
     from bench.show.progress import RichReporter
-    from bench.show.tables import epoch_table, side_by_side_table, summary_table, to_rich
+    from bench.show.tables import (
+        epoch_table,
+        group_table,
+        side_by_side_table,
+        summary_table,
+        to_rich,
+    )
 
     with user_errors():
         config = RunConfig(
@@ -240,6 +265,13 @@ def run(
                 f"--dist-timeout must be a positive number of seconds, got {dist_timeout}"
             )
     loaders = [choice.value for choice in loader]
+    if not 1 <= repeat <= 1000:
+        raise fail(f"--repeat must be 1 to 1000, got {repeat}")
+    if repeat > 1 and nproc_per_node is not None:
+        raise fail("--repeat runs one process at a time: leave out --nproc-per-node")
+    if repeat > 1 and not in_process:
+        run_repeated_in_fresh_processes(context, repeat, seed, same_seed, out)
+        return
     if nproc_per_node is not None:
         from bench.jobs import check_launch
 
@@ -258,29 +290,86 @@ def run(
             )
         raise typer.Exit(launch_torchrun(nproc_per_node))
     console = Console()
+    recorded = []
     with user_errors(), RichReporter(console) as reporter:
-        recorded = run_all(
-            config,
-            devices=device,
-            loaders=loaders,
-            out_dir=out,
-            data_dir=data_dir,
-            download=download,
-            save_weights=save_weights,
-            plot=plot,
-            reporter=reporter,
-            reference=reference,
-            dist_timeout_s=dist_timeout,
-            baselines_dir=out / BASELINES_DIR.name,
-        )
+        seeds = replicate_seeds(seed, repeat, same_seed) if repeat > 1 else [seed]
+        group = new_group_id() if repeat > 1 else group
+        for index, replicate_seed in enumerate(seeds, 1):
+            recorded += run_all(
+                dataclasses.replace(config, seed=replicate_seed),
+                devices=device,
+                loaders=loaders,
+                out_dir=out,
+                data_dir=data_dir,
+                download=download,
+                save_weights=save_weights,
+                plot=plot,
+                reporter=reporter,
+                reference=reference,
+                dist_timeout_s=dist_timeout,
+                baselines_dir=out / BASELINES_DIR.name,
+                group=group,
+                replicate=index if repeat > 1 else replicate,
+            )
     for run_ in recorded:
-        console.print(to_rich(epoch_table(run_.result)))
-        console.print(to_rich(summary_table(run_.result)))
+        if repeat == 1:
+            console.print(to_rich(epoch_table(run_.result)))
+            console.print(to_rich(summary_table(run_.result)))
         for note in run_.result.notes:
             console.print(f"note: {note}", markup=False, style="yellow")
         console.print(f"wrote {' and '.join(map(str, run_.paths))}", markup=False)
-    if len(recorded) > 1:
+    if repeat > 1:
+        console.print(to_rich(group_table([r.result for r in recorded])))
+    elif len(recorded) > 1:
         console.print(to_rich(side_by_side_table([r.result for r in recorded])))
+
+
+def _given_options(context: typer.Context, skip: set[str]) -> list[str]:
+    """The options given on this command's line (as parsed), less `skip`, as arguments for
+    the same command in another process."""
+    arguments: list[str] = []
+    for param in context.command.params:
+        name = param.name or ""
+        source = context.get_parameter_source(name)
+        given = source is not None and source.name == "COMMANDLINE"
+        if param.param_type_name != "option" or name in skip or not given:
+            continue
+        value = context.params[name]
+        if getattr(param, "is_flag", False):
+            arguments.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            for item in value if param.multiple else [value]:
+                arguments += [param.opts[0], str(item)]
+    return arguments
+
+
+def run_repeated_in_fresh_processes(
+    context: typer.Context, repeat: int, seed: int, same_seed: bool, out: Path
+) -> None:
+    """`run --repeat N`: this command N times, each a fresh process with its seed."""
+    from rich.console import Console
+
+    from bench.jobs import replicate_seeds, run_repeated
+    from bench.show.tables import group_table, to_rich
+
+    arguments = _given_options(
+        context, {"repeat", "seed", "out", "group", "replicate", "same_seed", "in_process"}
+    )
+    console = Console()
+    with user_errors():
+        replicates = run_repeated(
+            arguments,
+            replicate_seeds(seed, repeat, same_seed),
+            out_dir=out,
+            on_replicate=lambda r: console.print(
+                f"replicate {r.order}/{repeat} ({r.result.config.device} "
+                f"{r.result.config.loader}, seed {r.result.config.seed}): "
+                f"{r.result.summary.steady_train_images_per_s:,.0f} train img/s, "
+                f"{r.result.summary.final_test_accuracy_pct:.2f} %"
+            ),
+        )
+    console.print(to_rich(group_table([r.result for r in replicates])))
+    console.print(f"wrote {len(replicates)} results to {out}", markup=False)
 
 
 @app.command()
@@ -322,10 +411,16 @@ def compare(
     ] = None,
     throughput_tolerance: Annotated[
         float,
-        typer.Option(help="Percent below the baseline's slowest seed that is 'slower'."),
+        typer.Option(
+            help="Speed margin, percent: 'slower'/'faster' only when the whole interval is "
+            "beyond it, 'ok' only when within."
+        ),
     ] = TOLERANCES.throughput_pct,
     accuracy_tolerance: Annotated[
-        float, typer.Option(help="Accuracy points below the baseline that are 'less accurate'.")
+        float,
+        typer.Option(
+            help="Accuracy margin, points: per seed, and over seeds like the speed margin."
+        ),
     ] = TOLERANCES.accuracy_points,
     fail_on_regression: Annotated[
         bool,
@@ -341,10 +436,13 @@ def compare(
         Path | None, typer.Option(help="Also draw throughput and accuracy bars into this PNG.")
     ] = None,
 ) -> None:
-    """Compare runs side by side and against recorded baselines, with a verdict per run.
+    """Compare runs side by side and against recorded baselines: each run against the same
+    seed (weights, accuracy), each group of runs for speed and accuracy over seeds, with the
+    effect, its interval and what more runs would take.
 
     Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable, or
-    (with --fail-on-regression) a baseline that could not be read.
+    (with --fail-on-regression) what cannot be judged: an unreadable baseline, a run without
+    one, or an inconclusive verdict.
     """
     import sys
 
@@ -536,7 +634,7 @@ def ab(
 
     from bench.jobs import judge_ab, run_ab
     from bench.show.plots import plot_ab
-    from bench.show.tables import ab_notes, ab_table, to_rich
+    from bench.show.tables import ab_table, speed_notes, to_rich
 
     if not 1 <= repeat <= 1000:
         raise fail(f"--repeat must be 1 to 1000, got {repeat}")
@@ -566,7 +664,7 @@ def ab(
         effect = judge_ab(replicates, margin / 100)
         plot = plot_ab(replicates, folder / "ab-run-order.png")
     console.print(to_rich(ab_table(replicates, effect)))
-    for line in ab_notes(effect):
+    for line in [f"verdict: {effect.describe()}", *speed_notes(effect)]:
         console.print(line, markup=False, highlight=False)
     console.print(f"wrote {folder} (A/, B/ and {plot.name})", markup=False)
     if fail_on_regression and effect.verdict == "slower":

@@ -160,6 +160,8 @@ def run_all(
     reference: Path | None = None,
     dist_timeout_s: float = DIST_TIMEOUT_S,
     baselines_dir: Path = BASELINES_DIR,
+    group: str | None = None,
+    replicate: int | None = None,
 ) -> list[RecordedRun]:
     """Check everything a user can get wrong, then benchmark each device × loader in turn.
 
@@ -197,6 +199,7 @@ def run_all(
                 )
                 if measurement is None:
                     continue
+                measurement.result.group, measurement.result.replicate = group, replicate
                 if measurement.result.distributed:
                     with_scaling_reference(measurement.result, reference, baselines_dir)
                 recorded.append(record(measurement, out_dir, plot=plot))
@@ -294,43 +297,71 @@ def run_sweep(
     return points, json_path, plot_path
 
 
-REPLICATE_TIMEOUT_S = 3600  # an `ab` replicate that hangs ends the comparison, not the machine
+REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
 
 
 @dataclass
 class Replicate:
-    variant: str  # "A" or "B"
-    order: int  # position in the interleaved sequence, from 1
+    variant: str  # "A" or "B" (`ab`), or the group (`run --repeat`)
+    order: int  # position in the sequence, from 1
     path: Path
     result: RunResult
 
 
-def _run_replicate(command: list[str], variant: str, order: int, folder: Path) -> Replicate:
-    """One replicate in a fresh process; its one new result file."""
+def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Path]:
+    """`command` (a `run`) in a fresh process; the result files it wrote into `folder`."""
     before = set(folder.glob("*.json")) if folder.exists() else set()
     try:
         finished = subprocess.run(
             command, capture_output=True, text=True, check=False, timeout=REPLICATE_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"variant {variant}, replicate {order}: no result after {REPLICATE_TIMEOUT_S} s"
-        ) from None
+        raise ConfigError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ConfigError(f"variant {variant}: cannot start {command[0]!r} ({reason})") from None
+        raise ConfigError(f"{what}: cannot start {command[0]!r} ({reason})") from None
     if finished.returncode != 0:
         lines = (finished.stderr.strip() or finished.stdout.strip() or "no output").splitlines()
-        raise ConfigError(
-            f"variant {variant}, replicate {order}: exit {finished.returncode}: {lines[-1]}"
-        )
-    new = sorted(set(folder.glob("*.json")) - before)
-    if len(new) != 1:
-        raise ConfigError(
-            f"variant {variant} wrote {len(new)} results per replicate: give it one device "
-            "and one loader"
-        )
-    return Replicate(variant, order, new[0], load_result(new[0]))
+        raise ConfigError(f"{what}: exit {finished.returncode}: {lines[-1]}")
+    return sorted(set(folder.glob("*.json")) - before)
+
+
+def new_group_id() -> str:
+    return f"g{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def replicate_seeds(seed: int, repeat: int, same_seed: bool) -> list[int]:
+    """`run --repeat`: the seed of each replicate, consecutive unless `same_seed`."""
+    from bench.config.settings import MAX_SEED
+
+    if not same_seed and seed + repeat - 1 > MAX_SEED:
+        raise ConfigError(f"--seed {seed} with --repeat {repeat} runs past the largest seed")
+    return [seed] * repeat if same_seed else list(range(seed, seed + repeat))
+
+
+def run_repeated(
+    run_arguments: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    out_dir: Path,
+    on_replicate: Callable[[Replicate], None] | None = None,
+) -> list[Replicate]:
+    """`run --repeat`: each replicate a fresh `run` process with its seed, all tagged as one
+    group; every result it writes (one per device × loader) is a replicate."""
+    import sys
+
+    group = new_group_id()
+    replicates: list[Replicate] = []
+    with output_folder(out_dir, 64):
+        for index, seed in enumerate(seeds, 1):
+            command = [sys.executable, "-m", "bench", "run", *run_arguments]
+            command += ["--seed", str(seed), "--group", group, "--replicate", str(index)]
+            command += ["--out", str(out_dir)]
+            for path in run_in_fresh_process(command, f"replicate {index}", out_dir):
+                replicates.append(Replicate(group, index, path, load_result(path)))
+                if on_replicate:
+                    on_replicate(replicates[-1])
+    return replicates
 
 
 def run_ab(
@@ -353,7 +384,14 @@ def run_ab(
                 python, options = variants[name]
                 folder = out_dir / name
                 command = [*python, "-m", "bench", "run", *common, *options, "--out", str(folder)]
-                replicate = _run_replicate(command, name, len(replicates) + 1, folder)
+                order = len(replicates) + 1
+                new = run_in_fresh_process(command, f"variant {name}, replicate {order}", folder)
+                if len(new) != 1:
+                    raise ConfigError(
+                        f"variant {name} wrote {len(new)} results per replicate: give it one "
+                        "device and one loader"
+                    )
+                replicate = Replicate(name, order, new[0], load_result(new[0]))
                 replicates.append(replicate)
                 if on_replicate:
                     on_replicate(replicate)

@@ -225,3 +225,36 @@ def test_ab_runs_the_variants_interleaved_in_fresh_processes_and_cannot_judge_tw
     }
     assert loaders == {"A": {"tensor"}, "B": {"torchvision"}}
     assert (tmp_path / "ab" / "ab-run-order.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_path):
+    out = tmp_path / "out"
+    shown = smoke_run(tiny_mnist, out, "--repeat", 2, "--loader", "tensor")
+    assert shown.exit_code == 0, shown.output
+    assert "replicate 2/2" in shown.output and "Replicates · group" in shown.output
+    results = sorted((load_result(p) for p in out.glob("*.json")), key=lambda r: r.replicate)
+    assert [(r.replicate, r.config.seed) for r in results] == [(1, 0), (2, 1)]
+    assert len({r.group for r in results}) == 1 and results[0].group is not None
+    assert all(r.config.max_steps_per_epoch == 3 for r in results)  # the options went along
+
+
+def test_repeat_in_process_with_the_same_seed(tiny_mnist, tmp_path):
+    out = tmp_path / "out"
+    shown = smoke_run(tiny_mnist, out, "--repeat", 2, "--in-process", "--same-seed")
+    assert shown.exit_code == 0, shown.output
+    results = [load_result(p) for p in out.glob("*.json")]
+    assert {r.config.seed for r in results} == {0} and len({r.group for r in results}) == 1
+    assert len({r.weights_sha256 for r in results}) == 1
+    assert "1 distinct" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repeat", 0], "--repeat must be 1 to 1000"),
+        (["--repeat", 2, "--nproc-per-node", 2], "leave out --nproc-per-node"),
+    ],
+)
+def test_bad_repeats_are_refused(tiny_mnist, tmp_path, args, message):
+    shown = smoke_run(tiny_mnist, tmp_path / "out", *args)
+    assert shown.exit_code == 2 and message in shown.output

@@ -4,7 +4,13 @@ import random
 
 import pytest
 
-from bench.judge.stats import compare_speeds, detectable_slowdown, runs_needed
+from bench.judge.stats import (
+    compare_accuracies,
+    compare_speeds,
+    compare_to_baseline,
+    detectable_slowdown,
+    runs_needed,
+)
 
 
 def replicates(level: float, noise: float, n: int, seed: int) -> list[float]:
@@ -49,3 +55,46 @@ def test_what_it_would_take_grows_with_noise_and_shrinks_with_the_effect():
     assert detectable_slowdown(20, 0.05, 0.02) < detectable_slowdown(5, 0.05, 0.02)
     # The two are inverses: the detectable slowdown of n runs needs at most n runs.
     assert runs_needed(detectable_slowdown(8, 0.05, 0.02) + 1e-9, 0.05, 0.02) <= 8
+
+
+def test_a_baseline_of_one_sitting_cannot_judge_speed_and_says_why():
+    effect = compare_to_baseline([10_000] * 5, [5_000], 0.10, noise_cv=0.01, drift=None)
+    assert effect.verdict == "inconclusive" and "one sitting" in effect.reason
+    assert effect.ratio == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("scale", "verdict"), [(0.5, "slower"), (2.0, "faster")])
+def test_one_run_far_outside_the_drift_gets_a_verdict(scale, verdict):
+    baseline = replicates(20_000, 0.01, 10, seed=7)
+    effect = compare_to_baseline(baseline, [20_000 * scale], 0.10, noise_cv=0.01, drift=0.05)
+    assert effect.verdict == verdict and effect.low <= effect.ratio <= effect.high
+    assert "1 vs 10 runs" not in effect.describe() and "10 vs 1 runs" in effect.describe()
+    assert "drift" in effect.describe()
+
+
+def test_one_run_equal_to_its_baseline_is_never_slower_and_not_ok_past_the_drift():
+    baseline = replicates(20_000, 0.01, 10, seed=8)
+    effect = compare_to_baseline(baseline, [20_000], 0.10, noise_cv=0.01, drift=0.06)
+    assert effect.verdict == "inconclusive" and "drift" in effect.reason
+
+
+def test_drift_widens_the_interval_of_a_group():
+    baseline = replicates(20_000, 0.01, 10, seed=9)
+    runs = replicates(20_000 * 0.85, 0.01, 5, seed=10)
+    calm = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.0)
+    drifty = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.08)
+    assert calm.verdict == "slower" and drifty.verdict == "inconclusive"
+    assert drifty.low < calm.low and drifty.high > calm.high
+    assert drifty.runs_for[0.20] is None  # drift this large: more runs of one sitting cannot help
+
+
+def test_accuracy_over_seeds_gets_the_same_treatment():
+    base = [98.5, 98.6, 98.4, 98.7, 98.5]
+    lower = compare_accuracies(base, [a - 1.0 for a in base], 0.3)
+    assert lower.verdict == "less accurate" and lower.high < -0.3
+    assert lower.describe().startswith("less accurate −1.00 points [")
+    assert compare_accuracies(base, list(base), 0.3).verdict == "ok"
+    same = compare_accuracies([98.0] * 4, [98.0] * 4, 0.3)
+    assert (same.verdict, same.low, same.high) == ("ok", 0.0, 0.0)
+    few = compare_accuracies(base, base[:2], 0.3)
+    assert few.verdict == "inconclusive" and "too few seeds" in few.reason

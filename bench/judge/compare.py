@@ -20,8 +20,16 @@ from bench.config.experiment import (
 )
 from bench.config.settings import Tolerances
 from bench.errors import ResultFileError
-from bench.judge.stats import Spread
-from bench.judge.verdicts import NO_BASELINE, REGRESSIONS, RunRow, find_baseline, judge
+from bench.judge.stats import INCONCLUSIVE, Spread
+from bench.judge.verdicts import (
+    NO_BASELINE,
+    REGRESSIONS,
+    GroupVerdict,
+    RunRow,
+    find_baseline,
+    judge_group,
+    judge_run,
+)
 from bench.storage.baselines import Baseline
 from bench.storage.files import load_weights
 from bench.storage.results import RunResult
@@ -67,22 +75,32 @@ class Comparison:
     cross_device: list[CrossDevice]
     problems: list[tuple[Path, str]] = field(default_factory=list)  # skipped results
     baseline_problems: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
+    verdicts: list[GroupVerdict] = field(default_factory=list)  # groups against baselines
 
     @property
     def has_regression(self) -> bool:
-        return any(v in REGRESSIONS for row in self.rows for v in row.verdicts)
+        judged = [v for row in self.rows for v in row.verdicts]
+        judged += [v for group in self.verdicts for v in group.verdicts]
+        return any(v in REGRESSIONS for v in judged)
 
     @property
     def why_cannot_judge(self) -> str | None:
         """Why a regression gate cannot pass on this comparison: a baseline it could not read
-        (it might be the one a run should have been judged against), or a run that no baseline
-        judged — "no baseline" is not "ok"."""
+        (it might be the one a run should have been judged against), a run that no baseline
+        judged — "no baseline" is not "ok" — or a verdict the evidence cannot settle."""
         reasons = [f"baseline {path}: {reason}" for path, reason in self.baseline_problems]
         reasons += [
             f"run {row.result.run_id} has no baseline ({row.why_no_baseline})"
             for row in self.rows
             if row.why_no_baseline
         ]
+        for group in self.verdicts:
+            if group.speed is None:
+                reasons.append(f"speed of {group.label}: {group.why_no_speed}")
+            elif group.speed.verdict == INCONCLUSIVE:
+                reasons.append(f"speed of {group.label}: {group.speed.reason}")
+            if group.accuracy.verdict == INCONCLUSIVE:
+                reasons.append(f"accuracy of {group.label}: {group.accuracy.reason}")
         if not reasons:
             return None
         return reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
@@ -199,13 +217,26 @@ def compare(
     baseline_problems: list[tuple[Path, str]] | None = None,
 ) -> Comparison:
     rows = []
+    judged: dict[tuple[Identity, str], tuple[Baseline, list[RunRow]]] = {}
     for path, result in results:
         baseline, why = find_baseline(result, baselines)
         if baseline is None:
             rows.append(RunRow(path, result, [NO_BASELINE], why_no_baseline=why))
-        else:
-            rows.append(judge(path, result, baseline, tolerances))
+            continue
+        rows.append(judge_run(path, result, baseline, tolerances))
+        judged.setdefault((identity_of(result), baseline.name), (baseline, []))[1].append(rows[-1])
     rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
+    verdicts = [
+        judge_group(
+            f"{run_label(group[0].result)} · {group[0].result.environment.device_name}",
+            group,
+            baseline,
+            tolerances,
+        )
+        for baseline, group in judged.values()
+    ]
     problems = list(problems or [])
     cross_device = _cross_device(rows, problems)
-    return Comparison(rows, _groups(rows), cross_device, problems, list(baseline_problems or []))
+    return Comparison(
+        rows, _groups(rows), cross_device, problems, list(baseline_problems or []), verdicts
+    )

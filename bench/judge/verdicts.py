@@ -1,4 +1,10 @@
-"""Verdicts: which baseline a run is judged against, and what the judgement is. Pure."""
+"""Verdicts: which baseline runs are judged against, and the judgements. Pure.
+
+Each run alone is checked against the same seed in the baseline (weights bitwise, accuracy
+within the tolerance). Speed and accuracy over seeds are judged per group of runs (one
+experiment × implementation × machine) against the baseline's runs, with an effect, its
+interval and the margin as an equivalence band (bench.judge.stats).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,22 @@ from pathlib import Path
 
 from bench.config.experiment import as_single_process, identity_of
 from bench.config.settings import Tolerances
+from bench.judge.stats import (
+    INCONCLUSIVE,
+    LESS_ACCURATE,
+    MIN_RUNS,
+    SAME,
+    AccuracyEffect,
+    SpeedEffect,
+    compare_accuracies,
+    compare_to_baseline,
+)
 from bench.storage.baselines import Baseline
 from bench.storage.results import RunResult
+from bench.storage.throughput import BLOCK_ESTIMATORS, estimate
 
 OK, FASTER, SLOWER = "ok", "faster", "slower"
-LESS_ACCURATE, DIFFERENT_WEIGHTS, NO_BASELINE = "less accurate", "different weights", "no baseline"
+DIFFERENT_WEIGHTS, NO_BASELINE, NO_SEED = "different weights", "no baseline", "seed not in baseline"
 REGRESSIONS = (SLOWER, LESS_ACCURATE, DIFFERENT_WEIGHTS)
 
 
@@ -20,24 +37,36 @@ REGRESSIONS = (SLOWER, LESS_ACCURATE, DIFFERENT_WEIGHTS)
 class RunRow:
     path: Path
     result: RunResult
-    verdicts: list[str]
+    verdicts: list[str]  # this run against the same seed: ok, different weights, less accurate
     baseline: str | None = None
     why_no_baseline: str | None = None
-    throughput_delta_pct: float | None = None
-    accuracy_delta_points: float | None = None
+    throughput_delta_pct: float | None = None  # against the baseline's median
+    accuracy_delta_points: float | None = None  # against the same seed
+
+
+@dataclass
+class GroupVerdict:
+    """A group of runs against its baseline: speed over runs, accuracy over seeds."""
+
+    label: str  # experiment · implementation · device
+    baseline: str
+    speed: SpeedEffect | None  # None: why_no_speed
+    accuracy: AccuracyEffect
+    why_no_speed: str | None = None
+
+    @property
+    def verdicts(self) -> list[str]:
+        return [self.speed.verdict if self.speed else INCONCLUSIVE, self.accuracy.verdict]
 
 
 def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
     """What part of the identity differs, as 'name run≠baseline' phrases."""
-    differences = identity_of(result).differences(baseline.identity)
-    if not differences and baseline.seed_figures(result.config.seed) is None:
-        seeds = sorted(run.seed for run in baseline.runs)
-        differences.append(f"seed {result.config.seed} not in {seeds}")
-    return differences
+    return identity_of(result).differences(baseline.identity)
 
 
 def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
-    """The matching baseline, or None and why the closest one did not match."""
+    """The baseline of the same experiment × implementation × machine, or None and why the
+    closest one did not match."""
     if not baselines:
         return None, "none recorded"
     ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
@@ -54,34 +83,85 @@ def single_process_reference(
     wanted = as_single_process(identity_of(result))
     for baseline in baselines:
         if baseline.config.world_size == 1 and as_single_process(baseline.identity) == wanted:
-            rate = statistics.fmean(run.steady_train_images_per_s for run in baseline.runs)
+            rate = statistics.median(run.steady_train_images_per_s for run in baseline.runs)
             return baseline.name, rate
     return None
 
 
-def judge(path: Path, result: RunResult, baseline: Baseline, tolerances: Tolerances) -> RunRow:
+def rate_as(result: RunResult, estimator: str) -> float | None:
+    """The run's training throughput by the baseline's `estimator`, from its stored samples;
+    None when it lacks them (a block estimator, a run without blocks)."""
+    if estimator == result.summary.estimator:
+        return result.summary.steady_train_images_per_s
+    if estimator in BLOCK_ESTIMATORS and not any(e.block_images_per_s for e in result.epochs):
+        return None
+    return estimate(result.epochs, estimator)
+
+
+def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tolerances) -> RunRow:
+    """One run against the same seed's figures in `baseline` (when it has that seed)."""
+    rate = rate_as(result, baseline.estimator)
+    median = statistics.median(run.steady_train_images_per_s for run in baseline.runs)
     reference = baseline.seed_figures(result.config.seed)
-    assert reference is not None, "find_baseline only matches a baseline holding this seed"
-    rates = [run.steady_train_images_per_s for run in baseline.runs]
-    rate = result.summary.steady_train_images_per_s
-    throughput_delta = 100 * (rate / statistics.fmean(rates) - 1)
-    accuracy_delta = result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
-    verdicts = []
-    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
-        verdicts.append(DIFFERENT_WEIGHTS)
-    if accuracy_delta < -tolerances.accuracy_points:
-        verdicts.append(LESS_ACCURATE)
-    # Outside the range the baseline's seeds spanned, by more than the tolerance: on a shared
-    # machine that range is the noise already seen.
-    if rate < min(rates) * (1 - tolerances.throughput_pct / 100):
-        verdicts.append(SLOWER)
-    elif rate > max(rates) * (1 + tolerances.throughput_pct / 100):
-        verdicts.append(FASTER)
-    return RunRow(
+    row = RunRow(
         path=path,
         result=result,
-        verdicts=verdicts or [OK],
+        verdicts=[],
         baseline=baseline.name,
-        throughput_delta_pct=throughput_delta,
-        accuracy_delta_points=accuracy_delta,
+        throughput_delta_pct=None if rate is None else 100 * (rate / median - 1),
     )
+    if reference is None:
+        row.verdicts = [NO_SEED]
+        return row
+    row.accuracy_delta_points = (
+        result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
+    )
+    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
+        row.verdicts.append(DIFFERENT_WEIGHTS)
+    if row.accuracy_delta_points < -tolerances.accuracy_points:
+        row.verdicts.append(LESS_ACCURATE)
+    row.verdicts = row.verdicts or [OK]
+    return row
+
+
+def _per_seed(pairs: list[tuple[int, float]]) -> list[float]:
+    """One accuracy per distinct seed (the mean of its runs): seeds, not reruns, are the
+    replicates of accuracy."""
+    by_seed: dict[int, list[float]] = {}
+    for seed, accuracy in pairs:
+        by_seed.setdefault(seed, []).append(accuracy)
+    return [statistics.fmean(values) for values in by_seed.values()]
+
+
+def judge_group(
+    label: str, rows: list[RunRow], baseline: Baseline, tolerances: Tolerances
+) -> GroupVerdict:
+    """The group's speed over its runs and accuracy over its seeds, against `baseline`."""
+    baseline_rates = [run.steady_train_images_per_s for run in baseline.runs]
+    rates = [rate_as(row.result, baseline.estimator) for row in rows]
+    speed, why_no_speed = None, None
+    known = [rate for rate in rates if rate is not None]
+    if len(known) < len(rates):
+        why_no_speed = (
+            f"the baseline's figures are the {baseline.estimator}, and a run has no blocks"
+        )
+    else:
+        speed = compare_to_baseline(
+            baseline_rates,
+            known,
+            tolerances.throughput_pct / 100,
+            noise_cv=baseline.noise_cv,
+            drift=baseline.drift,
+        )
+    seeds_before = _per_seed([(run.seed, run.final_test_accuracy_pct) for run in baseline.runs])
+    seeds_now = _per_seed(
+        [(row.result.config.seed, row.result.summary.final_test_accuracy_pct) for row in rows]
+    )
+    accuracy = compare_accuracies(seeds_before, seeds_now, tolerances.accuracy_points)
+    few = min(len(seeds_before), len(seeds_now)) < MIN_RUNS
+    if few and all(row.accuracy_delta_points is not None for row in rows):
+        # Too few seeds for a spread, but each was checked against the same seed, exactly.
+        worse = any(LESS_ACCURATE in row.verdicts for row in rows)
+        accuracy.verdict = LESS_ACCURATE if worse else SAME
+        accuracy.reason = "judged seed by seed against the baseline's same seeds"
+    return GroupVerdict(label, baseline.name, speed, accuracy, why_no_speed)

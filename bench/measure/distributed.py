@@ -9,8 +9,8 @@ import torch
 
 from bench.config.resolve import global_batch_size
 from bench.config.settings import RunConfig
-from bench.measure.stats import steady_median
 from bench.storage.results import DistributedInfo, EpochMetrics, RankFigures
+from bench.storage.throughput import steady_median
 from mnist_core.distributed import Rank, backend_for, gather_to_all
 
 
@@ -34,7 +34,13 @@ def aggregate(
     for index, metrics in enumerate(epochs):
         train_s = max(times[index] for times, *_ in gathered)
         slowest.append(
-            replace(metrics, train_s=train_s, train_images_per_s=global_images / train_s)
+            # Blocks are this rank's alone: the slowest rank's epochs have none.
+            replace(
+                metrics,
+                train_s=train_s,
+                train_images_per_s=global_images / train_s,
+                block_images_per_s=[],
+            )
         )
     digests = {digest for *_, digest in gathered}
     info = DistributedInfo(

@@ -20,8 +20,7 @@ from bench.measure.distributed import aggregate
 from bench.measure.environment import fingerprint
 from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
 from bench.measure.peak import Peak, PeakProbeError, cached_peak
-from bench.measure.stats import steady_median
-from bench.measure.timing import timed
+from bench.measure.timing import BLOCK_STEPS, BlockClock, timed
 from bench.storage.results import (
     Arithmetic,
     DataInfo,
@@ -32,6 +31,7 @@ from bench.storage.results import (
     Summary,
     new_run_id,
 )
+from bench.storage.throughput import EPOCH_MEDIAN, HEADLINE, estimate, steady_blocks
 from mnist_core import (
     PRECISIONS,
     STRICT,
@@ -156,8 +156,10 @@ def _summarise(
     device: torch.device,
     peak: Peak | None,
     rss_scope: Scope,
+    steps: int,
 ) -> Summary:
-    steady_images_per_s = steady_median([m.train_images_per_s for m in epochs])
+    estimator = HEADLINE if steady_blocks(epochs) else EPOCH_MEDIAN
+    steady_images_per_s = estimate(epochs, estimator)
     train_flops_per_s = flops_per_sample * steady_images_per_s
     reached = next((m for m in epochs if m.test_accuracy_pct >= config.target_acc_pct), None)
     peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
@@ -180,6 +182,8 @@ def _summarise(
         mfu_pct=100 * train_flops_per_s / (peak.matmul_flops_per_s * config.world_size)
         if peak
         else None,
+        estimator=estimator,
+        block_steps=min(BLOCK_STEPS, steps),
     )
 
 
@@ -222,19 +226,28 @@ def _run_epochs(
     device = next(model.parameters()).device
     epochs: list[EpochMetrics] = []
     step_losses: list[float] = []
+    clock = BlockClock(device, min(BLOCK_STEPS, training.steps))
+    block_images = clock.block_steps * global_batch_size(config)
+
+    def on_step(index: int) -> None:
+        clock.step_done(index)
+        if reporter:
+            reporter.step_done(index)
+
+    def train() -> torch.Tensor:
+        clock.start()
+        return train_epoch(
+            training.step,
+            training.batches(),
+            training.steps,
+            on_step,
+            mean_over_ranks if rank else None,
+        )
+
     for epoch in range(1, config.epochs + 1):
         if reporter:
             reporter.epoch_started(epoch, training.steps)
-        losses, train_s = timed(
-            device,
-            lambda: train_epoch(
-                training.step,
-                training.batches(),
-                training.steps,
-                reporter.step_done if reporter else None,
-                mean_over_ranks if rank else None,
-            ),
-        )
+        losses, train_s = timed(device, train)
         evaluation, eval_s = timed(device, lambda: evaluate(model, test_loader, config.precision))
         if not math.isfinite(evaluation.loss):  # the epoch's last update can diverge unseen
             raise NonFiniteLossError(
@@ -247,6 +260,7 @@ def _run_epochs(
             train_s=train_s,
             # All ranks' images over this rank's time; the slowest rank's replaces it at the end.
             train_images_per_s=training.images / train_s,
+            block_images_per_s=[block_images / seconds for seconds in clock.block_seconds()],
             train_loss_mean=sum(epoch_losses) / len(epoch_losses),
             eval_s=eval_s,
             eval_images_per_s=len(data.test) / eval_s,
@@ -328,7 +342,7 @@ def benchmark(
             test_samples=len(data.test),
         ),
         epochs=epochs,
-        summary=_summarise(config, epochs, flops, device, peak, rss_scope),
+        summary=_summarise(config, epochs, flops, device, peak, rss_scope, training.steps),
         step_losses=step_losses,
         per_class_accuracy_pct=evaluation.per_class_accuracy_pct,
         confusion=evaluation.confusion,

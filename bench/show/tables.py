@@ -92,7 +92,7 @@ def summary_table(result: RunResult) -> TableData:
         ["implementation", implementation_label(result)],
         ["arithmetic", arithmetic_label(result.arithmetic)],
         ["warm-up epoch (train s)", f"{s.warmup_train_s:.2f}"],
-        ["steady training img/s (median)", fmt_rate(s.steady_train_images_per_s)],
+        [f"steady training img/s ({s.estimator})", fmt_rate(s.steady_train_images_per_s)],
         ["evaluation img/s (median)", fmt_rate(s.eval_images_per_s)],
         ["achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"],
         ["MFU vs measured matmul peak", fmt_mfu(s.mfu_pct, s.peak_matmul_flops_per_s)],
@@ -147,6 +147,44 @@ def side_by_side_table(results: Sequence[RunResult]) -> TableData:
             ]
             for r in results
         ],
+    )
+
+
+def group_table(results: Sequence[RunResult]) -> TableData:
+    """`run --repeat`: every replicate, then each device × loader's median and run-to-run
+    spread of training throughput and its accuracy over the replicates."""
+    rows = [
+        [
+            str(r.replicate or "-"),
+            device_label(r),
+            r.config.loader,
+            str(r.config.seed),
+            fmt_rate(r.summary.steady_train_images_per_s),
+            f"{r.summary.final_test_accuracy_pct:.2f}",
+            r.weights_sha256[:12],
+        ]
+        for r in results
+    ]
+    for label in dict.fromkeys((device_label(r), r.config.loader) for r in results):
+        mine = [r for r in results if (device_label(r), r.config.loader) == label]
+        rates = Spread.of([r.summary.steady_train_images_per_s for r in mine])
+        accuracy = Spread.of([r.summary.final_test_accuracy_pct for r in mine])
+        rows.append(
+            [
+                f"{len(mine)} runs",
+                *label,
+                "",
+                f"{fmt_rate(statistics.median(r.summary.steady_train_images_per_s for r in mine))}"
+                f" median, ±{100 * rates.std / rates.mean:.1f} %",
+                f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
+                f"{len({r.weights_sha256 for r in mine})} distinct",
+            ]
+        )
+    group = results[0].group or "-"
+    return TableData(
+        f"Replicates · group {group}",
+        ["replicate", "device", "loader", "seed", "train img/s", "test acc %", "weights"],
+        rows,
     )
 
 
@@ -273,7 +311,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             "weights",
             "Δ img/s",
             "Δ acc",
-            "verdict",
+            "vs same seed",
         ],
         [],
     )
@@ -300,6 +338,22 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             ]
         )
     tables = [runs]
+    if comparison.verdicts:
+        tables.append(
+            TableData(
+                "Against the baselines (speed over runs, accuracy over seeds)",
+                ["group", "baseline", "speed", "accuracy"],
+                [
+                    [
+                        g.label,
+                        g.baseline,
+                        g.speed.describe() if g.speed else f"inconclusive: {g.why_no_speed}",
+                        g.accuracy.describe(),
+                    ]
+                    for g in comparison.verdicts
+                ],
+            )
+        )
     if any(g.runs > 1 for g in comparison.groups) or len(comparison.groups) > 1:
         tables.append(
             TableData(
@@ -376,6 +430,12 @@ def notes(comparison: Comparison) -> list[str]:
         for row in comparison.rows
         if row.why_no_baseline
     ]
+    for group in comparison.verdicts:
+        if group.speed is None:
+            lines.append(f"{group.label}: speed inconclusive: {group.why_no_speed}")
+        else:
+            lines += [f"{group.label}: speed {line}" for line in speed_notes(group.speed)]
+        lines.append(f"{group.label}: accuracy {group.accuracy.verdict}: {group.accuracy.reason}")
     lines += [f"skipped {path}: {reason}" for path, reason in comparison.problems]
     lines += [f"skipped baseline {path}: {reason}" for path, reason in comparison.baseline_problems]
     return lines
@@ -422,10 +482,22 @@ def to_json(comparison: Comparison) -> str:
         "baseline_problems": [
             {"path": str(p), "reason": reason} for p, reason in comparison.baseline_problems
         ],
+        "verdicts": [_finite(asdict(group)) for group in comparison.verdicts],
         "regression": comparison.has_regression,
         "cannot_judge": comparison.why_cannot_judge,
     }
     return json.dumps(payload, indent=1, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN (a figure that does not exist, e.g. no interval) as None, for JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
@@ -452,21 +524,23 @@ def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
     )
 
 
-def ab_notes(effect: SpeedEffect) -> list[str]:
+def speed_notes(effect: SpeedEffect) -> list[str]:
     """The verdict's reason and what more runs would buy."""
-    lines = [f"verdict: {effect.describe()}: {effect.reason}"]
+    lines = [f"{effect.verdict}: {effect.reason}"]
     if not math.isnan(effect.detectable):
         runs = min(effect.runs_a, effect.runs_b)
+        drift = f" and ±{100 * effect.drift:.1f} % drift between sittings" if effect.drift else ""
         lines.append(
-            f"noise: {100 * effect.noise_cv:.1f} % run to run; with {runs} runs a side the "
-            f"smallest slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
+            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} runs a side "
+            f"the smallest slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
             f"(margin ±{100 * effect.margin:g} %)"
         )
         for slowdown, needed_runs in effect.runs_for.items():
-            needed = (
-                "not possible within the margin"
-                if needed_runs is None
-                else f"{needed_runs} runs a side"
-            )
+            if needed_runs is not None:
+                needed = f"{needed_runs} runs a side"
+            elif effect.drift:
+                needed = "not possible across sittings with this drift: use `mnist-bench ab`"
+            else:
+                needed = "not possible within the margin"
             lines.append(f"to flag a {100 * slowdown:g} % slowdown: {needed}")
     return lines

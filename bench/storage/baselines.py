@@ -5,6 +5,7 @@ Pydantic dataclasses, like results: strict types, finite figures within their me
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ class SeedFigures:
     peak_device_mem_mb: Annotated[float, Field(ge=0, le=1e18)] | None
     weights_sha256: str
     torch: str
+    sitting: Annotated[int, Field(ge=0)] = 0  # which sitting (see Baseline.sittings) ran it
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -59,6 +61,14 @@ class Baseline:
     data_sha256: str
     runs: Annotated[list[SeedFigures], Field(min_length=1)]
     baseline_schema_version: int = BASELINE_SCHEMA_VERSION
+    # How steady_train_images_per_s was taken (bench.storage.throughput), so that runs are judged
+    # by the same estimator.
+    estimator: str = "median of epochs 2..n"
+    # Sittings: one `run --repeat` group each (ungrouped runs: a gap of SITTING_GAP_S starts a
+    # new one). Within a sitting the runs vary by noise_cv; the sittings' medians by drift.
+    sittings: Annotated[int, Field(ge=1)] = 1
+    noise_cv: Annotated[float, Field(ge=0, le=10)] | None = None  # None: no sitting of 2+
+    drift: Annotated[float, Field(ge=0, le=10)] | None = None  # None: a single sitting
 
     def seed_figures(self, seed: int) -> SeedFigures | None:
         return next((run for run in self.runs if run.seed == seed), None)
@@ -71,7 +81,42 @@ class Baseline:
 BASELINE_SCHEMA = TypeAdapter(Baseline)
 
 
-def figures_of(result: RunResult) -> SeedFigures:
+SITTING_GAP_S = 600
+
+
+def sittings_of(results: list[RunResult]) -> list[int]:
+    """Each result's sitting, numbered in time order: its `run --repeat` group; ungrouped
+    results share one while no gap between them exceeds SITTING_GAP_S."""
+    sitting = [0] * len(results)
+    number, previous = -1, None
+    for index in sorted(range(len(results)), key=lambda i: results[i].created_utc):
+        group, started = results[index].group, datetime.fromisoformat(results[index].created_utc)
+        if previous is None:
+            same = False
+        elif group is not None or previous[0] is not None:
+            same = group == previous[0]
+        else:
+            same = (started - previous[1]).total_seconds() <= SITTING_GAP_S
+        number += 0 if same else 1
+        sitting[index] = number
+        previous = (group, started)
+    return sitting
+
+
+def spread_of(rates: list[float], sittings: list[int]) -> tuple[float | None, float | None]:
+    """The within-sitting coefficient of variation (pooled over sittings of 2+ runs) and the
+    drift: the coefficient of variation of the sittings' medians (None for one sitting)."""
+    by_sitting: dict[int, list[float]] = {}
+    for rate, sitting in zip(rates, sittings, strict=True):
+        by_sitting.setdefault(sitting, []).append(rate)
+    within = [statistics.stdev(r) / statistics.fmean(r) for r in by_sitting.values() if len(r) > 1]
+    medians = [statistics.median(r) for r in by_sitting.values()]
+    noise = statistics.fmean(within) if within else None
+    drift = statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else None
+    return noise, drift
+
+
+def figures_of(result: RunResult, sitting: int = 0) -> SeedFigures:
     summary = result.summary
     return SeedFigures(
         run_id=result.run_id,
@@ -84,6 +129,7 @@ def figures_of(result: RunResult) -> SeedFigures:
         peak_device_mem_mb=summary.peak_device_mem_mb,
         weights_sha256=result.weights_sha256,
         torch=result.environment.torch,
+        sitting=sitting,
     )
 
 
@@ -98,16 +144,33 @@ def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline
             raise BaselineError(
                 f"{result.run_id} does not match {first.run_id}: {', '.join(differences)}"
             )
-    seeds = [r.config.seed for r in results]
-    if len(set(seeds)) != len(seeds):
-        raise BaselineError(f"a seed appears twice among the results: {sorted(seeds)}")
+        if result.summary.estimator != first.summary.estimator:
+            raise BaselineError(
+                f"{result.run_id} took its throughput as the {result.summary.estimator}, "
+                f"{first.run_id} as the {first.summary.estimator}"
+            )
+    digests: dict[int, str] = {}
+    for result in results:
+        seen = digests.setdefault(result.config.seed, result.weights_sha256)
+        if result.arithmetic.bitwise_reruns and seen != result.weights_sha256:
+            raise BaselineError(
+                f"seed {result.config.seed} gave different weights in two runs: a baseline "
+                "needs reproducible runs"
+            )
+    sittings = sittings_of(results)
+    noise, drift = spread_of([r.summary.steady_train_images_per_s for r in results], sittings)
+    figures = [figures_of(r, sitting) for r, sitting in zip(results, sittings, strict=True)]
     return Baseline(
         name=name or default_name(first),
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         config=replace(first.config),
         hardware=hardware_of(first.environment),
         data_sha256=first.data.sha256,
-        runs=sorted((figures_of(r) for r in results), key=lambda f: f.seed),
+        runs=sorted(figures, key=lambda f: (f.sitting, f.seed)),
+        estimator=first.summary.estimator,
+        sittings=max(sittings) + 1,
+        noise_cv=noise,
+        drift=drift,
     )
 
 

@@ -102,12 +102,16 @@ class EpochMetrics:
     eval_images_per_s: Positive
     test_loss: NonNegative
     test_accuracy_pct: Percent
+    # Training throughput of each full block of Summary.block_steps steps, timed without a host
+    # sync per step (CUDA events on CUDA); empty where blocks are not timed (MPS, or the
+    # slowest-rank epochs of a data-parallel run).
+    block_images_per_s: list[Positive] = field(default_factory=list)
 
 
 @dataclass(config=STRICT_SCHEMA)
 class Summary:
     warmup_train_s: Positive  # epoch 1, which pays for allocation and kernel selection
-    steady_train_images_per_s: Positive  # median of epochs 2..n (epoch 1 when it is the only one)
+    steady_train_images_per_s: Positive  # the headline: `estimator` over the steady blocks
     eval_images_per_s: Positive  # median over epochs
     total_train_s: Positive
     final_test_accuracy_pct: Percent
@@ -124,6 +128,9 @@ class Summary:
     peak_matmul_flops_per_s: Positive | None = None
     peak_measured_utc: str | None = None
     mfu_pct: NonNegative | None = None  # train_flops_per_s as a share of that peak
+    # How the headline was taken (bench.storage.throughput.HEADLINE) and the block size it saw.
+    estimator: str = "median of epochs 2..n"
+    block_steps: Count | None = None
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -175,6 +182,9 @@ class RunResult:
     # A file name beside the result, never a path elsewhere.
     weights_file: Annotated[str, Field(pattern=r"^[^/\\]+$")] | None = None
     distributed: DistributedInfo | None = None
+    # `run --repeat`: the group its replicates share, and which replicate this is (from 1).
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    replicate: Count | None = None
     schema_version: int = SCHEMA_VERSION
     notes: list[str] = field(default_factory=list)
 

@@ -1,0 +1,61 @@
+"""A run's training throughput: blocks timed within each epoch, and the estimators over them."""
+
+import copy
+import statistics
+
+import pytest
+import torch
+
+from bench.config.settings import RunConfig
+from bench.measure.timing import BlockClock
+from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate, steady_blocks
+from mnist_core import load_mnist
+from tests.conftest import measure
+
+
+def with_blocks(template, blocks_per_epoch):
+    result = copy.deepcopy(template)
+    result.epochs = [copy.deepcopy(result.epochs[0]) for _ in blocks_per_epoch]
+    for epoch, blocks in zip(result.epochs, blocks_per_epoch, strict=True):
+        epoch.block_images_per_s = list(blocks)
+    return result
+
+
+def test_steady_blocks_leave_out_the_warm_up(template):
+    two = with_blocks(template, [[1.0, 2.0], [3.0, 4.0], [5.0]])
+    assert steady_blocks(two.epochs) == [3.0, 4.0, 5.0]  # epoch 1 pays for warm-up
+    one = with_blocks(template, [[1.0, 2.0, 3.0]])
+    assert steady_blocks(one.epochs) == [2.0, 3.0]  # so does the first block of a lone epoch
+
+
+def test_estimators_read_the_steady_blocks_and_fall_back_to_the_epochs(template):
+    run = with_blocks(template, [[1.0] * 5, [10.0, 20.0, 30.0, 40.0, 1000.0]])
+    assert estimate(run.epochs, "median of blocks") == 30.0
+    assert estimate(run.epochs, "20 % trimmed mean of blocks") == pytest.approx(30.0)
+    assert estimate(run.epochs, "upper quartile of blocks") == 40.0
+    no_blocks = with_blocks(template, [[], []])
+    for name in ESTIMATORS:
+        assert estimate(no_blocks.epochs, name) == no_blocks.epochs[1].train_images_per_s
+
+
+def test_the_cpu_clock_marks_every_block_without_waiting():
+    clock = BlockClock(torch.device("cpu"), 2)
+    clock.start()
+    for index in range(5):
+        clock.step_done(index)
+    seconds = clock.block_seconds()
+    assert len(seconds) == 2 and all(s >= 0 for s in seconds)  # the 5th step: no full block
+
+
+def test_a_run_records_its_blocks_and_takes_the_headline_from_them(tiny_mnist, monkeypatch):
+    monkeypatch.setattr("bench.measure.run.BLOCK_STEPS", 3)
+    data = load_mnist(tiny_mnist, download=False)
+    config = RunConfig(device="cpu", epochs=2, batch_size=20, max_steps_per_epoch=7)
+    result = measure(config, data)
+    assert [len(e.block_images_per_s) for e in result.epochs] == [2, 2]  # 7 steps: 2 of 3
+    assert (result.summary.block_steps, result.summary.estimator) == (3, HEADLINE)
+    assert result.summary.steady_train_images_per_s == estimate(result.epochs, HEADLINE)
+    for epoch in result.epochs:  # the blocks lie within the epoch's own time
+        block_s = [3 * 20 / rate for rate in epoch.block_images_per_s]
+        assert sum(block_s) <= epoch.train_s
+    assert statistics.median(result.epochs[1].block_images_per_s) > 0
