@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -16,6 +17,7 @@ from bench.config.settings import (
     BASELINES_DIR,
     DEVICES,
     DIST_TIMEOUT_S,
+    GROUP_PATTERN,
     LOADER,
     RESULTS_DIR,
     SWEEP_BATCH_SIZES,
@@ -267,6 +269,8 @@ def run(
     loaders = [choice.value for choice in loader]
     if not 1 <= repeat <= 1000:
         raise fail(f"--repeat must be 1 to 1000, got {repeat}")
+    if group is not None and not re.fullmatch(GROUP_PATTERN, group):
+        raise fail(f"--group must be 1 to 64 letters, digits, '_', '.' or '-', got {group!r}")
     if repeat > 1 and nproc_per_node is not None:
         raise fail("--repeat runs one process at a time: leave out --nproc-per-node")
     if repeat > 1 and not in_process:

@@ -199,7 +199,10 @@ def run_all(
                 )
                 if measurement is None:
                     continue
-                measurement.result.group, measurement.result.replicate = group, replicate
+                # Rebuilt, so the schema checks the group as it checks every field.
+                measurement.result = dataclasses.replace(
+                    measurement.result, group=group, replicate=replicate
+                )
                 if measurement.result.distributed:
                     with_scaling_reference(measurement.result, reference, baselines_dir)
                 recorded.append(record(measurement, out_dir, plot=plot))

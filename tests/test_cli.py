@@ -253,6 +253,7 @@ def test_repeat_in_process_with_the_same_seed(tiny_mnist, tmp_path):
     [
         (["--repeat", 0], "--repeat must be 1 to 1000"),
         (["--repeat", 2, "--nproc-per-node", 2], "leave out --nproc-per-node"),
+        (["--group", "no spaces/or slashes"], "--group must be 1 to 64 letters"),
     ],
 )
 def test_bad_repeats_are_refused(tiny_mnist, tmp_path, args, message):

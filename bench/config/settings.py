@@ -35,6 +35,8 @@ SWEEP_STEPS = 30
 # `ab`: the change in training throughput that matters. Measured on the 2-core machine (README),
 # 5 + 5 interleaved runs resolve about this much.
 AB_MARGIN_PCT = 5.0
+# A `run --repeat` group id: what the results record, and what the hidden --group accepts.
+GROUP_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 
 
 Bounded = Annotated[int, Field(ge=1, le=MAX_COUNT)]

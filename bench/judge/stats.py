@@ -134,7 +134,7 @@ def _amount(margin: float, names: tuple[str, str]) -> str:
 def _what_it_takes(margin: float, noise: float, drift: float) -> dict[float, int | None]:
     if not math.isfinite(noise):
         return {}
-    targets = sorted({target for target in (round(2 * margin, 4), 0.10) if target < 1})
+    targets = sorted({target for target in (round(2 * margin, 4), 0.10) if margin < target < 1})
     return {target: runs_needed(target, margin, noise, drift) for target in targets}
 
 

@@ -531,8 +531,9 @@ def speed_notes(effect: SpeedEffect) -> list[str]:
         runs = min(effect.runs_a, effect.runs_b)
         drift = f" and ±{100 * effect.drift:.1f} % drift between sittings" if effect.drift else ""
         lines.append(
-            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} runs a side "
-            f"the smallest slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
+            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} "
+            f"run{'s' if runs != 1 else ''} a side the smallest slowdown flagged with 80 % "
+            f"power is {100 * effect.detectable:.1f} % "
             f"(margin ±{100 * effect.margin:g} %)"
         )
         for slowdown, needed_runs in effect.runs_for.items():

@@ -17,7 +17,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from bench.config.settings import STRICT_SCHEMA, Count, Percent, Positive, RunConfig
+from bench.config.settings import (
+    GROUP_PATTERN,
+    STRICT_SCHEMA,
+    Count,
+    Percent,
+    Positive,
+    RunConfig,
+)
 from bench.errors import ResultFileError
 
 SCHEMA_VERSION = 2
@@ -183,7 +190,7 @@ class RunResult:
     weights_file: Annotated[str, Field(pattern=r"^[^/\\]+$")] | None = None
     distributed: DistributedInfo | None = None
     # `run --repeat`: the group its replicates share, and which replicate this is (from 1).
-    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    group: Annotated[str, Field(pattern=rf"^{GROUP_PATTERN}$")] | None = None
     replicate: Count | None = None
     schema_version: int = SCHEMA_VERSION
     notes: list[str] = field(default_factory=list)
