@@ -36,6 +36,7 @@ from bench.storage.files import (
     written_together,
 )
 from bench.storage.results import Environment, RunResult, new_run_id
+from bench.storage.throughput import EPOCH_MEDIAN, estimate
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
     from bench.measure.peak import Peak
@@ -94,11 +95,16 @@ def with_scaling_reference(result: RunResult, reference: Path | None, baselines_
                 f"({', '.join(differences[:3])})"
             )
             return
-        name, rate = single.run_id, single.summary.steady_train_images_per_s
+        # Taken like the ranks' figure: the median of epochs (ranks time no blocks).
+        name, rate = single.run_id, estimate(single.epochs, EPOCH_MEDIAN)
     else:
         baselines = load_baselines(baselines_dir)[0] if baselines_dir.exists() else []
         found = single_process_reference(result, baselines)
         if found is None:
+            result.notes.append(
+                "no scaling efficiency: no one-process baseline of this experiment by the "
+                "median of epochs (pass --reference with a one-process result)"
+            )
             return
         name, rate = found
     info = result.distributed

@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench.config.experiment import identity_of
 from bench.config.settings import AB_MARGIN_PCT
 from bench.judge.stats import compare_speeds
 from bench.storage.files import collect
@@ -27,8 +28,11 @@ SCALES = (1.0, 0.95, 0.90)
 
 
 def figures(folder: Path, estimator: str) -> list[float]:
-    """Each run's training throughput by `estimator`, in run order."""
+    """Each run's training throughput by `estimator`, in run order; the runs must be
+    replicates of one experiment × implementation × machine."""
     results = sorted((r for _, r in collect([folder])[0]), key=lambda r: r.created_utc)
+    if len({identity_of(r) for r in results}) > 1:
+        raise SystemExit(f"{folder} holds runs of more than one configuration")
     return [estimate(r.epochs, estimator) for r in results]
 
 

@@ -13,6 +13,7 @@ from bench.cli import app
 from bench.config.settings import Tolerances
 from bench.jobs import compare_paths
 from bench.judge.compare import compare
+from bench.show.tables import to_json
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
 from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
@@ -201,6 +202,8 @@ def test_a_baseline_of_one_sitting_cannot_tell_speed(template, seeds):
     comparison, group = judged(template, make_baseline(seeds), [run])
     assert group.speed.verdict == "inconclusive" and "one sitting" in group.speed.reason
     assert "one sitting" in comparison.why_cannot_judge
+    (exported,) = json.loads(to_json(comparison))["verdicts"]  # no interval: null, not NaN
+    assert exported["speed"]["low"] is None and exported["speed"]["verdict"] == "inconclusive"
 
 
 def test_runs_are_judged_by_the_baselines_estimator(template, two_sittings):
@@ -351,8 +354,7 @@ def test_results_folder_with_the_harness_other_documents_compares_runs_only(
     assert shown.exit_code == 0
     payload = json.loads(shown.output)
     assert [run["verdict"] for run in payload["runs"]] == ["ok", "ok", "ok"]
-    (group,) = payload["verdicts"]
-    assert group["speed"]["verdict"] == "inconclusive" and group["speed"]["low"] is None
+    assert payload["verdicts"] == []  # the baseline's own runs are no evidence against it
     assert payload["problems"] == []
 
 
@@ -449,3 +451,26 @@ def test_committed_baselines_load_and_judge_runs_like_their_own_seeds(template):
         (row,) = comparison.rows
         assert (row.baseline, row.verdicts) == (baseline.name, ["ok"])
         assert not comparison.has_regression
+
+
+def test_the_baselines_own_runs_are_no_evidence_against_it(template, two_sittings):
+    own = sittings(template, [[10_000, 10_100, 9_900, 10_050, 9_950]])  # sitting 0's runs
+    slower = variant(template, seed=1, rate=6_000, accuracy=98.1)
+    comparison = compare([(None, r) for r in [*own, slower]], [two_sittings], Tolerances())
+    (group,) = comparison.verdicts
+    assert group.speed.runs_b == 1 and group.speed.verdict == "slower"
+    assert len(comparison.rows) == 6  # still listed, run by run
+
+
+def test_interleaved_groups_stay_one_sitting_each(template):
+    runs = sittings(template, [[10_000] * 2, [10_300] * 2])
+    runs[1].created_utc, runs[2].created_utc = runs[2].created_utc, runs[1].created_utc
+    assert make_baseline(runs).sittings == 2
+
+
+def test_an_unknown_estimator_is_refused_on_load(template, tmp_path):
+    document = template.to_dict()
+    document["summary"]["estimator"] = "the best of three"
+    (tmp_path / "x.json").write_text(json.dumps(document))
+    results, problems = collect([tmp_path])
+    assert not results and "unknown estimator 'the best of three'" in problems[0][1]

@@ -18,6 +18,7 @@ import torch
 
 from bench.judge.compare import relative_l2
 from bench.storage.files import load_result, load_weights
+from bench.storage.throughput import EPOCH_MEDIAN, estimate
 from mnist_core import load_mnist, make_loader
 
 LAUNCH_TIMEOUT_S = 240
@@ -106,6 +107,10 @@ def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     assert info.weights_identical and len({r.weights_sha256 for r in info.ranks}) == 1
     assert two.weights_sha256 == info.ranks[0].weights_sha256
     assert info.reference_run == one.run_id and info.scaling_efficiency_pct is not None
+    # The reference is taken like the ranks' figure (median of epochs), not by its headline.
+    reference_rate = estimate(one.epochs, EPOCH_MEDIAN)
+    expected = 100 * info.global_train_images_per_s / (2 * reference_rate)
+    assert info.scaling_efficiency_pct == pytest.approx(expected)
     assert two.config.world_size == 2
     # Same global batches, gradients averaged over ranks: the same optimisation.
     assert abs(two.summary.final_test_accuracy_pct - one.summary.final_test_accuracy_pct) <= 0.3

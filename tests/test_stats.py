@@ -58,7 +58,7 @@ def test_what_it_would_take_grows_with_noise_and_shrinks_with_the_effect():
 
 
 def test_a_baseline_of_one_sitting_cannot_judge_speed_and_says_why():
-    effect = compare_to_baseline([10_000] * 5, [5_000], 0.10, noise_cv=0.01, drift=None)
+    effect = compare_to_baseline([10_000] * 5, [5_000], 0.10, noise_cv=0.01, drift=None, sittings=2)
     assert effect.verdict == "inconclusive" and "one sitting" in effect.reason
     assert effect.ratio == pytest.approx(0.5)
 
@@ -66,23 +66,25 @@ def test_a_baseline_of_one_sitting_cannot_judge_speed_and_says_why():
 @pytest.mark.parametrize(("scale", "verdict"), [(0.5, "slower"), (2.0, "faster")])
 def test_one_run_far_outside_the_drift_gets_a_verdict(scale, verdict):
     baseline = replicates(20_000, 0.01, 10, seed=7)
-    effect = compare_to_baseline(baseline, [20_000 * scale], 0.10, noise_cv=0.01, drift=0.05)
+    effect = compare_to_baseline(
+        baseline, [20_000 * scale], 0.10, noise_cv=0.01, drift=0.05, sittings=2
+    )
     assert effect.verdict == verdict and effect.low <= effect.ratio <= effect.high
-    assert "1 vs 10 runs" not in effect.describe() and "10 vs 1 runs" in effect.describe()
+    assert "10 vs 1 runs" in effect.describe()
     assert "drift" in effect.describe()
 
 
 def test_one_run_equal_to_its_baseline_is_never_slower_and_not_ok_past_the_drift():
     baseline = replicates(20_000, 0.01, 10, seed=8)
-    effect = compare_to_baseline(baseline, [20_000], 0.10, noise_cv=0.01, drift=0.06)
+    effect = compare_to_baseline(baseline, [20_000], 0.10, noise_cv=0.01, drift=0.06, sittings=2)
     assert effect.verdict == "inconclusive" and "drift" in effect.reason
 
 
 def test_drift_widens_the_interval_of_a_group():
     baseline = replicates(20_000, 0.01, 10, seed=9)
     runs = replicates(20_000 * 0.85, 0.01, 5, seed=10)
-    calm = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.0)
-    drifty = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.08)
+    calm = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.0, sittings=2)
+    drifty = compare_to_baseline(baseline, runs, 0.10, noise_cv=0.01, drift=0.08, sittings=2)
     assert calm.verdict == "slower" and drifty.verdict == "inconclusive"
     assert drifty.low < calm.low and drifty.high > calm.high
     assert drifty.runs_for[0.20] is None  # drift this large: more runs of one sitting cannot help
@@ -98,3 +100,14 @@ def test_accuracy_over_seeds_gets_the_same_treatment():
     assert (same.verdict, same.low, same.high) == ("ok", 0.0, 0.0)
     few = compare_accuracies(base, base[:2], 0.3)
     assert few.verdict == "inconclusive" and "too few seeds" in few.reason
+
+
+def test_what_it_takes_against_a_baseline_counts_its_fixed_runs_and_drift():
+    # Against 5 baseline runs the baseline's own noise stays: more new runs help less.
+    assert runs_needed(0.10, 0.05, 0.03, fixed=5) > runs_needed(0.10, 0.05, 0.03)
+    assert runs_needed(0.10, 0.05, 0.03, fixed=2) is None  # 2 runs' medians alone blur 5 %
+    baseline = replicates(20_000, 0.02, 10, seed=11)
+    effect = compare_to_baseline(baseline, [19_000], 0.10, noise_cv=0.02, drift=0.03, sittings=2)
+    assert effect.against_baseline and effect.detectable > 0.10
+    unknown = compare_to_baseline(baseline, [19_000], 0.10, noise_cv=None, drift=0.03, sittings=2)
+    assert unknown.runs_for == {} and unknown.verdict in ("ok", "inconclusive")

@@ -224,6 +224,8 @@ def compare(
             rows.append(RunRow(path, result, [NO_BASELINE], why_no_baseline=why))
             continue
         rows.append(judge_run(path, result, baseline, tolerances))
+        if result.run_id in {run.run_id for run in baseline.runs}:
+            continue  # the baseline's own run (e.g. still in results/): no evidence against it
         judged.setdefault((identity_of(result), baseline.name), (baseline, []))[1].append(rows[-1])
     rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
     verdicts = [

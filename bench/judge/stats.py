@@ -55,6 +55,7 @@ class SpeedEffect:
     detectable: float  # the smallest slowdown these run counts flag with POWER
     runs_for: dict[float, int | None]  # slowdown -> runs per side to flag it (None: not possible)
     drift: float = 0.0  # between-sitting drift (CV) the interval was widened by; 0: interleaved
+    against_baseline: bool = False  # A is a baseline of fixed runs, B the new runs
 
     def describe(self) -> str:
         """e.g. 'slower −14.0 % [−18.2, −9.1] (5 vs 5 runs, p = 0.004)'."""
@@ -79,30 +80,40 @@ def _noise_cv(a: Sequence[float], b: Sequence[float]) -> float:
 MEDIAN_EFFICIENCY = math.pi / 2
 
 
-def _spread(runs: float, noise_cv: float, drift: float) -> float:
-    """Standard deviation of the log ratio of two medians of `runs` runs each, plus drift."""
-    return math.sqrt(2 * MEDIAN_EFFICIENCY * noise_cv**2 / runs + drift**2)
+def _log_sd(runs: int, noise_cv: float, drift: float, fixed: int | None = None) -> float:
+    """Standard deviation of the log ratio of two medians plus drift: `runs` runs a side, or
+    `runs` new runs against a baseline of `fixed` runs."""
+    per_run = MEDIAN_EFFICIENCY * noise_cv**2
+    medians = 2 * per_run / runs if fixed is None else per_run * (1 / runs + 1 / fixed)
+    return math.sqrt(medians + drift**2)
 
 
-def runs_needed(slowdown: float, margin: float, noise_cv: float, drift: float = 0.0) -> int | None:
-    """Runs per side for the interval of a true `slowdown` (0.05 = 5 %) to clear the margin
-    with POWER, by the normal approximation on the log ratio of medians; None when it cannot
-    (the slowdown is within the margin, drift alone blurs it past the margin, or the noise is
+def runs_needed(
+    slowdown: float, margin: float, noise_cv: float, drift: float = 0.0, fixed: int | None = None
+) -> int | None:
+    """Runs per side (against a baseline: new runs, the baseline's `fixed` count given) for the
+    interval of a true `slowdown` (0.05 = 5 %) to clear the margin with POWER, by the normal
+    approximation on the log ratio of medians; None when it cannot (the slowdown is within the
+    margin, drift or the baseline's own runs alone blur it past the margin, or the noise is
     unknown)."""
     if not (0 <= margin < slowdown < 1) or not math.isfinite(noise_cv):
         return None
     beyond = -math.log1p(-slowdown) + math.log1p(-margin)  # distance past the margin, in log
     z = _z(1 - (1 - CONFIDENCE) / 2) + _z(POWER)
-    room = (beyond / z) ** 2 - drift**2
+    per_run = MEDIAN_EFFICIENCY * noise_cv**2
+    room = (beyond / z) ** 2 - drift**2 - (0 if fixed is None else per_run / fixed)
     if room <= 0:
         return None
-    return max(MIN_RUNS, math.ceil(2 * MEDIAN_EFFICIENCY * noise_cv**2 / room))
+    return max(MIN_RUNS, math.ceil((2 if fixed is None else 1) * per_run / room))
 
 
-def detectable_slowdown(runs: int, margin: float, noise_cv: float, drift: float = 0.0) -> float:
-    """The smallest slowdown that `runs` per side flag with POWER (inverse of runs_needed)."""
+def detectable_slowdown(
+    runs: int, margin: float, noise_cv: float, drift: float = 0.0, fixed: int | None = None
+) -> float:
+    """The smallest slowdown that `runs` per side (or against `fixed` baseline runs) flag with
+    POWER (inverse of runs_needed)."""
     z = _z(1 - (1 - CONFIDENCE) / 2) + _z(POWER)
-    return 1 - math.exp(math.log1p(-margin) - z * _spread(runs, noise_cv, drift))
+    return 1 - math.exp(math.log1p(-margin) - z * _log_sd(runs, noise_cv, drift, fixed))
 
 
 def _verdict(
@@ -131,11 +142,13 @@ def _amount(margin: float, names: tuple[str, str]) -> str:
     return f"{100 * margin:g} %" if names == (SLOWER, FASTER) else f"{margin:g} points"
 
 
-def _what_it_takes(margin: float, noise: float, drift: float) -> dict[float, int | None]:
+def _what_it_takes(
+    margin: float, noise: float, drift: float, fixed: int | None = None
+) -> dict[float, int | None]:
     if not math.isfinite(noise):
         return {}
     targets = sorted({target for target in (round(2 * margin, 4), 0.10) if margin < target < 1})
-    return {target: runs_needed(target, margin, noise, drift) for target in targets}
+    return {target: runs_needed(target, margin, noise, drift, fixed) for target in targets}
 
 
 def _interval(
@@ -204,13 +217,15 @@ def compare_to_baseline(
     *,
     noise_cv: float | None,
     drift: float | None,
+    sittings: int,
     seed: int = 0,
 ) -> SpeedEffect:
-    """Runs of this sitting against a baseline recorded in others: as compare_speeds, with the
-    interval widened by the between-sitting `drift` the baseline measured (a slower machine
-    today must not read as slower code). Fewer than MIN_RUNS runs are judged by the same
-    rule on a prediction interval from the baseline's within-sitting `noise_cv` and the drift.
-    Without a measured drift (a baseline of one sitting) nothing can be told apart."""
+    """Runs of this sitting against a baseline recorded in `sittings` others: as
+    compare_speeds, with the interval widened by the between-sitting `drift` the baseline
+    measured (a slower machine today must not read as slower code), counting the drift of the
+    baseline's own median too. Fewer than MIN_RUNS runs are judged by the same rule on a
+    prediction interval from the baseline's within-sitting `noise_cv` and the drift. Without a
+    measured drift (a baseline of one sitting) nothing can be told apart."""
     ratio = statistics.median(runs) / statistics.median(baseline)
     noise = noise_cv if noise_cv is not None else NAN
     if drift is None:
@@ -218,32 +233,30 @@ def compare_to_baseline(
             ratio, NAN, NAN, NAN, len(baseline), len(runs), margin, INCONCLUSIVE,
             "the baseline was recorded in one sitting, so the drift between sittings is "
             "unknown: record it again in another sitting and save both as one baseline",
-            noise, NAN, {},
+            noise, NAN, {}, against_baseline=True,
         )  # fmt: skip
-    if not math.isfinite(noise):
-        noise = 0.0  # each baseline run was its own sitting: the drift holds all the noise
+    # Without a sitting of two runs the drift already holds all the run-to-run noise.
+    known_noise = noise if math.isfinite(noise) else 0.0
+    spread = drift * math.sqrt(1 + 1 / sittings)
     z = _z(1 - (1 - CONFIDENCE) / 2)
     if min(len(baseline), len(runs)) >= MIN_RUNS:
         p_value = _rank_test(baseline, runs)
         low, high = _interval(baseline, runs, "ratio of medians", seed)
-        widen = [math.hypot(math.log(ratio / end), z * drift) for end in (low, high)]
+        widen = [math.hypot(math.log(ratio / end), z * spread) for end in (low, high)]
         low, high = ratio * math.exp(-widen[0]), ratio * math.exp(widen[1])
     else:
         p_value = NAN
-        spread = math.sqrt(
-            noise**2 * (1 / len(runs) + MEDIAN_EFFICIENCY / len(baseline)) + drift**2
-        )
-        low, high = ratio * math.exp(-z * spread), ratio * math.exp(z * spread)
-    side = min(len(baseline), len(runs))
+        half = z * _log_sd(len(runs), known_noise, spread, fixed=len(baseline))
+        low, high = ratio * math.exp(-half), ratio * math.exp(half)
     verdict, reason = _verdict(
         low - 1, high - 1, margin, p_value,
-        f"{100 * noise:.1f} % run-to-run noise and ±{100 * drift:.1f} % drift between "
-        f"sittings for {len(runs)} vs {len(baseline)} runs",
+        f"{100 * known_noise:.1f} % run-to-run noise and ±{100 * drift:.1f} % drift between "
+        f"{sittings} sittings for {len(runs)} vs {len(baseline)} runs",
     )  # fmt: skip
+    detectable = detectable_slowdown(len(runs), margin, noise, spread, len(baseline))
     return SpeedEffect(
         ratio, low, high, p_value, len(baseline), len(runs), margin, verdict, reason, noise,
-        detectable_slowdown(side, margin, noise, drift), _what_it_takes(margin, noise, drift),
-        drift,
+        detectable, _what_it_takes(margin, noise, spread, len(baseline)), drift, True,
     )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from bench.judge.stats import (
 )
 from bench.storage.baselines import Baseline
 from bench.storage.results import RunResult
-from bench.storage.throughput import BLOCK_ESTIMATORS, estimate
+from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, estimate
 
 OK, FASTER, SLOWER = "ok", "faster", "slower"
 DIFFERENT_WEIGHTS, NO_BASELINE, NO_SEED = "different weights", "no baseline", "seed not in baseline"
@@ -79,10 +79,14 @@ def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baselin
 def single_process_reference(
     result: RunResult, baselines: list[Baseline]
 ) -> tuple[str, float] | None:
-    """A one-process baseline of the same experiment and implementation on the same machine."""
+    """A one-process baseline of the same experiment and implementation on the same machine,
+    its figures taken like a data-parallel run's (the median of epochs: ranks time no
+    blocks)."""
     wanted = as_single_process(identity_of(result))
     for baseline in baselines:
-        if baseline.config.world_size == 1 and as_single_process(baseline.identity) == wanted:
+        if baseline.estimator != EPOCH_MEDIAN or baseline.config.world_size != 1:
+            continue
+        if as_single_process(baseline.identity) == wanted:
             rate = statistics.median(run.steady_train_images_per_s for run in baseline.runs)
             return baseline.name, rate
     return None
@@ -152,6 +156,7 @@ def judge_group(
             tolerances.throughput_pct / 100,
             noise_cv=baseline.noise_cv,
             drift=baseline.drift,
+            sittings=baseline.sittings,
         )
     seeds_before = _per_seed([(run.seed, run.final_test_accuracy_pct) for run in baseline.runs])
     seeds_now = _per_seed(

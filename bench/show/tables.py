@@ -528,19 +528,23 @@ def speed_notes(effect: SpeedEffect) -> list[str]:
     """The verdict's reason and what more runs would buy."""
     lines = [f"{effect.verdict}: {effect.reason}"]
     if not math.isnan(effect.detectable):
-        runs = min(effect.runs_a, effect.runs_b)
+        if effect.against_baseline:
+            runs = f"{effect.runs_b} run{'s' if effect.runs_b != 1 else ''} against "
+            runs += f"the baseline's {effect.runs_a}"
+            unit = "runs"
+        else:
+            runs, unit = f"{min(effect.runs_a, effect.runs_b)} runs a side", "runs a side"
         drift = f" and ±{100 * effect.drift:.1f} % drift between sittings" if effect.drift else ""
         lines.append(
-            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} "
-            f"run{'s' if runs != 1 else ''} a side the smallest slowdown flagged with 80 % "
-            f"power is {100 * effect.detectable:.1f} % "
+            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} the smallest "
+            f"slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
             f"(margin ±{100 * effect.margin:g} %)"
         )
         for slowdown, needed_runs in effect.runs_for.items():
             if needed_runs is not None:
-                needed = f"{needed_runs} runs a side"
-            elif effect.drift:
-                needed = "not possible across sittings with this drift: use `mnist-bench ab`"
+                needed = f"{needed_runs} {unit}"
+            elif effect.against_baseline:
+                needed = "not possible against this baseline's drift: use `mnist-bench ab`"
             else:
                 needed = "not possible within the margin"
             lines.append(f"to flag a {100 * slowdown:g} % slowdown: {needed}")

@@ -32,7 +32,7 @@ from bench.storage.files import (
     read_document,
     write_json_atomic,
 )
-from bench.storage.results import RunResult, check_version, validate_document
+from bench.storage.results import EstimatorName, RunResult, check_version, validate_document
 
 BASELINE_SCHEMA_VERSION = 2
 
@@ -63,7 +63,7 @@ class Baseline:
     baseline_schema_version: int = BASELINE_SCHEMA_VERSION
     # How steady_train_images_per_s was taken (bench.storage.throughput), so that runs are judged
     # by the same estimator.
-    estimator: str = "median of epochs 2..n"
+    estimator: EstimatorName = "median of epochs 2..n"
     # Sittings: one `run --repeat` group each (ungrouped runs: a gap of SITTING_GAP_S starts a
     # new one). Within a sitting the runs vary by noise_cv; the sittings' medians by drift.
     sittings: Annotated[int, Field(ge=1)] = 1
@@ -85,22 +85,25 @@ SITTING_GAP_S = 600
 
 
 def sittings_of(results: list[RunResult]) -> list[int]:
-    """Each result's sitting, numbered in time order: its `run --repeat` group; ungrouped
-    results share one while no gap between them exceeds SITTING_GAP_S."""
-    sitting = [0] * len(results)
-    number, previous = -1, None
+    """Each result's sitting, numbered in time order of first appearance: one per `run
+    --repeat` group, however its runs interleave with others; ungrouped results share one
+    while no gap between their starts exceeds SITTING_GAP_S."""
+    keys: list[object] = [None] * len(results)
+    previous = None  # the last ungrouped result: its start and its key
     for index in sorted(range(len(results)), key=lambda i: results[i].created_utc):
-        group, started = results[index].group, datetime.fromisoformat(results[index].created_utc)
-        if previous is None:
-            same = False
-        elif group is not None or previous[0] is not None:
-            same = group == previous[0]
+        result = results[index]
+        if result.group is not None:
+            keys[index] = ("group", result.group)
+            continue
+        started = datetime.fromisoformat(result.created_utc)
+        if previous and (started - previous[0]).total_seconds() <= SITTING_GAP_S:
+            keys[index] = previous[1]
         else:
-            same = (started - previous[1]).total_seconds() <= SITTING_GAP_S
-        number += 0 if same else 1
-        sitting[index] = number
-        previous = (group, started)
-    return sitting
+            keys[index] = ("ungrouped", index)
+        previous = (started, keys[index])
+    order = sorted(range(len(results)), key=lambda i: results[i].created_utc)
+    numbers = {key: number for number, key in enumerate(dict.fromkeys(keys[i] for i in order))}
+    return [numbers[key] for key in keys]
 
 
 def spread_of(rates: list[float], sittings: list[int]) -> tuple[float | None, float | None]:

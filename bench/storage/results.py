@@ -14,7 +14,7 @@ from dataclasses import asdict, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from bench.config.settings import (
@@ -31,6 +31,18 @@ SCHEMA_VERSION = 2
 T = TypeVar("T")
 NonNegative = Annotated[float, Field(ge=0, le=1e18)]
 ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10, max_length=10)]
+
+
+def _known_estimator(name: str) -> str:
+    from bench.storage.throughput import ESTIMATORS
+
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
+    return name
+
+
+# The name of one of bench.storage.throughput's estimators.
+EstimatorName = Annotated[str, AfterValidator(_known_estimator)]
 
 
 def new_run_id(config: RunConfig, started: datetime) -> str:
@@ -136,7 +148,7 @@ class Summary:
     peak_measured_utc: str | None = None
     mfu_pct: NonNegative | None = None  # train_flops_per_s as a share of that peak
     # How the headline was taken (bench.storage.throughput.HEADLINE) and the block size it saw.
-    estimator: str = "median of epochs 2..n"
+    estimator: EstimatorName = "median of epochs 2..n"
     block_steps: Count | None = None
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from bench.storage.results import EpochMetrics
+if TYPE_CHECKING:
+    from bench.storage.results import EpochMetrics
 
 
 def steady_median(per_epoch: Sequence[float]) -> float:
