@@ -224,7 +224,7 @@ def run(
         typer.Option("--in-process", help="--repeat: replicates in this process, not fresh ones."),
     ] = False,
     group: Annotated[str | None, typer.Option(hidden=True)] = None,
-    replicate: Annotated[int | None, typer.Option(hidden=True)] = None,
+    replicate: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
 ) -> None:
     """Train the seed CNN on each device (and loader), time it, write results/<run-id>.json
     (and with --plot a loss plot). Several -d/--loader values run in turn and end in a
