@@ -107,7 +107,7 @@ def ab_torch(session: nox.Session) -> None:
     sync(session)
     pins = session.posargs or ["torch==2.14.1", "torchvision==0.29.1"]
     layered = shlex.join(["uv", "run", "--no-sync", *(f"--with={pin}" for pin in pins), "python"])
-    options = os.environ.get("AB_OPTIONS", "--common '-d cpu --epochs 2' --repeat 5")
+    options = os.environ.get("AB_OPTIONS", "--common '-d cpu --epochs 1'")
     session.run(
         "mnist-bench",
         "ab",

@@ -14,6 +14,8 @@ import typer
 
 from bench.config.settings import (
     AB_MARGIN_PCT,
+    AB_MAX_MINUTES,
+    AB_MAX_PAIRS,
     BASELINES_DIR,
     DEVICES,
     DIST_TIMEOUT_S,
@@ -430,9 +432,21 @@ def compare(
         bool,
         typer.Option(
             "--fail-on-regression",
-            help="Exit 1 when a verdict is 'slower', 'less accurate' or 'different weights'.",
+            help="Exit 1 when a verdict is 'slower', 'less accurate' or 'different weights'; "
+            "2 when a run has no baseline or a baseline cannot be read.",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="With --fail-on-regression: exit 2 on 'inconclusive' too."),
+    ] = False,
+    assumed_drift: Annotated[
+        float | None,
+        typer.Option(
+            help="Percent drift between sittings to assume where a baseline measured it in "
+            "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
+        ),
+    ] = None,
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = (
         Format.table
     ),
@@ -441,12 +455,13 @@ def compare(
     ] = None,
 ) -> None:
     """Compare runs side by side and against recorded baselines: each run against the same
-    seed (weights, accuracy), each group of runs for speed and accuracy over seeds, with the
-    effect, its interval and what more runs would take.
+    seed (weights, accuracy), each group of runs for speed (one-sided, ratio of geometric means,
+    allowing for the drift between sittings) and accuracy over seeds, with the effect, its
+    interval and the slowdown it could have missed.
 
-    Exit codes: 0 compared; 1 a regression with --fail-on-regression; 2 nothing usable, or
-    (with --fail-on-regression) what cannot be judged: an unreadable baseline, a run without
-    one, or an inconclusive verdict.
+    Exit codes: 0 compared (ok, or inconclusive); 1 evidence of a regression with
+    --fail-on-regression; 2 nothing usable, or (with --fail-on-regression) a run without a
+    baseline or an unreadable baseline, or (with --strict) an inconclusive verdict.
     """
     import sys
 
@@ -459,7 +474,9 @@ def compare(
         raise fail(f"baseline path {baseline} does not exist")
     with user_errors():
         tolerances = Tolerances(
-            throughput_pct=throughput_tolerance, accuracy_points=accuracy_tolerance
+            throughput_pct=throughput_tolerance,
+            accuracy_points=accuracy_tolerance,
+            assumed_drift_pct=assumed_drift,
         )
         comparison = compare_paths(paths, baseline or BASELINES_DIR, tolerances)
     # Piped output has no terminal to fit: keep the wide tables unfolded there.
@@ -487,10 +504,25 @@ def compare(
         with user_errors():
             plot_comparison(comparison, plot)
         typer.echo(f"wrote {plot}", err=True)
-    if fail_on_regression and comparison.has_regression:
+    if fail_on_regression:
+        gate(
+            comparison.regressions,
+            comparison.why_cannot_judge,
+            comparison.undecided if strict else None,
+        )
+
+
+def gate(regressions: list[str], cannot_judge: str | None, undecided: str | None) -> None:
+    """A regression gate's exit: 1 on evidence of a regression (named first), 2 when it could
+    not judge at all, or on what the evidence could not settle when that was asked for."""
+    for regression in regressions:
+        typer.echo(f"regression: {regression}", err=True)
+    if regressions:
         raise typer.Exit(1)
-    if fail_on_regression and comparison.why_cannot_judge:
-        raise fail(f"cannot judge regressions: {comparison.why_cannot_judge}")
+    if cannot_judge:
+        raise fail(f"cannot judge regressions: {cannot_judge}")
+    if undecided:
+        raise fail(f"inconclusive (--strict): {undecided}")
 
 
 @baseline_app.command("save")
@@ -612,38 +644,61 @@ def ab(
     common: Annotated[
         str, typer.Option(help="`run` options for both, e.g. '-d cpu --epochs 2'.")
     ] = "",
-    repeat: Annotated[int, typer.Option(help="Replicates per variant (fresh processes).")] = 5,
+    max_pairs: Annotated[
+        int, typer.Option(help="Cap: pairs (A and B once each) before 'inconclusive'.")
+    ] = AB_MAX_PAIRS,
+    max_time: Annotated[
+        float,
+        typer.Option(help="Cap: minutes; no pair starts that would end past it (estimated)."),
+    ] = AB_MAX_MINUTES,
     margin: Annotated[
-        float, typer.Option(help="Percent change that matters: within it, 'ok'.")
+        float,
+        typer.Option(help="Percent slowdown that matters: 'slower' needs evidence and more."),
     ] = AB_MARGIN_PCT,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the replicates (default: results/ab-<time>).")
     ] = None,
     fail_on_regression: Annotated[
         bool,
-        typer.Option(
-            "--fail-on-regression", help="Exit 1 when B is slower, 2 when it cannot tell."
-        ),
+        typer.Option("--fail-on-regression", help="Exit 1 when the verdict is 'slower'."),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="With --fail-on-regression: exit 2 on 'inconclusive'."),
     ] = False,
 ) -> None:
-    """Interleaved A/B: run two variants A B A B … in fresh processes, so that drift of the
-    machine hits both alike; judge B against A (ratio of medians, bootstrap interval,
-    Mann–Whitney U, the margin as an equivalence band); print a table and draw every
-    replicate in run order."""
+    """Sequential interleaved A/B: run pairs of the two variants (A B, B A, …) in fresh
+    processes, so that drift of the machine hits both alike, until the evidence decides.
+
+    Stopping rule: each pair gives log(B/A) of training throughput. From the 4th pair on, after
+    every pair, a safe (anytime-valid) t-test weighs the evidence for a slowdown of twice the
+    margin against no change: 'slower' when its e-value reaches 20 and the estimate is beyond
+    the margin, 'faster' likewise, 'ok' when the e-value falls to 1/20 (that slowdown ruled
+    out) or a real change is within the margin. False 'slower' on identical variants stays
+    below 5 % however many pairs it looks at. The interval printed is a 95 % confidence
+    sequence, valid when the test stops.
+
+    Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
+    with the slowdown it could have missed. Exit codes: 0 ok, faster or inconclusive; 1
+    slower with --fail-on-regression; 2 bad input, or inconclusive with --strict.
+    """
     import shlex
     import sys
     from datetime import UTC, datetime
 
     from rich.console import Console
 
-    from bench.jobs import judge_ab, run_ab
+    from bench.jobs import run_ab
+    from bench.judge.stats import REGRESSIONS, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes, to_rich
 
-    if not 1 <= repeat <= 1000:
-        raise fail(f"--repeat must be 1 to 1000, got {repeat}")
-    if not 0 <= margin < 50:
-        raise fail(f"--margin must be a percentage in [0, 50), got {margin}")
+    if not 1 <= max_pairs <= 1000:
+        raise fail(f"--max-pairs must be 1 to 1000, got {max_pairs}")
+    if not 0 < max_time <= 7 * 24 * 60:
+        raise fail(f"--max-time must be more than 0 and at most a week of minutes, got {max_time}")
+    if not 0 < margin < 50:
+        raise fail(f"--margin must be a percentage in (0, 50), got {margin}")
     try:
         variants = {
             name: (shlex.split(python) if python else [sys.executable], shlex.split(options))
@@ -654,24 +709,41 @@ def ab(
         raise fail(f"cannot split the options: {error}") from None
     folder = out or RESULTS_DIR / f"ab-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     console = Console()
+    console.print(
+        f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
+        f"{max_pairs} or {max_time:g} min",
+        markup=False,
+        highlight=False,
+    )
     with user_errors():
-        replicates = run_ab(
+        replicates, effect = run_ab(
             variants=variants,
             common=shared,
-            repeat=repeat,
             out_dir=folder,
+            margin=margin / 100,
+            max_pairs=max_pairs,
+            max_time_s=60 * max_time,
             on_replicate=lambda r: console.print(
                 f"{r.order:3d} {r.variant}: {r.result.summary.steady_train_images_per_s:,.0f} "
-                f"train img/s, {r.result.summary.final_test_accuracy_pct:.2f} %"
+                f"train img/s, {r.result.summary.final_test_accuracy_pct:.2f} %",
+                highlight=False,
+            ),
+            on_pair=lambda p: console.print(
+                f"    pair {p.pairs}: B vs A {p.look.describe()} ({p.elapsed_s / 60:.1f} min)",
+                markup=False,
+                highlight=False,
             ),
         )
-        effect = judge_ab(replicates, margin / 100)
         plot = plot_ab(replicates, folder / "ab-run-order.png")
-    console.print(to_rich(ab_table(replicates, effect)))
-    for line in [f"verdict: {effect.describe()}", *speed_notes(effect)]:
+    console.print(to_rich(ab_table(replicates, effect, {"A": a, "B": b})))
+    for line in speed_notes(effect):
         console.print(line, markup=False, highlight=False)
     console.print(f"wrote {folder} (A/, B/ and {plot.name})", markup=False)
-    if fail_on_regression and effect.verdict == "slower":
-        raise typer.Exit(1)
-    if fail_on_regression and effect.verdict == "inconclusive":
-        raise fail(f"cannot tell: {effect.reason}")
+    if fail_on_regression:
+        regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
+        undecided = None
+        if effect.verdict == Verdict.INCONCLUSIVE:
+            undecided = (
+                f"B vs A could have missed a slowdown of up to {100 * effect.could_miss:.0f} %"
+            )
+        gate(regressions, None, undecided if strict else None)

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -23,7 +24,8 @@ from bench.config.experiment import as_single_process, identity_of
 from bench.config.settings import BASELINES_DIR, DIST_TIMEOUT_S, RunConfig, Tolerances
 from bench.errors import ConfigError, ResultFileError
 from bench.judge.compare import Comparison, compare
-from bench.judge.stats import SpeedEffect, compare_speeds
+from bench.judge.sequential import Look, decide, look
+from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import single_process_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.files import (
@@ -373,23 +375,46 @@ def run_repeated(
     return replicates
 
 
+@dataclass
+class AbProgress:
+    """One pair done: the runs so far and where the test stands."""
+
+    pairs: int
+    look: Look
+    elapsed_s: float
+
+
+def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
+    """log(B / A) of each complete pair, the pairs in run order."""
+    ratios = []
+    for first, second in zip(replicates[::2], replicates[1::2], strict=False):
+        rates = {r.variant: r.result.summary.steady_train_images_per_s for r in (first, second)}
+        ratios.append(math.log(rates["B"] / rates["A"]))
+    return ratios
+
+
 def run_ab(
     *,
     variants: dict[str, tuple[list[str], list[str]]],
     common: Sequence[str],
-    repeat: int,
     out_dir: Path,
+    margin: float,
+    max_pairs: int,
+    max_time_s: float,
     on_replicate: Callable[[Replicate], None] | None = None,
-) -> list[Replicate]:
-    """Run the variants interleaved, A B B A A B …, each replicate a fresh process, so that
-    drift of the machine hits both alike and neither always runs second. `variants` maps a name
-    to (interpreter command, run options); the interpreter lets a variant be another
-    environment, e.g. another torch through `uv run --with torch==X python`."""
+    on_pair: Callable[[AbProgress], None] | None = None,
+) -> tuple[list[Replicate], SpeedEffect]:
+    """Run the variants in interleaved pairs, A B, B A, A B …, each replicate a fresh process,
+    so that drift of the machine hits both alike and neither always runs second; after each
+    pair the sequential test (bench.judge.sequential) stops with a verdict or asks for another,
+    until `max_pairs` or `max_time_s` (the next pair would pass it) ends it inconclusive.
+    `variants` maps "A" and "B" to (interpreter command, run options); the interpreter lets a
+    variant be another environment, e.g. another torch through `uv run --with torch==X python`."""
     replicates: list[Replicate] = []
-    names = list(variants)
+    started = time.monotonic()
     with output_folder(out_dir, 64):
-        for pair in range(repeat):
-            for name in names if pair % 2 == 0 else names[::-1]:
+        for pair in range(1, max_pairs + 1):
+            for name in ("A", "B") if pair % 2 else ("B", "A"):
                 python, options = variants[name]
                 folder = out_dir / name
                 command = [*python, "-m", "bench", "run", *common, *options, "--out", str(folder)]
@@ -400,17 +425,22 @@ def run_ab(
                         f"variant {name} wrote {len(new)} results per replicate: give it one "
                         "device and one loader"
                     )
-                replicate = Replicate(name, order, new[0], load_result(new[0]))
-                replicates.append(replicate)
+                replicates.append(Replicate(name, order, new[0], load_result(new[0])))
                 if on_replicate:
-                    on_replicate(replicate)
-    return replicates
-
-
-def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
-    """B against A over every replicate's steady training throughput."""
-    rates = {
-        name: [r.result.summary.steady_train_images_per_s for r in replicates if r.variant == name]
-        for name in ("A", "B")
-    }
-    return compare_speeds(rates["A"], rates["B"], margin)
+                    on_replicate(replicates[-1])
+            ratios = pair_log_ratios(replicates)
+            elapsed = time.monotonic() - started
+            if on_pair:
+                on_pair(AbProgress(pair, look(ratios, margin), elapsed))
+            out_of_time = elapsed * (pair + 1) / pair > max_time_s
+            why_last = (
+                f"no verdict within {max_pairs} pairs (--max-pairs)"
+                if pair == max_pairs
+                else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
+            )
+            effect = decide(
+                ratios, margin, last=pair == max_pairs or out_of_time, why_last=why_last
+            )
+            if effect is not None:
+                return replicates, effect
+    raise ConfigError("--max-pairs must be at least 1")

@@ -1,39 +1,47 @@
-"""The README's statistics evidence, recomputed from stored results.
+"""The README's statistics evidence, recomputed from stored results or simulated.
 
     python scripts/evidence.py estimators FOLDER...   run-to-run spread of each estimator
-    python scripts/evidence.py ab FOLDER...           A/A false alarms and sensitivity
-    python scripts/evidence.py ab --pool K FOLDER...  the same, K consecutive `ab`s pooled
+    python scripts/evidence.py replay [--every K] FOLDER...
+    python scripts/evidence.py simulate               the rule's operating characteristic
 
 `estimators`: each FOLDER holds fresh-process replicates of one configuration (`run --repeat`);
 for every candidate estimator in bench.storage.throughput, the coefficient of variation of the runs'
-figures. `ab`: each FOLDER is one `ab` of identical variants (A/ and B/); with each estimator,
-the verdicts as measured and with B's figures scaled by 0.95 and 0.90 (a known slowdown).
-`--pool K`: each comparison pools K consecutive FOLDERs (e.g. 10 + 10 runs from 5 + 5).
+figures. `replay`: each FOLDER is an `ab` of identical variants (A/ and B/), its pairs in run
+order; the folders' pairs are joined in the order given. The sequential rule of `ab` replays
+comparisons over them, as measured and with B's throughput scaled by 0.95 and 0.90 (a known
+slowdown): disjoint comparisons, each starting where the last stopped, and (with `--every K`)
+comparisons starting every K pairs, which overlap. Each line gives the verdicts, the runs and
+the minutes (the replicates' own start-to-start times) to a verdict. `simulate`: the rule on
+simulated A/Bs at true slowdowns of 0-20 % and 4.5-7.5 % noise (bench.judge.sequential).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from bench.config.experiment import identity_of
-from bench.config.settings import AB_MARGIN_PCT
-from bench.judge.stats import compare_speeds
+from bench.config.settings import AB_MARGIN_PCT, AB_MAX_PAIRS
+from bench.judge.sequential import decide, simulate
 from bench.storage.files import collect
+from bench.storage.results import RunResult
 from bench.storage.throughput import ESTIMATORS, estimate
 
 SCALES = (1.0, 0.95, 0.90)
+MARGIN = AB_MARGIN_PCT / 100
 
 
-def figures(folder: Path, estimator: str) -> list[float]:
-    """Each run's training throughput by `estimator`, in run order; the runs must be
-    replicates of one experiment × implementation × machine."""
+def in_order(folder: Path) -> list[RunResult]:
+    """The results in `folder`, in run order; they must be one experiment × implementation ×
+    machine."""
     results = sorted((r for _, r in collect([folder])[0]), key=lambda r: r.created_utc)
     if len({identity_of(r) for r in results}) > 1:
         raise SystemExit(f"{folder} holds runs of more than one configuration")
-    return [estimate(r.epochs, estimator) for r in results]
+    return results
 
 
 def cv(values: list[float]) -> float:
@@ -49,40 +57,106 @@ def successive_cv(values: list[float]) -> float:
 def estimators(folders: list[Path]) -> None:
     print("estimator | run-to-run CV per folder | the same from successive differences")
     for name in ESTIMATORS:
-        rates = [figures(folder, name) for folder in folders]
+        rates = [[estimate(r.epochs, name) for r in in_order(folder)] for folder in folders]
         spreads = ", ".join(f"{100 * cv(r):.2f} %" for r in rates)
         successive = ", ".join(f"{100 * successive_cv(r):.2f} %" for r in rates)
         print(f"{name} | {spreads} | {successive}")
 
 
-def ab(folders: list[Path], pool: int = 1) -> None:
-    margin = AB_MARGIN_PCT / 100
-    chunks = [folders[i : i + pool] for i in range(0, len(folders) - pool + 1, pool)]
-    for name in ESTIMATORS:
-        verdicts = {scale: Counter() for scale in SCALES}
-        noise = []
-        for chunk in chunks:
-            a = [rate for folder in chunk for rate in figures(folder / "A", name)]
-            b = [rate for folder in chunk for rate in figures(folder / "B", name)]
-            for scale in SCALES:
-                effect = compare_speeds(a, [rate * scale for rate in b], margin)
-                verdicts[scale][effect.verdict] += 1
-            noise.append(effect.noise_cv)
-        counts = "; ".join(f"×{scale:.2f}: {dict(verdicts[scale])}" for scale in SCALES)
-        print(
-            f"{name} | noise median {100 * statistics.median(noise):.2f} % "
-            f"({100 * min(noise):.2f}–{100 * max(noise):.2f}) | {len(chunks)} comparisons | "
-            f"{counts}"
-        )
+def pairs_of(folder: Path) -> list[tuple[float, float, float]]:
+    """(A's rate, B's rate, seconds the pair took) of each pair of an `ab` folder, in order;
+    a pair's seconds run from its first start to the next pair's (the last: its mean)."""
+    runs = sorted(
+        [(r.created_utc, side, r.summary.steady_train_images_per_s)
+         for side in "AB" for r in in_order(folder / side)]
+    )  # fmt: skip
+    starts = [datetime.fromisoformat(created) for created, _, _ in runs[::2]]
+    seconds = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    seconds.append(statistics.fmean(seconds) if seconds else math.nan)
+    pairs = []
+    for (_, first, rate_1), (_, second, rate_2), took in zip(
+        runs[::2], runs[1::2], seconds, strict=False
+    ):
+        if {first, second} != {"A", "B"}:
+            raise SystemExit(f"{folder}: a pair without one run of each variant")
+        rates = {first: rate_1, second: rate_2}
+        pairs.append((rates["A"], rates["B"], took))
+    return pairs
+
+
+def replay_one(pairs, start: int, scale: float) -> tuple[str, int, float] | None:
+    """The rule run from pair `start` on, B scaled: (verdict, pairs used, seconds); None when
+    the recording ends before the rule (or its cap) does."""
+    ratios, seconds = [], 0.0
+    for a, b, took in pairs[start : start + AB_MAX_PAIRS]:
+        ratios.append(math.log(b * scale / a))
+        seconds += took
+        effect = decide(ratios, MARGIN, last=len(ratios) == AB_MAX_PAIRS, why_last="cap")
+        if effect is not None:
+            return str(effect.verdict), len(ratios), seconds
+    return None
+
+
+def summarize(outcomes: list[tuple[str, int, float]]) -> str:
+    counts = Counter(verdict for verdict, _, _ in outcomes)
+    runs = [2 * used for _, used, _ in outcomes]
+    minutes = [seconds / 60 for _, _, seconds in outcomes]
+    p90 = statistics.quantiles(runs, n=10)[-1] if len(runs) > 1 else runs[0]
+    p90_minutes = statistics.quantiles(minutes, n=10)[-1] if len(minutes) > 1 else minutes[0]
+    return (
+        f"{len(outcomes)} comparisons: {dict(counts)}; runs mean {statistics.fmean(runs):.1f}, "
+        f"90th percentile {p90:.0f}; minutes mean {statistics.fmean(minutes):.1f}, "
+        f"90th percentile {p90_minutes:.1f}"
+    )
+
+
+def replay(folders: list[Path], every: int | None) -> None:
+    pairs = [pair for folder in folders for pair in pairs_of(folder)]
+    noise = statistics.stdev(math.log(b / a) for a, b, _ in pairs) / math.sqrt(2)
+    print(f"{len(pairs)} pairs; run-to-run noise {100 * noise:.1f} % (from the pair ratios)")
+    for scale in SCALES:
+        disjoint, start = [], 0
+        while (outcome := replay_one(pairs, start, scale)) is not None:
+            disjoint.append(outcome)
+            start += outcome[1]
+        print(f"B ×{scale:.2f}, disjoint: {summarize(disjoint)}")
+        if every:
+            starts = range(0, len(pairs), every)
+            outcomes = [replay_one(pairs, start, scale) for start in starts]
+            overlapping = [outcome for outcome in outcomes if outcome is not None]
+            print(
+                f"B ×{scale:.2f}, a start every {every} pairs: {summarize(overlapping)} "
+                f"({len(outcomes) - len(overlapping)} ran past the recording)"
+            )
+
+
+def operating_characteristic() -> None:
+    print("true slowdown | noise, interference | slower / ok / inconclusive | runs mean, p90")
+    for slowdown in (0.0, 0.025, 0.05, 0.10, 0.20):
+        for noise, interference in ((0.045, 0.0), (0.06, 0.1), (0.075, 0.1)):
+            result = simulate(
+                slowdown, noise, margin=MARGIN, comparisons=4000, max_pairs=AB_MAX_PAIRS,
+                interference=interference, seed=2,
+            )  # fmt: skip
+            shares = " / ".join(
+                f"{100 * result.shares.get(verdict, 0):.1f} %"
+                for verdict in ("slower", "ok", "inconclusive")
+            )
+            print(
+                f"{100 * slowdown:g} % | {100 * noise:g} %, {100 * interference:g} % | {shares} | "
+                f"{2 * result.mean_pairs:.1f}, {2 * result.p90_pairs:.0f}"
+            )
 
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    pool = 1
-    if arguments[:1] == ["--pool"]:
-        pool, arguments = int(arguments[1]), arguments[2:]
+    every = None
+    if arguments[:1] == ["--every"]:
+        every, arguments = int(arguments[1]), arguments[2:]
     folders = [Path(p) for p in arguments]
-    if command == "ab":
-        ab(folders, pool)
+    if command == "replay":
+        replay(folders, every)
+    elif command == "simulate":
+        operating_characteristic()
     else:
         estimators(folders)

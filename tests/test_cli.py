@@ -209,22 +209,26 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
     assert not out.exists(), "an interrupted first run leaves no empty folder"
 
 
-def test_ab_runs_the_variants_interleaved_in_fresh_processes_and_cannot_judge_two(
-    tiny_mnist, tmp_path
-):
+def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, tmp_path):
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     args = ["ab", "--a", "--loader tensor", "--b", "--loader torchvision", "--common", common]
-    result = invoke(*args, "--repeat", 2, "--out", tmp_path / "ab", "--fail-on-regression")
-    assert result.exit_code == 2, result.output
-    assert "too few runs: 2 vs 2" in result.output and "cannot tell" in result.output
+    result = invoke(*args, "--max-pairs", 2, "--out", tmp_path / "ab", "--fail-on-regression")
+    assert result.exit_code == 0, result.output  # inconclusive: no evidence of a regression
+    assert "inconclusive" in result.output and "no verdict within 2 pairs" in result.output
+    assert "could have missed a slowdown of up to" in result.output
     lines = [line.split()[:2] for line in result.output.splitlines() if line[:4].strip().isdigit()]
-    assert lines == [["1", "A:"], ["2", "B:"], ["3", "B:"], ["4", "A:"]]  # A B B A
+    assert lines == [["1", "A:"], ["2", "B:"], ["3", "B:"], ["4", "A:"]]  # A B, B A
+    assert "pair 1: B vs A" in result.output and "pair 2: B vs A" in result.output
+    assert "A: --loader tensor" in result.output  # the table names the variants
     loaders = {
         side: {load_result(p).config.loader for p in (tmp_path / "ab" / side).glob("*.json")}
         for side in "AB"
     }
     assert loaders == {"A": {"tensor"}, "B": {"torchvision"}}
     assert (tmp_path / "ab" / "ab-run-order.png").read_bytes()[:4] == b"\x89PNG"
+    strict = invoke(*args, "--max-pairs", 1, "--out", tmp_path / "ab2", "--fail-on-regression",
+                    "--strict")  # fmt: skip
+    assert strict.exit_code == 2 and "inconclusive (--strict)" in strict.output
 
 
 def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_path):

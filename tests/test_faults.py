@@ -503,7 +503,7 @@ def test_mutated_baselines_never_let_the_gate_pass_blind(template, tmp_path_fact
     if comparison.baseline_problems or comparison.rows[0].why_no_baseline:
         # A baseline it could not read, or one that no longer matches: it must not pass.
         assert comparison.why_cannot_judge
-    if comparison.has_regression:
+    if comparison.regressions:
         assert outcome.exit_code == 1, outcome.output
     elif comparison.why_cannot_judge:
         assert outcome.exit_code == 2, outcome.output

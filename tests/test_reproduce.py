@@ -42,3 +42,19 @@ def test_report_flags_a_rerun_that_differs_and_a_short_run(template, tmp_path):
     assert "weights DIFFERED" in shown.output
     assert "not tested (only 2 epochs)" in shown.output
     assert (tmp_path / "R.md").read_text() in shown.output
+
+
+def test_the_report_groups_by_experiment_identity_not_by_device(template):
+    """Two loaders of one seed are two implementations, not a rerun; runs of another length
+    are another experiment, not more seeds."""
+    tensor = with_accuracies(template, 0, [97.0, 98.0, 98.5, 99.0, 99.1], "a")
+    torchvision = with_accuracies(template, 0, [97.0, 98.0, 98.5, 99.0, 99.1], "b")
+    torchvision.run_id += "-tv"
+    torchvision.config.loader = "torchvision"
+    shorter = with_accuracies(template, 1, [97.0, 98.0], "c")
+    shorter.config.epochs = template.config.epochs + 1
+    text = reproduction_report([tensor, torchvision, shorter])
+    assert "rerun seed(s)" not in text and text.count("no seed was rerun") == 3
+    assert text.count("### ") == 3
+    assert "· torchvision " in text and "· tensor " in text
+    assert "not tested (only 2 epochs)" in text

@@ -35,6 +35,15 @@ SWEEP_STEPS = 30
 # `ab`: the change in training throughput that matters. Measured on the 2-core machine (README),
 # 5 + 5 interleaved runs resolve about this much.
 AB_MARGIN_PCT = 5.0
+# `ab`'s cap: ≈ 10 s replicates reach a verdict within 15 minutes (README: 12-20 runs on average).
+AB_MAX_PAIRS = 40
+AB_MAX_MINUTES = 15.0
+# Against a baseline that measured neither (bench.judge.stats): measured on the 2-core machine
+# (README), sitting medians 7.8 % apart and 3.5-5 % run to run. The assumed figures count as
+# this many degrees of freedom when pooled with measured ones.
+ASSUMED_DRIFT = 0.08
+ASSUMED_NOISE_CV = 0.05
+ASSUMED_DOF = 4
 # A `run --repeat` group id: what the results record, and what the hidden --group accepts.
 GROUP_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 
@@ -72,3 +81,6 @@ class Tolerances:
     # interval is slower/faster; within it, ok); accuracy, points (per seed and over seeds).
     throughput_pct: Annotated[float, Field(ge=0, lt=50)] = 10.0
     accuracy_points: Annotated[float, Field(ge=0, le=100)] = 0.3
+    # The drift between sittings to assume where a baseline measured it in fewer than three;
+    # None: the baseline's own figure (bench.judge.stats.ASSUMED_DRIFT when it has none).
+    assumed_drift_pct: Annotated[float, Field(ge=0, lt=100)] | None = None

@@ -1,5 +1,7 @@
-"""The seed script's claim, judged: per device, accuracy per epoch over seeds, who reached 99 %,
-speed, and whether reruns of a seed were bitwise identical."""
+"""The seed script's claim, judged: per experiment × implementation × machine (the identity of
+bench.config.experiment, never the device alone: runs of another length, loader or thread count
+are not reruns), accuracy per epoch over seeds, who reached 99 %, speed, and whether reruns of
+a seed were bitwise identical."""
 
 from __future__ import annotations
 
@@ -7,6 +9,12 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from bench.config.experiment import (
+    Key,
+    experiment_label,
+    identity_of,
+    implementation_label,
+)
 from bench.judge.stats import Spread
 from bench.storage.results import RunResult
 
@@ -20,6 +28,8 @@ CLAIM_SLACK_POINTS = 0.25
 
 @dataclass
 class DeviceFigures:
+    label: str  # experiment · implementation · device
+    experiment: Key  # runs of one experiment are comparable across devices
     device: str
     device_type: str
     seeds: list[int]
@@ -47,8 +57,12 @@ def _device_figures(runs: list[RunResult]) -> DeviceFigures:
         for run in first_of_seed
     }
     reruns = [group for group in by_seed.values() if len(group) > 1]
+    first = runs[0]
     return DeviceFigures(
-        device=runs[0].environment.device_name,
+        label=f"{experiment_label(first)} · {implementation_label(first)} · "
+        f"{first.environment.device_name}",
+        experiment=identity_of(first).experiment,
+        device=first.environment.device_name,
         device_type=runs[0].environment.device_type,
         seeds=sorted(by_seed),
         accuracy_by_epoch=accuracy_by_epoch,
@@ -76,8 +90,8 @@ def claim_verdict(figures: DeviceFigures) -> str:
 
 
 def device_figures(runs: list[RunResult]) -> list[DeviceFigures]:
-    """One DeviceFigures per device name, in the order the devices first appear."""
-    by_device: dict[str, list[RunResult]] = defaultdict(list)
+    """One DeviceFigures per experiment × implementation × machine, in order of appearance."""
+    by_identity: dict[object, list[RunResult]] = defaultdict(list)
     for run in runs:
-        by_device[run.environment.device_name].append(run)
-    return [_device_figures(group) for group in by_device.values()]
+        by_identity[identity_of(run)].append(run)
+    return [_device_figures(group) for group in by_identity.values()]

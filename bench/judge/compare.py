@@ -20,10 +20,8 @@ from bench.config.experiment import (
 )
 from bench.config.settings import Tolerances
 from bench.errors import ResultFileError
-from bench.judge.stats import INCONCLUSIVE, Spread
+from bench.judge.stats import REGRESSIONS, Spread, Verdict
 from bench.judge.verdicts import (
-    NO_BASELINE,
-    REGRESSIONS,
     GroupVerdict,
     RunRow,
     find_baseline,
@@ -78,32 +76,56 @@ class Comparison:
     verdicts: list[GroupVerdict] = field(default_factory=list)  # groups against baselines
 
     @property
-    def has_regression(self) -> bool:
-        judged = [v for row in self.rows for v in row.verdicts]
-        judged += [v for group in self.verdicts for v in group.verdicts]
-        return any(v in REGRESSIONS for v in judged)
+    def regressions(self) -> list[str]:
+        """Each verdict that is evidence of a regression, as 'what: verdict'."""
+        found = [
+            f"run {row.result.run_id}: {verdict}"
+            for row in self.rows
+            for verdict in row.verdicts
+            if verdict in REGRESSIONS
+        ]
+        for group in self.verdicts:
+            if group.speed is not None and group.speed.verdict in REGRESSIONS:
+                found.append(f"speed of {group.label}: {group.speed.describe()}")
+            if group.accuracy.verdict in REGRESSIONS:
+                found.append(f"accuracy of {group.label}: {group.accuracy.describe()}")
+        return found
 
     @property
     def why_cannot_judge(self) -> str | None:
-        """Why a regression gate cannot pass on this comparison: a baseline it could not read
-        (it might be the one a run should have been judged against), a run that no baseline
-        judged — "no baseline" is not "ok" — or a verdict the evidence cannot settle."""
+        """Why a regression gate cannot judge this comparison at all: a baseline it could not
+        read (it might be the one a run should have been judged against), or a run that no
+        baseline judged — "no baseline" is not "ok"."""
         reasons = [f"baseline {path}: {reason}" for path, reason in self.baseline_problems]
         reasons += [
             f"run {row.result.run_id} has no baseline ({row.why_no_baseline})"
             for row in self.rows
             if row.why_no_baseline
         ]
+        return _first_of(reasons)
+
+    @property
+    def undecided(self) -> str | None:
+        """What the evidence could not settle (`--strict` fails on it): an inconclusive verdict,
+        with the slowdown it could have missed, or speed that could not be taken."""
+        reasons = []
         for group in self.verdicts:
             if group.speed is None:
                 reasons.append(f"speed of {group.label}: {group.why_no_speed}")
-            elif group.speed.verdict == INCONCLUSIVE:
-                reasons.append(f"speed of {group.label}: {group.speed.reason}")
-            if group.accuracy.verdict == INCONCLUSIVE:
+            elif group.speed.verdict == Verdict.INCONCLUSIVE:
+                reasons.append(
+                    f"speed of {group.label} could have missed a slowdown of up to "
+                    f"{100 * group.speed.could_miss:.0f} %"
+                )
+            if group.accuracy.verdict == Verdict.INCONCLUSIVE:
                 reasons.append(f"accuracy of {group.label}: {group.accuracy.reason}")
-        if not reasons:
-            return None
-        return reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        return _first_of(reasons)
+
+
+def _first_of(reasons: list[str]) -> str | None:
+    if not reasons:
+        return None
+    return reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
 
 
 def run_label(result: RunResult) -> str:
@@ -221,7 +243,7 @@ def compare(
     for path, result in results:
         baseline, why = find_baseline(result, baselines)
         if baseline is None:
-            rows.append(RunRow(path, result, [NO_BASELINE], why_no_baseline=why))
+            rows.append(RunRow(path, result, [Verdict.NO_BASELINE], why_no_baseline=why))
             continue
         rows.append(judge_run(path, result, baseline, tolerances))
         if result.run_id in {run.run_id for run in baseline.runs}:

@@ -10,34 +10,29 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.config.experiment import as_single_process, identity_of
 from bench.config.settings import Tolerances
 from bench.judge.stats import (
-    INCONCLUSIVE,
-    LESS_ACCURATE,
-    MIN_RUNS,
-    SAME,
+    MIN_SEEDS,
     AccuracyEffect,
     SpeedEffect,
+    Verdict,
     compare_accuracies,
     compare_to_baseline,
 )
-from bench.storage.baselines import Baseline
+from bench.storage.baselines import SITTING_GAP_S, Baseline
 from bench.storage.results import RunResult
 from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, estimate
-
-OK, FASTER, SLOWER = "ok", "faster", "slower"
-DIFFERENT_WEIGHTS, NO_BASELINE, NO_SEED = "different weights", "no baseline", "seed not in baseline"
-REGRESSIONS = (SLOWER, LESS_ACCURATE, DIFFERENT_WEIGHTS)
 
 
 @dataclass
 class RunRow:
     path: Path
     result: RunResult
-    verdicts: list[str]  # this run against the same seed: ok, different weights, less accurate
+    verdicts: list[Verdict]  # this run against the same seed: ok, different weights, less accurate
     baseline: str | None = None
     why_no_baseline: str | None = None
     throughput_delta_pct: float | None = None  # against the baseline's median
@@ -55,8 +50,8 @@ class GroupVerdict:
     why_no_speed: str | None = None
 
     @property
-    def verdicts(self) -> list[str]:
-        return [self.speed.verdict if self.speed else INCONCLUSIVE, self.accuracy.verdict]
+    def verdicts(self) -> list[Verdict]:
+        return [self.speed.verdict if self.speed else Verdict.INCONCLUSIVE, self.accuracy.verdict]
 
 
 def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
@@ -115,17 +110,33 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
         throughput_delta_pct=None if rate is None else 100 * (rate / median - 1),
     )
     if reference is None:
-        row.verdicts = [NO_SEED]
+        row.verdicts = [Verdict.NO_SEED]
         return row
     row.accuracy_delta_points = (
         result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
     )
     if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
-        row.verdicts.append(DIFFERENT_WEIGHTS)
+        row.verdicts.append(Verdict.DIFFERENT_WEIGHTS)
     if row.accuracy_delta_points < -tolerances.accuracy_points:
-        row.verdicts.append(LESS_ACCURATE)
-    row.verdicts = row.verdicts or [OK]
+        row.verdicts.append(Verdict.LESS_ACCURATE)
+    row.verdicts = row.verdicts or [Verdict.OK]
     return row
+
+
+def in_a_sitting_of(results: list[RunResult], baseline: Baseline) -> bool:
+    """Whether every run started within one of the baseline's sittings (between its first and
+    last run, give or take SITTING_GAP_S): then no drift between sittings separates them."""
+    spans: dict[int, list[datetime]] = {}
+    for run in baseline.runs:
+        if run.started_utc is None:
+            return False  # an older baseline: when its runs were taken is not known
+        spans.setdefault(run.sitting, []).append(datetime.fromisoformat(run.started_utc))
+    gap = timedelta(seconds=SITTING_GAP_S)
+    starts = [datetime.fromisoformat(result.created_utc) for result in results]
+    return any(
+        all(min(times) - gap <= start <= max(times) + gap for start in starts)
+        for times in spans.values()
+    )
 
 
 def _per_seed(pairs: list[tuple[int, float]]) -> list[float]:
@@ -157,16 +168,20 @@ def judge_group(
             noise_cv=baseline.noise_cv,
             drift=baseline.drift,
             sittings=baseline.sittings,
+            assumed_drift=tolerances.assumed_drift_pct / 100
+            if tolerances.assumed_drift_pct is not None
+            else baseline.assumed_drift,
+            same_sitting=in_a_sitting_of([row.result for row in rows], baseline),
         )
     seeds_before = _per_seed([(run.seed, run.final_test_accuracy_pct) for run in baseline.runs])
     seeds_now = _per_seed(
         [(row.result.config.seed, row.result.summary.final_test_accuracy_pct) for row in rows]
     )
     accuracy = compare_accuracies(seeds_before, seeds_now, tolerances.accuracy_points)
-    few = min(len(seeds_before), len(seeds_now)) < MIN_RUNS
+    few = min(len(seeds_before), len(seeds_now)) < MIN_SEEDS
     if few and all(row.accuracy_delta_points is not None for row in rows):
         # Too few seeds for a spread, but each was checked against the same seed, exactly.
-        worse = any(LESS_ACCURATE in row.verdicts for row in rows)
-        accuracy.verdict = LESS_ACCURATE if worse else SAME
+        worse = any(Verdict.LESS_ACCURATE in row.verdicts for row in rows)
+        accuracy.verdict = Verdict.LESS_ACCURATE if worse else Verdict.OK
         accuracy.reason = "judged seed by seed against the baseline's same seeds"
     return GroupVerdict(label, baseline.name, speed, accuracy, why_no_speed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bench.config.experiment import experiment_label, implementation_label
 from bench.judge.claim import (
     CLAIM,
     CLAIM_ACCURACY_PCT,
@@ -13,7 +12,8 @@ from bench.storage.results import RunResult
 
 
 def reproduction_report(runs: list[RunResult]) -> str:
-    """Markdown: per device, accuracy per epoch over seeds, target reached, speed, reruns."""
+    """Markdown: per experiment × implementation × machine, accuracy per epoch over seeds,
+    target reached, speed, reruns."""
     if not runs:
         raise ValueError("no runs to report on")
     devices = device_figures(runs)
@@ -23,13 +23,12 @@ def reproduction_report(runs: list[RunResult]) -> str:
         "",
         f"Seed script's claim: **{CLAIM}**.",
         "",
-        f"Experiment: {experiment_label(first)}; implementation: {implementation_label(first)}; "
         f"torch {first.environment.torch}, torchvision {first.environment.torchvision}, "
         f"git {first.environment.git_commit or 'unknown'}.",
         "",
         "## Test accuracy per epoch (mean ± std over seeds)",
         "",
-        "| epoch | " + " | ".join(d.device for d in devices) + " |",
+        "| epoch | " + " | ".join(d.label for d in devices) + " |",
         "|---|" + "---|" * len(devices),
     ]
     epochs = max(len(d.accuracy_by_epoch) for d in devices)
@@ -41,9 +40,16 @@ def reproduction_report(runs: list[RunResult]) -> str:
             for d in devices
         ]
         lines.append(f"| {index + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "## Per device", ""]
-    cpu_rate = next((d.train_images_per_s for d in devices if d.device_type == "cpu"), None)
+    lines += ["", "## Per experiment, implementation and machine", ""]
     for d in devices:
+        cpu_rate = max(
+            (
+                c.train_images_per_s
+                for c in devices
+                if c.device_type == "cpu" and c.experiment == d.experiment
+            ),
+            default=None,
+        )
         reached = [f"seed {s}: epoch {e}" for s, e in sorted(d.reached.items()) if e is not None]
         speedup = (
             f", {d.train_images_per_s / cpu_rate:.2f}× the CPU"
@@ -57,7 +63,7 @@ def reproduction_report(runs: list[RunResult]) -> str:
             + ("bitwise identical" if d.reruns_identical else "DIFFERED")
         )
         lines += [
-            f"### {d.device}",
+            f"### {d.label}",
             "",
             f"- seeds: {', '.join(map(str, d.seeds))}",
             f"- reached {CLAIM_ACCURACY_PCT:g}%: {len(reached)} of {len(d.seeds)} seeds"

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bench.config.experiment import experiment_label, implementation_label
 from bench.judge.compare import Comparison
-from bench.judge.stats import Spread
+from bench.judge.stats import Spread, Verdict
 from bench.judge.verdicts import RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
 
@@ -434,7 +434,7 @@ def notes(comparison: Comparison) -> list[str]:
         if group.speed is None:
             lines.append(f"{group.label}: speed inconclusive: {group.why_no_speed}")
         else:
-            lines += [f"{group.label}: speed {line}" for line in speed_notes(group.speed)]
+            lines += [f"{group.label}: speed {line}" for line in speed_notes(group.speed)[1:]]
         lines.append(f"{group.label}: accuracy {group.accuracy.verdict}: {group.accuracy.reason}")
     lines += [f"skipped {path}: {reason}" for path, reason in comparison.problems]
     lines += [f"skipped baseline {path}: {reason}" for path, reason in comparison.baseline_problems]
@@ -483,15 +483,17 @@ def to_json(comparison: Comparison) -> str:
             {"path": str(p), "reason": reason} for p, reason in comparison.baseline_problems
         ],
         "verdicts": [_finite(asdict(group)) for group in comparison.verdicts],
-        "regression": comparison.has_regression,
+        "regressions": comparison.regressions,
         "cannot_judge": comparison.why_cannot_judge,
+        "undecided": comparison.undecided,
     }
     return json.dumps(payload, indent=1, allow_nan=False) + "\n"
 
 
 def _finite(value: Any) -> Any:
-    """`value` with NaN (a figure that does not exist, e.g. no interval) as None, for JSON."""
-    if isinstance(value, float) and math.isnan(value):
+    """`value` with NaN or ±∞ (a figure that does not exist, e.g. no interval yet) as None,
+    for JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {key: _finite(item) for key, item in value.items()}
@@ -500,8 +502,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
-    """Per variant: runs, median and spread of training throughput, accuracy; then B vs A."""
+def ab_table(
+    replicates: Sequence[Replicate], effect: SpeedEffect, options: dict[str, str]
+) -> TableData:
+    """Per variant: its options, runs, median and range of training throughput, accuracy."""
     rows = []
     for name in ("A", "B"):
         mine = [r.result for r in replicates if r.variant == name]
@@ -509,7 +513,7 @@ def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
         accuracy = Spread.of([r.summary.final_test_accuracy_pct for r in mine])
         rows.append(
             [
-                name,
+                f"{name}: {options[name] or '(defaults)'}",
                 str(len(mine)),
                 fmt_rate(statistics.median(rates)),
                 f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
@@ -518,34 +522,22 @@ def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
             ]
         )
     return TableData(
-        f"A/B, interleaved · B vs A: {effect.describe()}",
+        f"A/B, interleaved pairs · B vs A: {effect.describe()}",
         ["variant", "runs", "median train img/s", "range", "test acc %", "torch"],
         rows,
     )
 
 
 def speed_notes(effect: SpeedEffect) -> list[str]:
-    """The verdict's reason and what more runs would buy."""
-    lines = [f"{effect.verdict}: {effect.reason}"]
-    if not math.isnan(effect.detectable):
-        if effect.against_baseline:
-            runs = f"{effect.runs_b} run{'s' if effect.runs_b != 1 else ''} against "
-            runs += f"the baseline's {effect.runs_a}"
-            unit = "runs"
-        else:
-            runs, unit = f"{min(effect.runs_a, effect.runs_b)} runs a side", "runs a side"
-        drift = f" and ±{100 * effect.drift:.1f} % drift between sittings" if effect.drift else ""
+    """The verdict with its effect, interval and reason, and what it could have missed."""
+    lines = [f"verdict: {effect.describe()}", f"why: {effect.reason}"]
+    noise = "unknown" if math.isnan(effect.noise_cv) else f"{100 * effect.noise_cv:.1f} %"
+    lines.append(f"interval: {effect.interval}; run-to-run noise {noise}")
+    if effect.verdict != Verdict.SLOWER and effect.could_miss > 0:
+        lines.append(f"could have missed a slowdown of up to {100 * effect.could_miss:.0f} %")
+    if effect.against_baseline and effect.detectable > effect.margin:
         lines.append(
-            f"noise: {100 * effect.noise_cv:.1f} % run to run{drift}; with {runs} the smallest "
-            f"slowdown flagged with 80 % power is {100 * effect.detectable:.1f} % "
-            f"(margin ±{100 * effect.margin:g} %)"
+            f"against this baseline it sees slowdowns of ≈ {100 * effect.detectable:.0f} % "
+            "or more (80 % of the time); for smaller ones use `mnist-bench ab`"
         )
-        for slowdown, needed_runs in effect.runs_for.items():
-            if needed_runs is not None:
-                needed = f"{needed_runs} {unit}"
-            elif effect.against_baseline:
-                needed = "not possible against this baseline's drift: use `mnist-bench ab`"
-            else:
-                needed = "not possible within the margin"
-            lines.append(f"to flag a {100 * slowdown:g} % slowdown: {needed}")
     return lines

@@ -22,7 +22,7 @@ from bench.config.experiment import (
     identity,
     identity_of,
 )
-from bench.config.settings import STRICT_SCHEMA, Percent, Positive, RunConfig
+from bench.config.settings import ASSUMED_DRIFT, STRICT_SCHEMA, Percent, Positive, RunConfig
 from bench.errors import BaselineError, ResultFileError
 from bench.storage.files import (
     BASELINE,
@@ -50,6 +50,7 @@ class SeedFigures:
     weights_sha256: str
     torch: str
     sitting: Annotated[int, Field(ge=0)] = 0  # which sitting (see Baseline.sittings) ran it
+    started_utc: str | None = None  # when the run started (None: a baseline of before)
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -69,6 +70,9 @@ class Baseline:
     sittings: Annotated[int, Field(ge=1)] = 1
     noise_cv: Annotated[float, Field(ge=0, le=10)] | None = None  # None: no sitting of 2+
     drift: Annotated[float, Field(ge=0, le=10)] | None = None  # None: a single sitting
+    # The drift assumed while fewer than three sittings measured it (bench.judge.stats): this
+    # machine's figure when the baseline was saved, or `baseline save --assumed-drift`.
+    assumed_drift: Annotated[float, Field(ge=0, le=10)] = ASSUMED_DRIFT
 
     def seed_figures(self, seed: int) -> SeedFigures | None:
         return next((run for run in self.runs if run.seed == seed), None)
@@ -133,10 +137,13 @@ def figures_of(result: RunResult, sitting: int = 0) -> SeedFigures:
         weights_sha256=result.weights_sha256,
         torch=result.environment.torch,
         sitting=sitting,
+        started_utc=result.created_utc,
     )
 
 
-def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline:
+def make_baseline(
+    results: list[RunResult], name: str | None = None, assumed_drift: float = ASSUMED_DRIFT
+) -> Baseline:
     """One baseline from results of one config on one piece of hardware, one per seed."""
     if not results:
         raise BaselineError("no results given")
@@ -174,6 +181,7 @@ def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline
         sittings=max(sittings) + 1,
         noise_cv=noise,
         drift=drift,
+        assumed_drift=assumed_drift,
     )
 
 

@@ -1,0 +1,250 @@
+"""An anytime-valid test of B against A over interleaved pairs, for `ab`. Pure.
+
+Each pair (one run of A, one of B, adjacent in time) gives one figure: the log ratio of B's
+throughput to A's, so that slow drift of the machine, which hits both runs of a pair alike,
+cancels. After every pair the test may stop; its error rates hold whenever it stops, however
+often it looked (Ville's inequality), which a t-test repeated after every pair does not.
+
+- Evidence of a slowdown: the safe t-test's e-value (Pérez-Ortiz, Lardy, de Heide, Grünwald,
+  "E-statistics, group invariance and anytime-valid testing"): the likelihood ratio of the
+  t statistic under a designed slowdown (non-central t) to its density under "no change"
+  (central t). It does not depend on the unknown noise level, and under "B is not slower" it
+  exceeds 1/α with probability at most α, at any stopping time.
+- The design: mostly a slowdown of twice the margin, partly one of six times it, at
+  DESIGN_NOISE_CV run-to-run noise (the upper end measured on the 2-core machine); the
+  weighted mixture of their e-values is an e-value too. A larger true slowdown is found
+  sooner; noise below the design makes it sooner too.
+- The interval: a confidence sequence, the set of mean log ratios that a normal mixture of the
+  same t e-values does not reject (closed form: Gönen et al.'s Bayes factor for a normal prior
+  on the standardized effect). Valid at the stopping time, unlike a t interval.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.judge.stats import NAN, SpeedEffect, Verdict
+
+ALPHA = 0.05  # false "slower" at most this often (false "ok" at twice the margin: 1.25 α)
+MIN_PAIRS = 4  # the first look: with fewer pairs the noise itself is not estimated
+DESIGN_NOISE_CV = 0.09  # run-to-run noise designed for: measured 4-8.4 % here (README)
+MIXTURE_VARIANCE = 1.0  # prior variance of the standardized effect behind the interval
+
+
+def design_effects(margin: float) -> list[tuple[float, float]]:
+    """(weight, standardized effect) of the slowdowns the test is designed for: mostly twice
+    the margin, and some six times it so that a gross slowdown stops at the first looks (the
+    t density's heavy tails cap a single design's evidence at 4 pairs below 1/α). The effect is
+    the mean ÷ the standard deviation of the pair log ratios at DESIGN_NOISE_CV per run."""
+    return [
+        (weight, math.log1p(-min(factor * margin, 0.99)) / (math.sqrt(2) * DESIGN_NOISE_CV))
+        for weight, factor in ((0.8, 2), (0.2, 6))
+    ]
+
+
+def _t_statistic(values: Sequence[float], shift: float = 0.0) -> float:
+    mean = statistics.fmean(values) - shift
+    sd = statistics.stdev(values)
+    if sd == 0:
+        return math.copysign(math.inf, mean) if mean else 0.0
+    return mean / (sd / math.sqrt(len(values)))
+
+
+def evidence(statistics_t: Any, pairs: int, margin: float, direction: int) -> Any:
+    """The e-value against "no change" for the designed slowdowns (`direction` −1) or
+    speed-ups (+1): the weighted mixture of each design's, itself an e-value."""
+    return sum(
+        weight * e_values(statistics_t, pairs, -direction * effect)
+        for weight, effect in design_effects(margin)
+    )
+
+
+def e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
+    """Evidence against "no change" in favour of a standardized `effect` (negative: slower),
+    for t statistics of `pairs` pairs (a number or a numpy array): the non-central t density
+    over the central t density, pairs − 1 degrees of freedom. Large is evidence of the effect;
+    small, evidence against it. No spread at all (t = ±∞) is as strong as its sign allows."""
+    import numpy as np
+    from scipy.stats import nct, t
+
+    statistic = np.asarray(statistics_t, dtype=float)
+    finite = np.where(np.isfinite(statistic), statistic, 0.0)
+    log_e = nct.logpdf(finite, pairs - 1, effect * math.sqrt(pairs)) - t.logpdf(finite, pairs - 1)
+    agrees = np.sign(statistic) == np.sign(effect)
+    log_e = np.where(np.isfinite(statistic), log_e, np.where(agrees, np.inf, -np.inf))
+    return np.exp(np.minimum(log_e, 700.0))
+
+
+def confidence_sequence(log_ratios: Sequence[float], alpha: float = ALPHA) -> tuple[float, float]:
+    """The (1 − alpha) confidence sequence of the mean log ratio at this many pairs: mean ±
+    t* s/√n, where t* is where the normal-mixture t e-value reaches 1/alpha. Infinite while
+    too few pairs could reject anything."""
+    n = len(log_ratios)
+    mean = statistics.fmean(log_ratios)
+    if n < 2:
+        return -math.inf, math.inf
+    dof = n - 1
+    spread = 1 + n * MIXTURE_VARIANCE
+    # The e-value is (1+ng)^(-1/2) · ((1 + t²/(ν(1+ng))) / (1 + t²/ν))^(-(ν+1)/2); solve = 1/α.
+    ratio = (math.sqrt(spread) / alpha) ** (2 / (dof + 1))
+    if ratio >= spread:
+        return -math.inf, math.inf
+    t_squared = dof * (ratio - 1) / (1 - ratio / spread)
+    half = math.sqrt(t_squared) * statistics.stdev(log_ratios) / math.sqrt(n)
+    return mean - half, mean + half
+
+
+@dataclass
+class Look:
+    """Where the test stands after some pairs."""
+
+    pairs: int
+    estimate: float  # mean log ratio B / A
+    low: float  # the confidence sequence of the mean log ratio
+    high: float
+    evidence: float  # e-value for a slowdown (NaN before two pairs)
+    faster_evidence: float  # e-value for a speed-up
+
+    def describe(self) -> str:
+        """e.g. '−2.1 % [−9.8, +8.5], e = 0.31'."""
+        low, high = (f"{100 * math.expm1(end):+.1f}" for end in (self.low, self.high))
+        text = f"{100 * math.expm1(self.estimate):+.1f} % [{low}, {high}]"
+        if not math.isnan(self.evidence):
+            text += f", e = {self.evidence:.3g}"
+        return text.replace("-", "−").replace("inf", "∞")
+
+
+def look(log_ratios: Sequence[float], margin: float) -> Look:
+    """The estimate, confidence sequence and evidence after these pairs (one or more)."""
+    estimate = statistics.fmean(log_ratios)
+    if len(log_ratios) < 2:
+        return Look(len(log_ratios), estimate, -math.inf, math.inf, NAN, NAN)
+    pairs, statistic = len(log_ratios), _t_statistic(log_ratios)
+    return Look(
+        pairs,
+        estimate,
+        *confidence_sequence(log_ratios),
+        float(evidence(statistic, pairs, margin, -1)),
+        float(evidence(statistic, pairs, margin, +1)),
+    )
+
+
+def verdict_of(
+    evidence: float, faster_evidence: float, change: float, margin: float, *, last: bool
+) -> tuple[Verdict | None, str]:
+    """The rule, on one look's e-values and estimated change (B / A − 1); (None, "") to go
+    on. An undecided last look is inconclusive, its reason left to the caller."""
+    within = f", by less than the {100 * margin:g} % margin"
+    if evidence >= 1 / ALPHA:
+        verdict = Verdict.SLOWER if change < -margin else Verdict.OK
+        reason = f"evidence of a slowdown (e = {evidence:.3g} ≥ {1 / ALPHA:g})"
+        return verdict, reason + ("" if verdict is Verdict.SLOWER else within)
+    if faster_evidence >= 1 / ALPHA:
+        verdict = Verdict.FASTER if change > margin else Verdict.OK
+        reason = f"evidence of a speed-up (e = {faster_evidence:.3g} ≥ {1 / ALPHA:g})"
+        return verdict, reason + ("" if verdict is Verdict.FASTER else within)
+    if evidence <= ALPHA:
+        return Verdict.OK, (
+            f"a {200 * margin:g} % slowdown is ruled out (e = {evidence:.2g} ≤ {ALPHA:g}; "
+            f"the test is designed for {100 * DESIGN_NOISE_CV:g} % noise)"
+        )
+    return (Verdict.INCONCLUSIVE, "") if last else (None, "")
+
+
+def decide(
+    log_ratios: Sequence[float], margin: float, *, last: bool, why_last: str = ""
+) -> SpeedEffect | None:
+    """The verdict after these pairs, or None to run another pair. `last`: no more pairs will
+    come (the cap), so an undecided test ends inconclusive, saying `why_last`.
+
+    - slower: evidence of a slowdown (e ≥ 1/α) and an estimate beyond the margin;
+    - faster: the same, the other way;
+    - ok: a slowdown of twice the margin ruled out (e ≤ α), or a real change within the margin;
+    - inconclusive: the cap came first."""
+    if len(log_ratios) < MIN_PAIRS and not last:
+        return None
+    now = look(log_ratios, margin)
+    verdict, reason = verdict_of(
+        now.evidence, now.faster_evidence, math.expm1(now.estimate), margin, last=last
+    )
+    if verdict is None:
+        return None
+    pairs = len(log_ratios)
+    return SpeedEffect(
+        ratio=math.exp(now.estimate),
+        low=math.exp(now.low),
+        high=math.exp(now.high),
+        verdict=verdict,
+        reason=reason or why_last,
+        runs_a=pairs,
+        runs_b=pairs,
+        margin=margin,
+        noise_cv=statistics.stdev(log_ratios) / math.sqrt(2) if pairs > 1 else NAN,
+        evidence=now.evidence,
+        interval="95 % confidence sequence",
+    )
+
+
+@dataclass
+class Simulated:
+    """The rule's operating characteristic at one true slowdown and noise level."""
+
+    slowdown: float  # true: 0.10 is B 10 % slower
+    noise_cv: float  # run to run
+    interference: float  # share of runs slowed by other work (10-30 %)
+    shares: dict[Verdict, float]  # share of comparisons ending in each verdict
+    mean_pairs: float  # pairs to a verdict
+    p90_pairs: float
+
+
+def simulate(
+    slowdown: float,
+    noise_cv: float,
+    *,
+    margin: float,
+    comparisons: int,
+    max_pairs: int,
+    interference: float = 0.0,
+    seed: int = 0,
+) -> Simulated:
+    """Run the rule on `comparisons` simulated A/Bs: each run's log throughput is its variant's
+    plus normal noise (drift cancels within a pair), a share `interference` of runs slowed by
+    10-30 % more; the test stops as `ab` does, at the latest after `max_pairs`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shape = (comparisons, max_pairs)
+    runs = [rng.normal(shift, noise_cv, shape) for shift in (0.0, math.log1p(-slowdown))]
+    for side in runs:
+        hit = rng.random(shape) < interference
+        side += np.log1p(-rng.uniform(0.1, 0.3, shape) * hit)
+    ratios = runs[1] - runs[0]
+    verdicts: list[Verdict | None] = [None] * comparisons
+    used = np.full(comparisons, max_pairs)
+    for pairs in range(MIN_PAIRS, max_pairs + 1):
+        active = [i for i, verdict in enumerate(verdicts) if verdict is None]
+        if not active:
+            break
+        window = ratios[active, :pairs]
+        means = window.mean(axis=1)
+        statistic = means / (window.std(axis=1, ddof=1) / math.sqrt(pairs))
+        slower, faster = (evidence(statistic, pairs, margin, sign) for sign in (-1, 1))
+        for index, row in enumerate(active):
+            verdict, _ = verdict_of(
+                slower[index], faster[index], math.expm1(means[index]), margin,
+                last=pairs == max_pairs,
+            )  # fmt: skip
+            verdicts[row], used[row] = verdict, pairs
+    counted = {verdict: verdicts.count(verdict) / comparisons for verdict in set(verdicts)}
+    return Simulated(
+        slowdown,
+        noise_cv,
+        interference,
+        {verdict: share for verdict, share in counted.items() if verdict is not None},
+        float(used.mean()),
+        float(np.quantile(used, 0.9)),
+    )
