@@ -22,6 +22,7 @@ def sync(session: nox.Session) -> None:
         "uv",
         "sync",
         "--locked",
+        "--compile-bytecode",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         silent=True,
     )

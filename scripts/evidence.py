@@ -29,7 +29,7 @@ from bench.config.settings import AB_MARGIN_PCT, AB_MAX_PAIRS
 from bench.judge.sequential import decide, simulate
 from bench.storage.files import collect
 from bench.storage.results import RunResult
-from bench.storage.throughput import ESTIMATORS, estimate
+from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate
 
 SCALES = (1.0, 0.95, 0.90)
 MARGIN = AB_MARGIN_PCT / 100
@@ -55,19 +55,26 @@ def successive_cv(values: list[float]) -> float:
 
 
 def estimators(folders: list[Path]) -> None:
-    print("estimator | run-to-run CV per folder | the same from successive differences")
+    """Per estimator: the run-to-run CV of each `run --repeat` folder, or, for `ab` folders,
+    the noise of the pair log ratios the sequential test sees (their sd ÷ √2)."""
+    print("estimator | run-to-run noise per folder | the same from successive differences")
     for name in ESTIMATORS:
+        if all((folder / "A").is_dir() for folder in folders):
+            ratios = [math.log(b / a) for f in folders for a, b, _ in pairs_of(f, name)]
+            print(f"{name} | pairs: {100 * statistics.stdev(ratios) / math.sqrt(2):.2f} %")
+            continue
         rates = [[estimate(r.epochs, name) for r in in_order(folder)] for folder in folders]
         spreads = ", ".join(f"{100 * cv(r):.2f} %" for r in rates)
         successive = ", ".join(f"{100 * successive_cv(r):.2f} %" for r in rates)
         print(f"{name} | {spreads} | {successive}")
 
 
-def pairs_of(folder: Path) -> list[tuple[float, float, float]]:
-    """(A's rate, B's rate, seconds the pair took) of each pair of an `ab` folder, in order;
-    a pair's seconds run from its first start to the next pair's (the last: its mean)."""
+def pairs_of(folder: Path, estimator: str = HEADLINE) -> list[tuple[float, float, float]]:
+    """(A's rate, B's rate, seconds the pair took) of each pair of an `ab` folder, in order,
+    each run's rate by `estimator`; a pair's seconds run from its first start to the next
+    pair's (the last: their mean)."""
     runs = sorted(
-        [(r.created_utc, side, r.summary.steady_train_images_per_s)
+        [(r.created_utc, side, estimate(r.epochs, estimator))
          for side in "AB" for r in in_order(folder / side)]
     )  # fmt: skip
     starts = [datetime.fromisoformat(created) for created, _, _ in runs[::2]]

@@ -91,7 +91,7 @@ class SpeedEffect:
 
 
 def _percent(ratio: float) -> str:
-    return "−∞" if ratio == 0 else "+∞" if math.isinf(ratio) else f"{100 * (ratio - 1):+.1f}"
+    return "+∞" if math.isinf(ratio) else f"{100 * (ratio - 1):+.1f}"
 
 
 def _one_sided(
@@ -169,7 +169,9 @@ def compare_to_baseline(
     """New runs against a baseline's, one-sided: the ratio of geometric means (the mean of log
     throughputs), with bounds from the run-to-run noise and, unless the runs were taken in one
     of the baseline's sittings, the drift between sittings (a slower machine today must not
-    read as slower code). The baseline's noise counts its `sittings` × degrees of freedom."""
+    read as slower code). `same_sitting`: `baseline` holds the runs of the one sitting the new
+    runs were taken in, so no drift separates them. The baseline's within-sitting `noise_cv`
+    has len(baseline) − sittings degrees of freedom."""
     mean_log = statistics.fmean(math.log(rate) for rate in runs)
     base_log = statistics.fmean(math.log(rate) for rate in baseline)
     estimate = mean_log - base_log

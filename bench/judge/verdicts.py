@@ -123,19 +123,23 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
     return row
 
 
-def in_a_sitting_of(results: list[RunResult], baseline: Baseline) -> bool:
-    """Whether every run started within one of the baseline's sittings (between its first and
-    last run, give or take SITTING_GAP_S): then no drift between sittings separates them."""
+def sitting_of(results: list[RunResult], baseline: Baseline) -> int | None:
+    """The baseline's sitting every run started within (between its first and last run, give
+    or take SITTING_GAP_S), or None: then a drift between sittings separates them."""
     spans: dict[int, list[datetime]] = {}
     for run in baseline.runs:
         if run.started_utc is None:
-            return False  # an older baseline: when its runs were taken is not known
+            return None  # an older baseline: when its runs were taken is not known
         spans.setdefault(run.sitting, []).append(datetime.fromisoformat(run.started_utc))
     gap = timedelta(seconds=SITTING_GAP_S)
     starts = [datetime.fromisoformat(result.created_utc) for result in results]
-    return any(
-        all(min(times) - gap <= start <= max(times) + gap for start in starts)
-        for times in spans.values()
+    return next(
+        (
+            sitting
+            for sitting, times in spans.items()
+            if all(min(times) - gap <= start <= max(times) + gap for start in starts)
+        ),
+        None,
     )
 
 
@@ -152,7 +156,14 @@ def judge_group(
     label: str, rows: list[RunRow], baseline: Baseline, tolerances: Tolerances
 ) -> GroupVerdict:
     """The group's speed over its runs and accuracy over its seeds, against `baseline`."""
-    baseline_rates = [run.steady_train_images_per_s for run in baseline.runs]
+    # Runs taken within one of the baseline's sittings are judged against that sitting alone,
+    # with no drift between them; others against every sitting, allowing for the drift.
+    sitting = sitting_of([row.result for row in rows], baseline)
+    baseline_rates = [
+        run.steady_train_images_per_s
+        for run in baseline.runs
+        if sitting is None or run.sitting == sitting
+    ]
     rates = [rate_as(row.result, baseline.estimator) for row in rows]
     speed, why_no_speed = None, None
     known = [rate for rate in rates if rate is not None]
@@ -167,11 +178,11 @@ def judge_group(
             tolerances.throughput_pct / 100,
             noise_cv=baseline.noise_cv,
             drift=baseline.drift,
-            sittings=baseline.sittings,
-            assumed_drift=tolerances.assumed_drift_pct / 100
-            if tolerances.assumed_drift_pct is not None
-            else baseline.assumed_drift,
-            same_sitting=in_a_sitting_of([row.result for row in rows], baseline),
+            sittings=baseline.sittings if sitting is None else 1,
+            assumed_drift=baseline.assumed_drift
+            if tolerances.assumed_drift_pct is None
+            else tolerances.assumed_drift_pct / 100,
+            same_sitting=sitting is not None,
         )
     seeds_before = _per_seed([(run.seed, run.final_test_accuracy_pct) for run in baseline.runs])
     seeds_now = _per_seed(
