@@ -239,14 +239,14 @@ def test_runs_are_judged_by_the_baselines_estimator(template, two_sittings):
     from bench.storage.throughput import estimate
 
     run = variant(template, seed=1, rate=5_000, accuracy=98.1)
-    run.summary.estimator = "90th percentile of blocks"  # not the baseline's
+    run.summary.estimator = "block-p90"  # not the baseline's
     (row,) = compare([(None, run)], [two_sittings], Tolerances()).rows
     again = estimate(run.epochs, two_sittings.estimator)  # from the run's stored samples
     median = statistics.median(r.steady_train_images_per_s for r in two_sittings.runs)
     assert row.throughput_delta_pct == pytest.approx(100 * (again / median - 1))
     for epoch in run.epochs:
         epoch.block_images_per_s = []
-    two_sittings.estimator = "20 % trimmed mean of blocks"
+    two_sittings.estimator = "block-trimmed-mean-20"
     _, group = judged(template, two_sittings, [run])
     assert group.speed is None and "no blocks" in group.why_no_speed
 

@@ -19,7 +19,8 @@ def text_of(doc):
 
 def named_paths(text: str) -> set[str]:
     """Backticked repository paths, leaving out patterns (`<run-id>.json`, `sweep-*`)."""
-    found = re.findall(r"`((?:%s)/[^`\s]*)`" % "|".join(map(re.escape, ROOTS)), text)
+    roots = "|".join(map(re.escape, ROOTS))
+    found = re.findall(rf"`((?:{roots})/[^`\s]*)`", text)
     return {path for path in found if not re.search(r"[<*…{]", path)}
 
 

@@ -30,9 +30,9 @@ def test_steady_blocks_leave_out_the_warm_up(template):
 
 def test_estimators_read_the_steady_blocks_and_fall_back_to_the_epochs(template):
     run = with_blocks(template, [[1.0] * 5, [10.0, 20.0, 30.0, 40.0, 1000.0]])
-    assert estimate(run.epochs, "median of blocks") == 30.0
-    assert estimate(run.epochs, "20 % trimmed mean of blocks") == pytest.approx(30.0)
-    assert estimate(run.epochs, "upper quartile of blocks") == 40.0
+    assert estimate(run.epochs, "block-median") == 30.0
+    assert estimate(run.epochs, "block-trimmed-mean-20") == pytest.approx(30.0)
+    assert estimate(run.epochs, "block-p75") == 40.0
     no_blocks = with_blocks(template, [[], []])
     for name in ESTIMATORS:
         assert estimate(no_blocks.epochs, name) == no_blocks.epochs[1].train_images_per_s
@@ -59,3 +59,15 @@ def test_a_run_records_its_blocks_and_takes_the_headline_from_them(tiny_mnist, m
         block_s = [3 * 20 / rate for rate in epoch.block_images_per_s]
         assert sum(block_s) <= epoch.train_s
     assert statistics.median(result.epochs[1].block_images_per_s) > 0
+
+
+def test_estimators_are_stored_by_stable_id_and_old_labels_still_load(template, tmp_path):
+    import json
+
+    from bench.storage.files import load_result
+
+    document = template.to_dict()
+    document["summary"]["estimator"] = "upper quartile of blocks"  # as files of before said
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    assert load_result(tmp_path / "old.json").summary.estimator == "block-p75"
+    assert template.to_dict()["summary"]["estimator"] in ESTIMATORS

@@ -25,7 +25,7 @@ from bench.judge.stats import (
 )
 from bench.storage.baselines import SITTING_GAP_S, Baseline
 from bench.storage.results import RunResult
-from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, estimate
+from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, LABELS, estimate
 
 
 @dataclass
@@ -169,7 +169,7 @@ def judge_group(
     known = [rate for rate in rates if rate is not None]
     if len(known) < len(rates):
         why_no_speed = (
-            f"the baseline's figures are the {baseline.estimator}, and a run has no blocks"
+            f"the baseline's figures are the {LABELS[baseline.estimator]}, and a run has no blocks"
         )
     else:
         speed = compare_to_baseline(

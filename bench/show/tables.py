@@ -19,6 +19,7 @@ from bench.judge.compare import Comparison
 from bench.judge.stats import Spread, Verdict
 from bench.judge.verdicts import RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
+from bench.storage.throughput import LABELS
 
 if TYPE_CHECKING:
     from bench.jobs import Replicate
@@ -92,7 +93,7 @@ def summary_table(result: RunResult) -> TableData:
         ["implementation", implementation_label(result)],
         ["arithmetic", arithmetic_label(result.arithmetic)],
         ["warm-up epoch (train s)", f"{s.warmup_train_s:.2f}"],
-        [f"steady training img/s ({s.estimator})", fmt_rate(s.steady_train_images_per_s)],
+        [f"steady training img/s ({LABELS[s.estimator]})", fmt_rate(s.steady_train_images_per_s)],
         ["evaluation img/s (median)", fmt_rate(s.eval_images_per_s)],
         ["achieved training GFLOP/s", f"{s.train_flops_per_s / 1e9:.2f}"],
         ["MFU vs measured matmul peak", fmt_mfu(s.mfu_pct, s.peak_matmul_flops_per_s)],

@@ -33,6 +33,7 @@ from bench.storage.files import (
     write_json_atomic,
 )
 from bench.storage.results import EstimatorName, RunResult, check_version, validate_document
+from bench.storage.throughput import LABELS
 
 BASELINE_SCHEMA_VERSION = 2
 
@@ -64,7 +65,7 @@ class Baseline:
     baseline_schema_version: int = BASELINE_SCHEMA_VERSION
     # How steady_train_images_per_s was taken (bench.storage.throughput), so that runs are judged
     # by the same estimator.
-    estimator: EstimatorName = "median of epochs 2..n"
+    estimator: EstimatorName = "epoch-median"
     # Sittings: one `run --repeat` group each (ungrouped runs: a gap of SITTING_GAP_S starts a
     # new one). Within a sitting the runs vary by noise_cv; the sittings' medians by drift.
     sittings: Annotated[int, Field(ge=1)] = 1
@@ -156,8 +157,9 @@ def make_baseline(
             )
         if result.summary.estimator != first.summary.estimator:
             raise BaselineError(
-                f"{result.run_id} took its throughput as the {result.summary.estimator}, "
-                f"{first.run_id} as the {first.summary.estimator}"
+                f"{result.run_id} took its throughput as the "
+                f"{LABELS[result.summary.estimator]}, {first.run_id} as the "
+                f"{LABELS[first.summary.estimator]}"
             )
     digests: dict[int, str] = {}
     for result in results:

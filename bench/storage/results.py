@@ -34,14 +34,16 @@ ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10,
 
 
 def _known_estimator(name: str) -> str:
-    from bench.storage.throughput import ESTIMATORS
+    """The estimator's stable id; a file of before the ids gives its label, read as the id."""
+    from bench.storage.throughput import ESTIMATORS, FORMER_NAMES
 
+    name = FORMER_NAMES.get(name, name)
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
     return name
 
 
-# The name of one of bench.storage.throughput's estimators.
+# The id of one of bench.storage.throughput's estimators (e.g. "block-p75").
 EstimatorName = Annotated[str, AfterValidator(_known_estimator)]
 
 
@@ -148,7 +150,7 @@ class Summary:
     peak_measured_utc: str | None = None
     mfu_pct: NonNegative | None = None  # train_flops_per_s as a share of that peak
     # How the headline was taken (bench.storage.throughput.HEADLINE) and the block size it saw.
-    estimator: EstimatorName = "median of epochs 2..n"
+    estimator: EstimatorName = "epoch-median"
     block_steps: Count | None = None
 
 

@@ -39,18 +39,28 @@ def _trimmed_mean(values: list[float], share: float) -> float:
     return float(trim_mean(values, share))
 
 
-# Each maps a run's steady epoch and block throughputs to one figure. Interference on a shared
-# machine only ever slows a block down, so upper quantiles of the blocks are candidates too.
+# Each maps a run's steady epoch and block throughputs to one figure, under a stable id that
+# files store (LABELS says it in words). Interference on a shared machine only ever slows a
+# block down, so upper quantiles of the blocks are candidates too.
 ESTIMATORS: dict[str, Callable[[list[float], list[float]], float]] = {
-    "median of epochs 2..n": lambda epochs, blocks: statistics.median(epochs),
-    "median of blocks": lambda epochs, blocks: statistics.median(blocks),
-    "20 % trimmed mean of blocks": lambda epochs, blocks: _trimmed_mean(blocks, 0.2),
-    "upper quartile of blocks": lambda epochs, blocks: _quantile(blocks, 0.75),
-    "90th percentile of blocks": lambda epochs, blocks: _quantile(blocks, 0.9),
+    "epoch-median": lambda epochs, blocks: statistics.median(epochs),
+    "block-median": lambda epochs, blocks: statistics.median(blocks),
+    "block-trimmed-mean-20": lambda epochs, blocks: _trimmed_mean(blocks, 0.2),
+    "block-p75": lambda epochs, blocks: _quantile(blocks, 0.75),
+    "block-p90": lambda epochs, blocks: _quantile(blocks, 0.9),
 }
-EPOCH_MEDIAN = "median of epochs 2..n"
+LABELS = {
+    "epoch-median": "median of epochs 2..n",
+    "block-median": "median of blocks",
+    "block-trimmed-mean-20": "20 % trimmed mean of blocks",
+    "block-p75": "upper quartile of blocks",
+    "block-p90": "90th percentile of blocks",
+}
+# Files written before the ids stored the labels.
+FORMER_NAMES = {label: estimator for estimator, label in LABELS.items()}
+EPOCH_MEDIAN = "epoch-median"
 BLOCK_ESTIMATORS = [name for name in ESTIMATORS if name != EPOCH_MEDIAN]
-HEADLINE = "upper quartile of blocks"
+HEADLINE = "block-p75"
 
 
 def estimate(epochs: Sequence[EpochMetrics], estimator: str) -> float:
