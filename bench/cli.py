@@ -26,6 +26,7 @@ from bench.config.settings import (
     SWEEP_STEPS,
     RunConfig,
     Tolerances,
+    utc_stamp,
 )
 
 DEFAULT = RunConfig(device="")
@@ -684,7 +685,6 @@ def ab(
     """
     import shlex
     import sys
-    from datetime import UTC, datetime
 
     from rich.console import Console
 
@@ -707,7 +707,7 @@ def ab(
         shared = shlex.split(common)
     except ValueError as error:
         raise fail(f"cannot split the options: {error}") from None
-    folder = out or RESULTS_DIR / f"ab-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    folder = out or RESULTS_DIR / f"ab-{utc_stamp()}"
     console = Console()
     console.print(
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.config.experiment import as_single_process, identity_of
-from bench.config.settings import BASELINES_DIR, DIST_TIMEOUT_S, RunConfig, Tolerances
+from bench.config.settings import (
+    BASELINES_DIR,
+    DIST_TIMEOUT_S,
+    RunConfig,
+    Tolerances,
+    utc_stamp,
+)
 from bench.errors import ConfigError, ResultFileError
 from bench.judge.compare import Comparison, compare
 from bench.judge.sequential import Look, decide, look
@@ -290,7 +296,7 @@ def run_sweep(
     from mnist_core import load_mnist
 
     # Two sweeps finishing in the same second must not share a name.
-    stem = f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    stem = f"sweep-{utc_stamp()}-{secrets.token_hex(4)}"
     with output_folder(out_dir, len(stem) + len(".json")), written_together() as written:
         data = load_mnist(data_dir, download=download)
         for size in batch_sizes:
@@ -338,7 +344,7 @@ def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Pa
 
 
 def new_group_id() -> str:
-    return f"g{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"g{utc_stamp()}-{secrets.token_hex(3)}"
 
 
 def replicate_seeds(seed: int, repeat: int, same_seed: bool) -> list[int]:

@@ -7,6 +7,7 @@ Torch-free, so that the CLI can show these defaults in --help without loading to
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,15 @@ AB_MAX_MINUTES = 15.0
 ASSUMED_DRIFT = 0.08
 ASSUMED_NOISE_CV = 0.05
 ASSUMED_DOF = 4
+# Every UTC time stamp in a file or folder name (run ids, groups, sweeps, `ab` folders).
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def utc_stamp(when: datetime | None = None) -> str:
+    """`when` (default: now) as a name's time stamp, e.g. 20261130T065700Z."""
+    return (when or datetime.now(UTC)).strftime(STAMP_FORMAT)
+
+
 # A `run --repeat` group id: what the results record, and what the hidden --group accepts.
 GROUP_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 

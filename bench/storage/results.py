@@ -24,6 +24,7 @@ from bench.config.settings import (
     Percent,
     Positive,
     RunConfig,
+    utc_stamp,
 )
 from bench.errors import ResultFileError
 
@@ -51,9 +52,7 @@ def new_run_id(config: RunConfig, started: datetime) -> str:
     """`<UTC time>-<device>-<loader>-s<seed>-<8 hex>`: unique even for runs that start in the
     same second (and written exclusively, so a clash could never overwrite)."""
     device = config.device.replace(":", "")
-    return (
-        f"{started:%Y%m%dT%H%M%SZ}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(4)}"
-    )
+    return f"{utc_stamp(started)}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(4)}"
 
 
 def first_error(error: ValidationError) -> str:
