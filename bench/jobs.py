@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.config.experiment import as_single_process, identity_of
 from bench.config.settings import (
     BASELINES_DIR,
     DIST_TIMEOUT_S,
@@ -32,7 +31,7 @@ from bench.errors import ConfigError, ResultFileError
 from bench.judge.compare import Comparison, compare
 from bench.judge.sequential import Look, decide, look
 from bench.judge.stats import SpeedEffect
-from bench.judge.verdicts import single_process_reference
+from bench.judge.verdicts import scaling_figures, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.files import (
     collect,
@@ -44,7 +43,6 @@ from bench.storage.files import (
     written_together,
 )
 from bench.storage.results import Environment, RunResult, new_run_id
-from bench.storage.throughput import EPOCH_MEDIAN, estimate
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
     from bench.measure.peak import Peak
@@ -93,37 +91,16 @@ def with_scaling_reference(result: RunResult, reference: Path | None, baselines_
     """Scaling efficiency against --reference (a one-process run of the same experiment and
     implementation on the same machine), else such a baseline; a note when there is none."""
     assert result.distributed is not None
-    wanted = as_single_process(identity_of(result))
-    if reference is not None:
-        single = load_result(reference)
-        differences = as_single_process(identity_of(single)).differences(wanted)
-        if differences:
-            result.notes.append(
-                f"no scaling efficiency: --reference {reference} is not this run in one process "
-                f"({', '.join(differences[:3])})"
-            )
-            return
-        # Taken like the ranks' figure: the median of epochs (ranks time no blocks).
-        name, rate = single.run_id, estimate(single.epochs, EPOCH_MEDIAN)
-    else:
-        baselines = load_baselines(baselines_dir)[0] if baselines_dir.exists() else []
-        found = single_process_reference(result, baselines)
-        if found is None:
-            result.notes.append(
-                "no scaling efficiency: no one-process baseline of this experiment by the "
-                "median of epochs (pass --reference with a one-process result)"
-            )
-            return
-        name, rate = found
-    info = result.distributed
-    efficiency = 100 * info.global_train_images_per_s / (info.world_size * rate)
-    # Rebuilt, so the schema checks the new figures like any other.
-    result.distributed = dataclasses.replace(
-        info,
-        reference_run=name,
-        reference_train_images_per_s=rate,
-        scaling_efficiency_pct=efficiency,
+    single = load_result(reference) if reference is not None else None
+    baselines = (
+        load_baselines(baselines_dir)[0] if single is None and baselines_dir.exists() else []
     )
+    found = scaling_reference(result, single, baselines)
+    if isinstance(found, str):
+        result.notes.append(f"no scaling efficiency: {found}")
+        return
+    # Rebuilt, so the schema checks the new figures like any other.
+    result.distributed = dataclasses.replace(result.distributed, **scaling_figures(result, *found))
 
 
 def check_fits(configs: Sequence[RunConfig], data: MnistData) -> None:

@@ -87,6 +87,41 @@ def single_process_reference(
     return None
 
 
+def scaling_reference(
+    result: RunResult, single: RunResult | None, baselines: list[Baseline]
+) -> tuple[str, float] | str:
+    """The one-process (name, training images/s) a data-parallel `result` is measured against:
+    `single` (a --reference result) when it is this run in one process, else a one-process
+    baseline of it; or, in words, why there is none. Taken like the ranks' own figure, the
+    median of epochs (ranks time no blocks)."""
+    if single is None:
+        found = single_process_reference(result, baselines)
+        return found or (
+            "no one-process baseline of this experiment by the median of epochs (pass "
+            "--reference with a one-process result)"
+        )
+    differences = as_single_process(identity_of(single)).differences(
+        as_single_process(identity_of(result))
+    )
+    if differences:
+        return (
+            f"--reference {single.run_id} is not this run in one process "
+            f"({', '.join(differences[:3])})"
+        )
+    return single.run_id, estimate(single.epochs, EPOCH_MEDIAN)
+
+
+def scaling_figures(result: RunResult, name: str, rate: float) -> dict[str, object]:
+    """The data-parallel figures against a one-process `rate`: reference and efficiency."""
+    assert result.distributed is not None
+    info = result.distributed
+    return {
+        "reference_run": name,
+        "reference_train_images_per_s": rate,
+        "scaling_efficiency_pct": 100 * info.global_train_images_per_s / (info.world_size * rate),
+    }
+
+
 def rate_as(result: RunResult, estimator: str) -> float | None:
     """The run's training throughput by the baseline's `estimator`, from its stored samples;
     None when it lacks them (a block estimator, a run without blocks)."""
