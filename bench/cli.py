@@ -439,7 +439,7 @@ def compare(
     ] = False,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="With --fail-on-regression: exit 2 on 'inconclusive' too."),
+        typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive' too."),
     ] = False,
     assumed_drift: Annotated[
         float | None,
@@ -505,7 +505,7 @@ def compare(
         with user_errors():
             plot_comparison(comparison, plot)
         typer.echo(f"wrote {plot}", err=True)
-    if fail_on_regression:
+    if fail_on_regression or strict:
         gate(
             comparison.regressions,
             comparison.why_cannot_judge,
@@ -665,7 +665,7 @@ def ab(
     ] = False,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="With --fail-on-regression: exit 2 on 'inconclusive'."),
+        typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive'."),
     ] = False,
 ) -> None:
     """Sequential interleaved A/B: run pairs of the two variants (A B, B A, …) in fresh
@@ -739,7 +739,7 @@ def ab(
     for line in speed_notes(effect):
         console.print(line, markup=False, highlight=False)
     console.print(f"wrote {folder} (A/, B/ and {plot.name})", markup=False)
-    if fail_on_regression:
+    if fail_on_regression or strict:
         regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
         undecided = None
         if effect.verdict == Verdict.INCONCLUSIVE:

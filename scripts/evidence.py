@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.config.experiment import identity_of
-from bench.config.settings import AB_MARGIN_PCT, AB_MAX_PAIRS
+from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS
 from bench.judge.sequential import decide, simulate
 from bench.storage.files import collect
 from bench.storage.results import RunResult
@@ -93,12 +93,14 @@ def pairs_of(folder: Path, estimator: str = HEADLINE) -> list[tuple[float, float
 
 def replay_one(pairs, start: int, scale: float) -> tuple[str, int, float] | None:
     """The rule run from pair `start` on, B scaled: (verdict, pairs used, seconds); None when
-    the recording ends before the rule (or its cap) does."""
+    the recording ends before the rule (or its caps, as `ab` applies them) does."""
     ratios, seconds = [], 0.0
     for a, b, took in pairs[start : start + AB_MAX_PAIRS]:
         ratios.append(math.log(b * scale / a))
         seconds += took
-        effect = decide(ratios, MARGIN, last=len(ratios) == AB_MAX_PAIRS, why_last="cap")
+        out_of_time = seconds * (len(ratios) + 1) / len(ratios) > 60 * AB_MAX_MINUTES
+        last = len(ratios) == AB_MAX_PAIRS or out_of_time
+        effect = decide(ratios, MARGIN, last=last, why_last="cap")
         if effect is not None:
             return str(effect.verdict), len(ratios), seconds
     return None

@@ -3,6 +3,7 @@ regression beyond the margin, never a failure for want of evidence."""
 
 import math
 import random
+import statistics
 
 import pytest
 
@@ -61,10 +62,10 @@ def test_faster_needs_evidence_and_a_change_beyond_the_margin():
 
 
 def test_the_assumed_drift_is_pooled_with_a_rough_measurement_and_dropped_from_three_sittings():
-    assert pooled_drift(None, 1, 0.08) == pytest.approx(0.08)
-    two = pooled_drift(0.02, 2, 0.08)
-    assert 0.02 < two < 0.08  # one degree of freedom measured, four assumed
-    assert pooled_drift(0.02, 3, 0.08) == 0.02
+    assert pooled_drift(None, 1, 0.08) == (pytest.approx(0.08), 4)
+    two, dof = pooled_drift(0.02, 2, 0.08)
+    assert 0.02 < two < 0.08 and dof == 5  # one degree of freedom measured, four assumed
+    assert pooled_drift(0.02, 3, 0.08) == (0.02, 2)
     more_drift = compare_to_baseline(
         [10_000] * 6, [9_000], 0.10, noise_cv=0.02, drift=None, sittings=1, assumed_drift=0.15
     )
@@ -92,6 +93,29 @@ def test_false_alarms_against_a_baseline_stay_near_five_percent_at_the_assumed_d
         caught += half.verdict == Verdict.SLOWER
     assert alarms / trials <= 0.05
     assert caught == trials
+
+
+@pytest.mark.parametrize("sittings", [1, 2, 3, 5])
+def test_false_alarms_stay_near_five_percent_whatever_the_baselines_sittings(sittings):
+    """A drift measured from few sittings is itself uncertain; the bounds carry that
+    uncertainty (Welch–Satterthwaite), so a third sitting does not make the gate jumpier."""
+    rng = random.Random(sittings)
+    alarms, trials = 0, 400
+    for _ in range(trials):
+        offsets = [rng.gauss(0, ASSUMED_DRIFT) for _ in range(sittings + 1)]
+        baseline = [
+            rate
+            for offset in offsets[:-1]
+            for rate in replicates(10_000 * math.exp(offset), 0.03, 4, rng.randrange(10**6))
+        ]
+        medians = [math.exp(offset) for offset in offsets[:-1]]
+        measured = statistics.stdev(medians) / statistics.fmean(medians) if sittings > 1 else None
+        runs = replicates(10_000 * math.exp(offsets[-1]), 0.03, 3, seed=rng.randrange(10**6))
+        effect = compare_to_baseline(
+            baseline, runs, 0.10, noise_cv=0.03, drift=measured, sittings=sittings
+        )
+        alarms += effect.verdict == Verdict.SLOWER
+    assert alarms / trials <= 0.06
 
 
 def test_accuracy_over_seeds_gets_the_same_one_sided_rule():

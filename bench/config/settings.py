@@ -87,8 +87,8 @@ class RunConfig:
 
 @dataclass(config=STRICT_SCHEMA)
 class Tolerances:
-    # Equivalence margins: speed, percent of the baseline's median (beyond it over the whole
-    # interval is slower/faster; within it, ok); accuracy, points (per seed and over seeds).
+    # Margins: speed, percent of the baseline's geometric mean; accuracy, points (per seed and
+    # over seeds). A regression needs evidence of a change and an estimate beyond the margin.
     throughput_pct: Annotated[float, Field(ge=0, lt=50)] = 10.0
     accuracy_points: Annotated[float, Field(ge=0, le=100)] = 0.3
     # The drift between sittings to assume where a baseline measured it in fewer than three;

@@ -125,15 +125,17 @@ def _quantile(dof: float) -> float:
     return float(t.ppf(CONFIDENCE, dof) if math.isfinite(dof) else norm.ppf(CONFIDENCE))
 
 
-def pooled_drift(measured: float | None, sittings: int, assumed: float) -> float:
-    """The drift between sittings to allow for: the measured one from SITTINGS_FOR_DRIFT
-    sittings on; below that, the assumed figure pooled with the measured one by degrees of
-    freedom (a measurement of two sittings has one)."""
+def pooled_drift(measured: float | None, sittings: int, assumed: float) -> tuple[float, float]:
+    """The drift between sittings to allow for, and its degrees of freedom: the measured one
+    from SITTINGS_FOR_DRIFT sittings on (sittings − 1); below that, the assumed figure pooled
+    with the measured one by degrees of freedom (ASSUMED_DOF for the assumption, one for a
+    measurement of two sittings)."""
     if measured is not None and sittings >= SITTINGS_FOR_DRIFT:
-        return measured
+        return measured, sittings - 1
     measured_dof = sittings - 1 if measured is not None else 0
     variance = ASSUMED_DOF * assumed**2 + measured_dof * (measured or 0.0) ** 2
-    return math.sqrt(variance / (ASSUMED_DOF + measured_dof))
+    dof = ASSUMED_DOF + measured_dof
+    return math.sqrt(variance / dof), dof
 
 
 def _log_spread(
@@ -175,9 +177,13 @@ def compare_to_baseline(
     mean_log = statistics.fmean(math.log(rate) for rate in runs)
     base_log = statistics.fmean(math.log(rate) for rate in baseline)
     estimate = mean_log - base_log
-    noise, dof, source = _log_spread(runs, noise_cv, len(baseline) - sittings)
-    spread = 0.0 if same_sitting else pooled_drift(drift, sittings, assumed_drift)
-    se = math.sqrt(noise**2 * (1 / len(runs) + 1 / len(baseline)) + spread**2 * (1 + 1 / sittings))
+    noise, noise_dof, source = _log_spread(runs, noise_cv, len(baseline) - sittings)
+    spread, drift_dof = (0.0, 1) if same_sitting else pooled_drift(drift, sittings, assumed_drift)
+    noise_share = noise**2 * (1 / len(runs) + 1 / len(baseline))
+    drift_share = spread**2 * (1 + 1 / sittings)  # the new sitting's and the baseline mean's
+    se = math.sqrt(noise_share + drift_share)
+    # Welch–Satterthwaite: the bounds are as uncertain as their least-known part makes them.
+    dof = se**4 / (noise_share**2 / noise_dof + drift_share**2 / drift_dof) if se else math.inf
     quantile = _quantile(dof)
     low, high = estimate - quantile * se, estimate + quantile * se
     bounds = (math.log1p(-margin), math.log1p(margin))

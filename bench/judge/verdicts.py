@@ -2,15 +2,15 @@
 
 Each run alone is checked against the same seed in the baseline (weights bitwise, accuracy
 within the tolerance). Speed and accuracy over seeds are judged per group of runs (one
-experiment × implementation × machine) against the baseline's runs, with an effect, its
-interval and the margin as an equivalence band (bench.judge.stats).
+experiment × implementation × machine) against the baseline's runs, one-sided: a regression
+needs evidence and an effect beyond the margin (bench.judge.stats).
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.config.experiment import as_single_process, identity_of
@@ -23,7 +23,7 @@ from bench.judge.stats import (
     compare_accuracies,
     compare_to_baseline,
 )
-from bench.storage.baselines import SITTING_GAP_S, Baseline
+from bench.storage.baselines import Baseline
 from bench.storage.results import RunResult
 from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, LABELS, estimate
 
@@ -35,7 +35,7 @@ class RunRow:
     verdicts: list[Verdict]  # this run against the same seed: ok, different weights, less accurate
     baseline: str | None = None
     why_no_baseline: str | None = None
-    throughput_delta_pct: float | None = None  # against the baseline's median
+    throughput_delta_pct: float | None = None  # against the baseline's geometric mean
     accuracy_delta_points: float | None = None  # against the same seed
 
 
@@ -135,14 +135,14 @@ def rate_as(result: RunResult, estimator: str) -> float | None:
 def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tolerances) -> RunRow:
     """One run against the same seed's figures in `baseline` (when it has that seed)."""
     rate = rate_as(result, baseline.estimator)
-    median = statistics.median(run.steady_train_images_per_s for run in baseline.runs)
+    typical = statistics.geometric_mean(run.steady_train_images_per_s for run in baseline.runs)
     reference = baseline.seed_figures(result.config.seed)
     row = RunRow(
         path=path,
         result=result,
         verdicts=[],
         baseline=baseline.name,
-        throughput_delta_pct=None if rate is None else 100 * (rate / median - 1),
+        throughput_delta_pct=None if rate is None else 100 * (rate / typical - 1),
     )
     if reference is None:
         row.verdicts = [Verdict.NO_SEED]
@@ -158,24 +158,32 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
     return row
 
 
+def _utc(text: str) -> datetime | None:
+    """An ISO time as an aware datetime (a zone-less one read as UTC); None when unreadable."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def sitting_of(results: list[RunResult], baseline: Baseline) -> int | None:
-    """The baseline's sitting every run started within (between its first and last run, give
-    or take SITTING_GAP_S), or None: then a drift between sittings separates them."""
+    """The baseline's sitting every run started within — interleaved with its runs: between
+    its first and last start, give or take the mean time between them — or None: then a
+    drift between sittings separates them."""
     spans: dict[int, list[datetime]] = {}
     for run in baseline.runs:
-        if run.started_utc is None:
+        started = _utc(run.started_utc) if run.started_utc else None
+        if started is None:
             return None  # an older baseline: when its runs were taken is not known
-        spans.setdefault(run.sitting, []).append(datetime.fromisoformat(run.started_utc))
-    gap = timedelta(seconds=SITTING_GAP_S)
-    starts = [datetime.fromisoformat(result.created_utc) for result in results]
-    return next(
-        (
-            sitting
-            for sitting, times in spans.items()
-            if all(min(times) - gap <= start <= max(times) + gap for start in starts)
-        ),
-        None,
-    )
+        spans.setdefault(run.sitting, []).append(started)
+    starts = [_utc(result.created_utc) for result in results]
+    for sitting, times in spans.items():
+        first, last = min(times), max(times)
+        slack = (last - first) / (len(times) - 1) if len(times) > 1 else timedelta(0)
+        if all(start and first - slack <= start <= last + slack for start in starts):
+            return sitting
+    return None
 
 
 def _per_seed(pairs: list[tuple[int, float]]) -> list[float]:

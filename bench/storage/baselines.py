@@ -5,6 +5,7 @@ Pydantic dataclasses, like results: strict types, finite figures within their me
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -117,9 +118,16 @@ def spread_of(rates: list[float], sittings: list[int]) -> tuple[float | None, fl
     by_sitting: dict[int, list[float]] = {}
     for rate, sitting in zip(rates, sittings, strict=True):
         by_sitting.setdefault(sitting, []).append(rate)
-    within = [statistics.stdev(r) / statistics.fmean(r) for r in by_sitting.values() if len(r) > 1]
+    # Pooled by degrees of freedom, as a variance (an average of standard deviations is biased
+    # low and weighs a sitting of 2 runs like one of 20).
+    within = [
+        (len(r) - 1, (statistics.stdev(r) / statistics.fmean(r)) ** 2)
+        for r in by_sitting.values()
+        if len(r) > 1
+    ]
     medians = [statistics.median(r) for r in by_sitting.values()]
-    noise = statistics.fmean(within) if within else None
+    dof = sum(count for count, _ in within)
+    noise = math.sqrt(sum(count * variance for count, variance in within) / dof) if dof else None
     drift = statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else None
     return noise, drift
 
