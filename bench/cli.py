@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,6 +28,9 @@ from bench.config.settings import (
     Tolerances,
     utc_stamp,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
@@ -65,24 +68,42 @@ DEFAULT_LOADER = Loader(LOADER)
 DEFAULT_PRECISION = Precision(DEFAULT.precision)
 
 
+def echo(text: str, *, err: bool = False) -> None:
+    """One line of text as it is, whatever came from a file or an argument made inert."""
+    from bench.show.tables import inert
+
+    typer.echo(inert(text), err=err)
+
+
+def say(console: Console, text: str, style: str | None = None) -> None:
+    """`echo` through a rich console: no markup, no highlighting, nothing raw."""
+    from bench.show.tables import inert
+
+    console.print(inert(text), markup=False, highlight=False, style=style)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    from bench.show.tables import inert
+
+    typer.secho(f"error: {inert(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
 
 
+RUNS_KEPT = "interrupted: finished runs are saved, the unfinished one wrote nothing"
+
+
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Errors a user can cause end as one red line and exit code 2, never a traceback."""
-    from bench.errors import user_error_types, user_message
+def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """Errors a user can cause end as one red line and exit code 2, never a traceback; Ctrl-C
+    (or SIGTERM) ends in the line `interrupted`, saying what was kept where that applies."""
+    from bench.errors import interrupted_exit_code, user_error_types, user_message
 
     try:
         yield
     except user_error_types() as error:
         raise fail(user_message(error)) from None
-    except KeyboardInterrupt:
-        raise fail(
-            "interrupted: finished runs are saved, the unfinished one wrote nothing", 130
-        ) from None
+    except KeyboardInterrupt as error:
+        raise fail(interrupted, interrupted_exit_code(error)) from None
 
 
 def _without_option(argv: list[str], option: str) -> list[str]:
@@ -298,7 +319,7 @@ def run(
         raise typer.Exit(launch_torchrun(nproc_per_node))
     console = Console()
     recorded = []
-    with user_errors(), RichReporter(console) as reporter:
+    with user_errors(RUNS_KEPT), RichReporter(console) as reporter:
         seeds = replicate_seeds(seed, repeat, same_seed) if repeat > 1 else [seed]
         group = new_group_id() if repeat > 1 else group
         for index, replicate_seed in enumerate(seeds, 1):
@@ -323,8 +344,8 @@ def run(
             console.print(to_rich(epoch_table(run_.result)))
             console.print(to_rich(summary_table(run_.result)))
         for note in run_.result.notes:
-            console.print(f"note: {note}", markup=False, style="yellow")
-        console.print(f"wrote {' and '.join(map(str, run_.paths))}", markup=False)
+            say(console, f"note: {note}", style="yellow")
+        say(console, f"wrote {' and '.join(map(str, run_.paths))}")
     if repeat > 1:
         console.print(to_rich(group_table([r.result for r in recorded])))
     elif len(recorded) > 1:
@@ -363,20 +384,21 @@ def run_repeated_in_fresh_processes(
         context, {"repeat", "seed", "out", "group", "replicate", "same_seed", "in_process"}
     )
     console = Console()
-    with user_errors():
+    with user_errors(RUNS_KEPT):
         replicates = run_repeated(
             arguments,
             replicate_seeds(seed, repeat, same_seed),
             out_dir=out,
-            on_replicate=lambda r: console.print(
+            on_replicate=lambda r: say(
+                console,
                 f"replicate {r.order}/{repeat} ({r.result.config.device} "
                 f"{r.result.config.loader}, seed {r.result.config.seed}): "
                 f"{r.result.summary.steady_train_images_per_s:,.0f} train img/s, "
-                f"{r.result.summary.final_test_accuracy_pct:.2f} %"
+                f"{r.result.summary.final_test_accuracy_pct:.2f} %",
             ),
         )
     console.print(to_rich(group_table([r.result for r in replicates])))
-    console.print(f"wrote {len(replicates)} results to {out}", markup=False)
+    say(console, f"wrote {len(replicates)} results to {out}")
 
 
 @app.command()
@@ -398,8 +420,13 @@ def env(
     from bench.show.tables import environment_table, to_rich
 
     with user_errors():
-        environment, measured = describe_environment(device, precision.value if peak else None)
-    Console().print(to_rich(environment_table(environment, measured)))
+        environment, measured, not_cached = describe_environment(
+            device, precision.value if peak else None
+        )
+    console = Console()
+    console.print(to_rich(environment_table(environment, measured)))
+    if not_cached:
+        say(console, f"note: {not_cached}", style="yellow")
 
 
 class Format(StrEnum):
@@ -484,14 +511,14 @@ def compare(
     console = Console() if sys.stdout.isatty() else Console(width=240)
     if not comparison.rows:
         for line in notes(comparison):
-            typer.echo(line, err=True)
+            echo(line, err=True)
         searched = ", ".join(str(p) for p in paths)
         raise fail(f"no usable results in {searched}")
     if output_format is Format.table:
         for table in comparison_tables(comparison):
             console.print(to_rich(table))
         for line in notes(comparison):
-            console.print(line, markup=False, highlight=False)
+            say(console, line)
     else:
         render = {
             Format.markdown: lambda: to_markdown(comparison_tables(comparison), notes(comparison)),
@@ -504,7 +531,7 @@ def compare(
 
         with user_errors():
             plot_comparison(comparison, plot)
-        typer.echo(f"wrote {plot}", err=True)
+        echo(f"wrote {plot}", err=True)
     if fail_on_regression or strict:
         gate(
             comparison.regressions,
@@ -517,7 +544,7 @@ def gate(regressions: list[str], cannot_judge: str | None, undecided: str | None
     """A regression gate's exit: 1 on evidence of a regression (named first), 2 when it could
     not judge at all, or on what the evidence could not settle when that was asked for."""
     for regression in regressions:
-        typer.echo(f"regression: {regression}", err=True)
+        echo(f"regression: {regression}", err=True)
     if regressions:
         raise typer.Exit(1)
     if cannot_judge:
@@ -541,7 +568,7 @@ def baseline_save(
     with user_errors():
         baseline, path = save_baseline_from(results, name=name, folder=folder, force=force)
     seeds = ", ".join(str(run.seed) for run in baseline.runs)
-    typer.echo(f"wrote {path} (seeds {seeds})")
+    echo(f"wrote {path} (seeds {seeds})")
 
 
 @app.command()
@@ -553,17 +580,19 @@ def report(
 ) -> None:
     """A reproduction report: the seed script's claim next to what the runs measured."""
     from bench.jobs import reproduction
+    from bench.show.tables import inert
     from bench.storage.files import write_text_atomic
 
     with user_errors():
         text, problems = reproduction(paths)
     for path, reason in problems:
-        typer.echo(f"skipped {path}: {reason}", err=True)
+        echo(f"skipped {path}: {reason}", err=True)
+    text = inert(text, keep_newlines=True)
     typer.echo(text, nl=False)
     if out is not None:
         with user_errors():
             write_text_atomic(out, text)
-        typer.echo(f"wrote {out}", err=True)
+        echo(f"wrote {out}", err=True)
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -607,7 +636,7 @@ def sweep(
     if steps < 1:
         raise fail(f"--steps must be at least 1, got {steps}")
     console = Console()
-    with user_errors():
+    with user_errors("interrupted: the sweep wrote nothing"):
         points, json_path, plot_path = run_sweep(
             RunConfig(device="", loader=loader.value, precision=precision.value),
             devices=device,
@@ -617,13 +646,14 @@ def sweep(
             data_dir=data_dir,
             download=download,
             out_dir=out,
-            on_point=lambda p: console.print(
+            on_point=lambda p: say(
+                console,
                 f"{p.device} threads={p.threads} batch={p.batch_size}: "
-                f"{p.train_images_per_s:,.0f} train img/s, {p.eval_images_per_s:,.0f} eval img/s"
+                f"{p.train_images_per_s:,.0f} train img/s, {p.eval_images_per_s:,.0f} eval img/s",
             ),
         )
     console.print(to_rich(sweep_table(points)))
-    console.print(f"wrote {json_path} and {plot_path}", markup=False)
+    say(console, f"wrote {json_path} and {plot_path}")
 
 
 @app.command()
@@ -709,13 +739,12 @@ def ab(
         raise fail(f"cannot split the options: {error}") from None
     folder = out or RESULTS_DIR / f"ab-{utc_stamp()}"
     console = Console()
-    console.print(
+    say(
+        console,
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
         f"{max_pairs} or {max_time:g} min",
-        markup=False,
-        highlight=False,
     )
-    with user_errors():
+    with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
             variants=variants,
             common=shared,
@@ -723,22 +752,21 @@ def ab(
             margin=margin / 100,
             max_pairs=max_pairs,
             max_time_s=60 * max_time,
-            on_replicate=lambda r: console.print(
+            on_replicate=lambda r: say(
+                console,
                 f"{r.order:3d} {r.variant}: {r.result.summary.steady_train_images_per_s:,.0f} "
                 f"train img/s, {r.result.summary.final_test_accuracy_pct:.2f} %",
-                highlight=False,
             ),
-            on_pair=lambda p: console.print(
+            on_pair=lambda p: say(
+                console,
                 f"    pair {p.pairs}: B vs A {p.look.describe()} ({p.elapsed_s / 60:.1f} min)",
-                markup=False,
-                highlight=False,
             ),
         )
         plot = plot_ab(replicates, folder / "ab-run-order.png")
     console.print(to_rich(ab_table(replicates, effect, {"A": a, "B": b})))
     for line in speed_notes(effect):
-        console.print(line, markup=False, highlight=False)
-    console.print(f"wrote {folder} (A/, B/ and {plot.name})", markup=False)
+        say(console, line)
+    say(console, f"wrote {folder} (A/, B/ and {plot.name})")
     if fail_on_regression or strict:
         regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
         undecided = None

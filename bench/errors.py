@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 # Where an option's value lands in RunConfig, when the names differ.
@@ -60,3 +61,28 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised wherever the program is, so that it ends as on Ctrl-C: child
+    processes ended and reaped, unfinished files removed, one line, exit 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def end_like_ctrl_c_on_termination() -> None:
+    """Install the handlers that turn SIGTERM and SIGHUP into Terminated (the CLI's entry
+    point does; a library caller keeps its own)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_terminated)
+
+
+def interrupted_exit_code(error: KeyboardInterrupt) -> int:
+    """128 + the signal that ended the program: SIGINT for Ctrl-C."""
+    return 128 + getattr(error, "signum", signal.SIGINT)

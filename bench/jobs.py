@@ -8,9 +8,12 @@ and bench.show (tables, plots, reports).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -205,9 +208,9 @@ def run_all(
 
 def describe_environment(
     device: str, peak_precision: str | None
-) -> tuple[Environment, Peak | None]:
+) -> tuple[Environment, Peak | None, str | None]:
     """The fingerprint of `device` and, when a precision is given, its peak measured now (which
-    also refreshes the peak cache that `run` reads)."""
+    also refreshes the peak cache that `run` reads, or a note says why it could not)."""
     from bench.config.resolve import check_precision
     from bench.measure.environment import fingerprint
     from bench.measure.peak import refresh_peak
@@ -216,10 +219,11 @@ def describe_environment(
     resolved = resolve_device(device)
     environment = fingerprint(resolved)
     if peak_precision is None:
-        return environment, None
+        return environment, None, None
     check_precision(peak_precision, resolved.type)
-    peak = refresh_peak(resolved, environment.device_name, peak_precision, environment.threads)
-    return environment, peak
+    return environment, *refresh_peak(
+        resolved, environment.device_name, peak_precision, environment.threads
+    )
 
 
 def compare_paths(
@@ -268,9 +272,14 @@ def run_sweep(
     on_point: Callable[[SweepPoint], None] | None = None,
 ) -> tuple[list[SweepPoint], Path, Path]:
     """Measure every device × thread count × batch size; write the sweep document and plot."""
+    from bench.config.resolve import check_threads
     from bench.measure.sweep import WARMUP_STEPS, sweep
     from bench.show.plots import plot_sweep
     from mnist_core import load_mnist
+
+    for count in threads:
+        if count is not None:
+            check_threads(count)
 
     # Two sweeps finishing in the same second must not share a name.
     stem = f"sweep-{utc_stamp()}-{secrets.token_hex(4)}"
@@ -302,21 +311,53 @@ class Replicate:
     result: RunResult
 
 
+# After Ctrl-C or SIGTERM, how long a replicate has to clean up before it is killed.
+REPLICATE_GRACE_S = 30
+
+
+def _end_process_group(process: subprocess.Popen[str]) -> None:
+    """End `process` and whatever it started, and reap it: SIGINT first, so that it cleans up
+    as on Ctrl-C (its unfinished files removed), then SIGKILL if it has not ended in time."""
+    for signum, grace_s in ((signal.SIGINT, REPLICATE_GRACE_S), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        try:
+            process.communicate(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Path]:
-    """`command` (a `run`) in a fresh process; the result files it wrote into `folder`."""
+    """`command` (a `run`) in a fresh process; the result files it wrote into `folder`.
+
+    The process leads its own process group, which this ends and reaps (see
+    _end_process_group) when it times out or when this one is interrupted or terminated: no
+    replicate outlives the series that started it, and a terminal's Ctrl-C reaches it once,
+    through this process."""
     before = set(folder.glob("*.json")) if folder.exists() else set()
     try:
-        finished = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=REPLICATE_TIMEOUT_S
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ConfigError(f"{what}: cannot start {command[0]!r} ({reason})") from None
-    if finished.returncode != 0:
-        lines = (finished.stderr.strip() or finished.stdout.strip() or "no output").splitlines()
-        raise ConfigError(f"{what}: exit {finished.returncode}: {lines[-1]}")
+    try:
+        stdout, stderr = process.communicate(timeout=REPLICATE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _end_process_group(process)
+        raise ConfigError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
+    except BaseException:
+        _end_process_group(process)
+        raise
+    if process.returncode != 0:
+        lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
+        raise ConfigError(f"{what}: exit {process.returncode}: {lines[-1]}")
     return sorted(set(folder.glob("*.json")) - before)
 
 

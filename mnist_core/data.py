@@ -101,20 +101,33 @@ def locate_files(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
     return found, missing
 
 
+def _header_count(header: bytes, spec: IdxFile, source: Path, name: str) -> int:
+    """The item count of an IDX header, refused unless it is `spec`'s kind of file and claims
+    at least one item and no more than MNIST's own file has."""
+    try:
+        magic, count, *shape = struct.unpack(f">{2 + len(spec.item_shape)}I", header)
+    except struct.error:
+        raise DataError(f"{source}: too short to be an MNIST file") from None
+    if magic != spec.magic or tuple(shape) != spec.item_shape:
+        raise DataError(f"{source}: not an MNIST {name} file (header {magic:#x} {shape})")
+    if count > spec.canonical_count:
+        raise DataError(
+            f"{source}: header claims {count:,} items; MNIST's file has {spec.canonical_count:,}"
+        )
+    if count == 0:
+        raise DataError(f"{source}: holds no items; a split needs at least one")
+    return count
+
+
 def _check_idx(path: Path, spec: IdxFile, source: Path) -> tuple[str, bool]:
     """Check the IDX header against the file size, then the checksum of full-size files."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         header = handle.read(4 + 4 * (1 + len(spec.item_shape)))
-        try:
-            magic, count, *shape = struct.unpack(f">{2 + len(spec.item_shape)}I", header)
-        except struct.error:
-            raise DataError(f"{source}: too short to be an MNIST file") from None
+        count = _header_count(header, spec, source, path.name)
         digest = hashlib.sha256(header)
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    if magic != spec.magic or tuple(shape) != spec.item_shape:
-        raise DataError(f"{source}: not an MNIST {path.name} file (header {magic:#x} {shape})")
     expected_size = len(header) + count * math.prod(spec.item_shape)
     if size != expected_size:
         raise DataError(
@@ -135,17 +148,7 @@ def _extract_bounded(path: Path, spec: IdxFile, target: Path) -> None:
     try:
         with gzip.open(path, "rb") as source, target.open("wb") as out:
             header = source.read(header_size)
-            try:
-                magic, count, *shape = struct.unpack(f">{2 + len(spec.item_shape)}I", header)
-            except struct.error:
-                raise DataError(f"{path}: too short to be an MNIST file") from None
-            if magic != spec.magic or tuple(shape) != spec.item_shape:
-                raise DataError(f"{path}: not an MNIST {target.name} file (header {magic:#x})")
-            if count > spec.canonical_count:
-                raise DataError(
-                    f"{path}: header claims {count:,} items; "
-                    f"MNIST's file has {spec.canonical_count:,}"
-                )
+            count = _header_count(header, spec, path, target.name)
             expected = header_size + count * math.prod(spec.item_shape)
             out.write(header)
             remaining = expected - header_size
@@ -220,7 +223,7 @@ def load_mnist(data_dir: Path | None = None, download: bool = True) -> MnistData
             raise DataError(
                 f"{labels}: {len(dataset.targets)} labels for {len(dataset.data)} images"
             )
-        if len(dataset.targets) and int(dataset.targets.max()) >= NUM_CLASSES:
+        if int(dataset.targets.max()) >= NUM_CLASSES:
             raise DataError(f"{labels}: labels outside 0–{NUM_CLASSES - 1}")
     combined = hashlib.sha256("".join(f"{s}:{c[0]}\n" for s, c in checks.items()).encode())
     return MnistData(

@@ -65,6 +65,13 @@ def rank_from_environment() -> Rank | None:
     )
     if not 0 <= rank.rank < world_size:
         raise LaunchError(f"RANK={rank.rank} is outside 0..{world_size - 1}")
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise LaunchError(
+            f"WORLD_SIZE={world_size} is set but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not: start data-parallel runs with torchrun "
+            "or --nproc-per-node, or unset WORLD_SIZE"
+        )
     return rank
 
 
@@ -73,14 +80,22 @@ def backend_for(device: torch.device) -> str:
 
 
 def init_process_group(device: torch.device, timeout_s: float) -> None:
-    """Join the group; a peer that never arrives or dies ends collectives after `timeout_s`."""
+    """Join the group; a peer that never arrives (LaunchError) or dies (collectives fail)
+    ends the run after `timeout_s`."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(
-        backend=backend_for(device),
-        timeout=timedelta(seconds=timeout_s),
-        device_id=device if device.type == "cuda" else None,
-    )
+    try:
+        dist.init_process_group(
+            backend=backend_for(device),
+            timeout=timedelta(seconds=timeout_s),
+            device_id=device if device.type == "cuda" else None,
+        )
+    except dist.DistError as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise LaunchError(
+            f"the {os.environ['WORLD_SIZE']} ranks did not meet at {os.environ['MASTER_ADDR']}:"
+            f"{os.environ['MASTER_PORT']} within --dist-timeout {timeout_s:g} s ({reason})"
+        ) from None
 
 
 def wrap(model: nn.Module, device: torch.device) -> DistributedDataParallel:

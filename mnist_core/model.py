@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -51,10 +52,12 @@ def training_flops_per_sample(model: nn.Module, batch_size: int = 100) -> int:
     return counter.get_total_flops() // batch_size
 
 
-def state_dict_digest(model: nn.Module) -> str:
-    """SHA-256 over every tensor of the state_dict, in key order, bytes as stored on the CPU."""
+def state_dict_digest(model: nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor of the state_dict (a model's, or one loaded from a file), in
+    key order, bytes as stored on the CPU."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
     digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())
         digest.update(str(tuple(tensor.shape)).encode())

@@ -85,11 +85,13 @@ def train_epoch(
     step: TrainStep,
     batches: Iterable[tuple[torch.Tensor, ...]],
     steps: int,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
     reduce_losses: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run `step` on the first `steps` batches; return each step's loss as one device tensor.
 
+    `on_step(index, images)` follows each step with the number of images it trained on (its
+    batch's length: a partial last batch counts what it holds, a rank what its shard holds).
     Losses stay on the device and are checked once, at the end, so the step never waits on the
     host. `reduce_losses` (an all-reduce across ranks) runs before that check, so that every
     rank stops together. Raises NonFiniteLossError naming the first bad step.
@@ -98,7 +100,7 @@ def train_epoch(
     for index, batch in zip(range(steps), batches, strict=False):
         losses.append(step(*batch))
         if on_step is not None:
-            on_step(index)
+            on_step(index, len(batch[-1]))
     stacked = torch.stack(losses)
     if reduce_losses is not None:
         stacked = reduce_losses(stacked)

@@ -17,7 +17,7 @@ ALLOWED = {
     "show": {"show", "judge", "storage", "config"},
     "jobs": {"jobs", "show", "judge", "measure", "storage", "config", "errors"},
     "cli": {"cli", "jobs", "show", "judge", "measure", "storage", "config", "errors"},
-    "__main__": {"cli"},
+    "__main__": {"cli", "errors"},
 }
 
 

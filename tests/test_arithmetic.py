@@ -100,8 +100,8 @@ def test_cublas_workspace_is_set_when_mnist_core_is_imported():
 def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cpu = torch.device("cpu")
-    first = cached_peak(cpu, "Test CPU", "fp32", 1)
+    first, _ = cached_peak(cpu, "Test CPU", "fp32", 1)
     assert first.matmul_flops_per_s > 0 and first.precision == "fp32"
     assert cache_path("Test CPU", "cpu", "fp32", 1).is_file()
-    assert cached_peak(cpu, "Test CPU", "fp32", 1) == first  # no new measurement
+    assert cached_peak(cpu, "Test CPU", "fp32", 1) == (first, None)  # no new measurement
     assert cache_path("Test CPU", "cpu", "fp32", 2) != cache_path("Test CPU", "cpu", "fp32", 1)

@@ -17,6 +17,7 @@ from bench.show.tables import to_json
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
 from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
+from mnist_core import state_dict_digest
 from tests.conftest import REPO_ROOT
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -46,6 +47,12 @@ def variant(
     result.config.device = "cpu" if device_type == "cpu" else "cuda:0"
     result.environment.device_name = device_name or result.environment.device_name
     return result
+
+
+def save_weights_of(result, weights, path):
+    """`weights` saved as `result`'s weights file, their digest recorded as a run records it."""
+    torch.save(weights, path)
+    result.weights_file, result.weights_sha256 = path.name, state_dict_digest(weights)
 
 
 def write(results, folder):
@@ -289,9 +296,8 @@ def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path)
     cpu = variant(template, seed=0, rate=10_000)
     cuda = cuda_twin(cpu, rate=250_000)
     assert cpu.config.channels_last and not cuda.config.channels_last  # per-device defaults
-    torch.save({"w": torch.tensor([3.0, 4.0])}, tmp_path / "cpu-weights.pt")
-    torch.save({"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
-    cpu.weights_file, cuda.weights_file = "cpu-weights.pt", "cuda-weights.pt"
+    save_weights_of(cpu, {"w": torch.tensor([3.0, 4.0])}, tmp_path / "cpu-weights.pt")
+    save_weights_of(cuda, {"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
     write([cpu, cuda], tmp_path)
 
     comparison = compare_paths([tmp_path], tmp_path / "no-baselines", Tolerances())
@@ -327,10 +333,8 @@ def test_default_baseline_names_differ_with_world_size_and_threads(template):
 def test_cross_device_relative_l2_from_saved_weights(template, tmp_path):
     cpu = variant(template, seed=0)
     gpu = variant(template, seed=0, device_type="cuda", device_name="Some GPU")
-    weights = {"w": torch.tensor([3.0, 4.0])}
-    torch.save(weights, tmp_path / "cpu-weights.pt")
-    torch.save({"w": torch.tensor([3.0, 4.5])}, tmp_path / "gpu-weights.pt")
-    cpu.weights_file, gpu.weights_file = "cpu-weights.pt", "gpu-weights.pt"
+    save_weights_of(cpu, {"w": torch.tensor([3.0, 4.0])}, tmp_path / "cpu-weights.pt")
+    save_weights_of(gpu, {"w": torch.tensor([3.0, 4.5])}, tmp_path / "gpu-weights.pt")
     paths = write([cpu, gpu], tmp_path)
     comparison = compare(list(zip(paths, [cpu, gpu], strict=True)), [], Tolerances())
     (pair,) = comparison.cross_device

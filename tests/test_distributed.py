@@ -150,10 +150,14 @@ def test_two_nodes_on_loopback(tiny_mnist, tmp_path):
     ]
     outputs = [node.communicate(timeout=LAUNCH_TIMEOUT_S)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
-    info = only_result(tmp_path / "out").distributed
+    result = only_result(tmp_path / "out")
+    info = result.distributed
     assert info is not None and (info.world_size, info.nodes) == (2, 2)
     assert (info.scaling, info.global_batch_size, info.per_rank_batch_size) == ("weak", 200, 100)
     assert info.weights_identical
+    # 300 images at a global batch of 200: the second step holds 100 (50 a rank), counted so.
+    for epoch in result.epochs:
+        assert epoch.train_images_per_s * epoch.train_s == pytest.approx(300)
 
 
 def _rank_pid(agent: int, rank: str) -> int | None:

@@ -295,8 +295,11 @@ def test_weights_of_another_network_give_no_distance_and_say_why(template, tmp_p
     cuda.run_id = "cuda-run"
     cuda.environment.device_type, cuda.config.device = "cuda", "cuda:0"
     cpu.weights_file, cuda.weights_file = "cpu.pt", "cuda.pt"
-    torch.save({"a": torch.ones(2)}, tmp_path / "cpu.pt")
-    torch.save({"b": torch.ones(2)}, tmp_path / "cuda.pt")
+    from mnist_core import state_dict_digest
+
+    for result, weights in ((cpu, {"a": torch.ones(2)}), (cuda, {"b": torch.ones(2)})):
+        torch.save(weights, tmp_path / result.weights_file)
+        result.weights_sha256 = state_dict_digest(weights)  # what each result records
     save_result(cpu, tmp_path)
     save_result(cuda, tmp_path)
     outcome = invoke("compare", tmp_path, "--format", "json")
@@ -333,7 +336,7 @@ def test_a_corrupt_peak_cache_is_measured_again(tmp_path, monkeypatch):
     path = cache_path("Test CPU", "cpu", "fp32", 1)
     path.parent.mkdir(parents=True)
     path.write_text('{"matmul_flops_per_s": Infinity}')
-    peak = cached_peak(torch.device("cpu"), "Test CPU", "fp32", 1)
+    peak, _ = cached_peak(torch.device("cpu"), "Test CPU", "fp32", 1)
     assert 0 < peak.matmul_flops_per_s < float("inf")
     assert "Infinity" not in path.read_text()
 

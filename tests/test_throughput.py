@@ -6,7 +6,9 @@ import statistics
 import pytest
 import torch
 
+from bench.config.resolve import resolve
 from bench.config.settings import RunConfig
+from bench.measure.sweep import measure_point
 from bench.measure.timing import BlockClock
 from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate, steady_blocks
 from mnist_core import load_mnist
@@ -42,9 +44,42 @@ def test_the_cpu_clock_marks_every_block_without_waiting():
     clock = BlockClock(torch.device("cpu"), 2)
     clock.start()
     for index in range(5):
-        clock.step_done(index)
+        clock.step_done(index, 10)
     seconds = clock.block_seconds()
     assert len(seconds) == 2 and all(s >= 0 for s in seconds)  # the 5th step: no full block
+
+
+def test_the_clock_counts_the_images_of_each_block_and_of_the_span():
+    clock = BlockClock(torch.device("cpu"), 2)
+    clock.start()
+    for index, images in enumerate([70, 70, 70, 70, 20, 7]):
+        clock.step_done(index, images)
+    assert clock.block_images == [140, 140, 27] and clock.images == 307
+    clock.start()  # a new epoch starts counting afresh
+    clock.step_done(0, 5)
+    assert (clock.images, clock.block_images) == (5, [])
+
+
+def test_a_partial_last_batch_counts_as_the_images_it_held(tiny_mnist, monkeypatch):
+    """300 images at batch 299: two steps, 299 + 1 images. Counted at full size, the one block
+    would claim 598 images, twice the real figure."""
+    monkeypatch.setattr(BlockClock, "block_seconds", lambda clock: [1.0] * len(clock.block_images))
+    data = load_mnist(tiny_mnist, download=False)
+    result = measure(RunConfig(device="cpu", epochs=2, batch_size=299), data)
+    for epoch in result.epochs:
+        assert epoch.block_images_per_s == [300.0]  # images per (faked) second
+        assert epoch.train_images_per_s * epoch.train_s == pytest.approx(300)
+    assert result.summary.steady_train_images_per_s == 300.0
+
+
+def test_a_sweep_step_of_a_partial_batch_counts_its_images(tiny_mnist, monkeypatch):
+    """300 images at batch 99: three warm-up steps, then the only timed one holds 3 images."""
+    monkeypatch.setattr("bench.measure.sweep.timed", lambda device, work: (work(), 1.0))
+    data = load_mnist(tiny_mnist, download=False)
+    config = resolve(RunConfig(device="cpu", batch_size=99))
+    point = measure_point(config, data, steps=5, warmup_steps=3)
+    assert (point.steps, point.train_images_per_s) == (1, 3.0)
+    assert point.eval_images_per_s == 100.0
 
 
 def test_a_run_records_its_blocks_and_takes_the_headline_from_them(tiny_mnist, monkeypatch):

@@ -59,9 +59,20 @@ def test_losses_come_back_per_step_on_the_device(tiny_data):
     batches = make_loader("tensor", tiny_data.train, 50, CPU, torch.Generator().manual_seed(0))
     seen = []
     step = make_train_step(model, make_optimizer(model, 1e-3))
-    losses = train_epoch(step, batches, 4, on_step=seen.append)
+    losses = train_epoch(step, batches, 4, on_step=lambda index, images: seen.append(index))
     assert losses.shape == (4,) and seen == [0, 1, 2, 3]
     assert bool(torch.isfinite(losses).all())
+
+
+@pytest.mark.parametrize("loader", ["tensor", "torchvision"])
+def test_each_step_counts_the_images_its_batch_held(tiny_data, loader):
+    """300 images at batch 70: four full batches and a last one of 20, counted as 20."""
+    model = Net()
+    batches = make_loader(loader, tiny_data.train, 70, CPU, torch.Generator().manual_seed(0))
+    counted = []
+    step = make_train_step(model, make_optimizer(model, 1e-3))
+    train_epoch(step, batches, len(batches), lambda index, images: counted.append(images))
+    assert counted == [70, 70, 70, 70, 20]
 
 
 def test_divergence_stops_with_the_step_named(tiny_data):

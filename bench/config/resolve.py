@@ -7,6 +7,7 @@ caller cannot skip the checks). Resolving a resolved config changes nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -52,6 +53,21 @@ def check_precision(precision: str, device_type: str) -> None:
         raise ConfigError(CUDA_ONLY_PRECISIONS[precision])
 
 
+# More threads than cores are allowed (and noted: oversubscribed), up to this many per core;
+# far beyond, OpenMP cannot create them and aborts the process.
+MAX_THREADS_PER_CORE = 64
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a CPU thread count far beyond this machine's cores."""
+    cores = os.cpu_count() or 1
+    if threads > MAX_THREADS_PER_CORE * cores:
+        raise ConfigError(
+            f"--threads {threads} is far beyond this machine's {cores} CPU cores (at most "
+            f"{MAX_THREADS_PER_CORE * cores}, {MAX_THREADS_PER_CORE} per core)"
+        )
+
+
 def validate(config: RunConfig) -> None:
     """Refuse, before any work, a config that cannot describe a run on its device. (Ranges of
     single values — positive, finite, bounded — are RunConfig's own checks.)"""
@@ -59,6 +75,8 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown loader {config.loader!r}: use {' or '.join(LOADERS)}")
     device_type = config.device.split(":")[0]
     check_precision(config.precision, device_type)
+    if config.threads is not None:
+        check_threads(config.threads)
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}: use {', '.join(OPTIMIZERS)}")
     if config.world_size > 1 and (config.loader != "tensor" or config.cuda_graphs):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.config.experiment import (
@@ -28,7 +28,7 @@ from bench.judge.verdicts import (
     judge_group,
     judge_run,
 )
-from bench.storage.baselines import Baseline
+from bench.storage.baselines import Baseline, figures_of
 from bench.storage.files import load_weights
 from bench.storage.results import RunResult
 
@@ -186,15 +186,31 @@ def relative_l2(a: dict, b: dict) -> float:
     return math.sqrt(difference / norm)
 
 
+def _recorded_weights(row: RunRow) -> dict:
+    """A run's saved weights, if they are the weights its result records (ValueError if not:
+    a swapped or edited file would give a distance to something else)."""
+    import torch
+
+    from mnist_core import state_dict_digest
+
+    assert row.result.weights_file is not None
+    path = row.path.parent / row.result.weights_file
+    weights = load_weights(path)
+    tensors = isinstance(weights, dict) and all(torch.is_tensor(t) for t in weights.values())
+    if not tensors or state_dict_digest(weights) != row.result.weights_sha256:
+        raise ValueError(f"{path.name} is not the weights {row.result.run_id} records")
+    return weights
+
+
 def _weights_distance(cpu: RunRow, other: RunRow, problems: list[tuple[Path, str]]) -> float | None:
     """The relative L2 distance of two runs' saved weights; None (and a problem) when a file
-    is missing, special or corrupt."""
+    is missing, special, corrupt or not the weights its result records."""
     if not (cpu.result.weights_file and other.result.weights_file):
         return None
     cpu_weights = cpu.path.parent / cpu.result.weights_file
     other_weights = other.path.parent / other.result.weights_file
     try:
-        return relative_l2(load_weights(other_weights), load_weights(cpu_weights))
+        return relative_l2(_recorded_weights(other), _recorded_weights(cpu))
     except (ResultFileError, ValueError) as error:
         problems.append((other_weights, f"no distance to {cpu_weights}: {error}"))
         return None
@@ -246,7 +262,8 @@ def compare(
             rows.append(RunRow(path, result, [Verdict.NO_BASELINE], why_no_baseline=why))
             continue
         rows.append(judge_run(path, result, baseline, tolerances))
-        if result.run_id in {run.run_id for run in baseline.runs}:
+        own = next((run for run in baseline.runs if run.run_id == result.run_id), None)
+        if own is not None and replace(figures_of(result), sitting=own.sitting) == own:
             continue  # the baseline's own run (e.g. still in results/): no evidence against it
         judged.setdefault((identity_of(result), baseline.name), (baseline, []))[1].append(rows[-1])
     rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))

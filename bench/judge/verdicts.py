@@ -60,12 +60,15 @@ def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
 
 
 def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
-    """The baseline of the same experiment × implementation × machine, or None and why the
-    closest one did not match."""
+    """The baseline of the same experiment × implementation × machine, or None and why: the
+    closest one did not match, or several did (which one judges would be a guess)."""
     if not baselines:
         return None, "none recorded"
     ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
     differences = key_differences(result, ranked[0])
+    matching = [b.name for b in ranked if not key_differences(result, b)]
+    if len(matching) > 1:
+        return None, f"{len(matching)} baselines match ({', '.join(matching)}): keep one"
     if not differences:
         return ranked[0], ""
     return None, f"closest is {ranked[0].name}: " + ", ".join(differences)

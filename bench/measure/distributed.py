@@ -19,20 +19,20 @@ def aggregate(
     rank: Rank,
     device: torch.device,
     epochs: list[EpochMetrics],
-    global_images: int,
+    epoch_images: list[int],
     weights_sha256: str,
 ) -> tuple[list[EpochMetrics], DistributedInfo]:
-    """The epochs timed by the slowest rank (all ranks' images over its time), and the
-    distributed figures. Every rank calls this: it is a collective."""
+    """The epochs timed by the slowest rank (all ranks' images, as each counted its own, over
+    its time), and the distributed figures. Every rank calls this: it is a collective."""
     own_train_s = [m.train_s for m in epochs]
-    rank_images = global_images / rank.world_size
-    own_rate = steady_median([rank_images / s for s in own_train_s])
+    own_rate = steady_median([i / s for i, s in zip(epoch_images, own_train_s, strict=True)])
     gathered = gather_to_all(
-        (own_train_s, own_rate, socket.gethostname(), str(device), weights_sha256)
+        (own_train_s, epoch_images, own_rate, socket.gethostname(), str(device), weights_sha256)
     )
     slowest = []
     for index, metrics in enumerate(epochs):
         train_s = max(times[index] for times, *_ in gathered)
+        global_images = sum(images[index] for _, images, *_ in gathered)
         slowest.append(
             # Blocks are this rank's alone: the slowest rank's epochs have none.
             replace(
@@ -55,7 +55,7 @@ def aggregate(
             RankFigures(
                 rank=r, host=host, device=name, train_images_per_s=rate, weights_sha256=digest
             )
-            for r, (_, rate, host, name, digest) in enumerate(gathered)
+            for r, (_, _, rate, host, name, digest) in enumerate(gathered)
         ],
         weights_identical=len(digests) == 1,
     )

@@ -27,8 +27,9 @@ from pydantic.dataclasses import dataclass
 
 from bench.config.experiment import slug
 from bench.config.settings import STRICT_SCHEMA, Count, Positive
+from bench.errors import ResultFileError
 from bench.measure.timing import timed
-from bench.storage.results import first_error
+from bench.storage.results import AwareTimestamp, first_error
 from mnist_core import PRECISIONS, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
@@ -42,7 +43,7 @@ class Peak:
     copy_mb: Positive
     dtype: str
     precision: str
-    measured_utc: str
+    measured_utc: AwareTimestamp
 
 
 class PeakProbeError(RuntimeError):
@@ -84,11 +85,17 @@ def cache_path(device_name: str, device_type: str, precision: str, threads: int)
     return user_cache_dir() / "peak" / f"{name}.json"
 
 
-def save_cached(peak: Peak, path: Path) -> None:
+def save_cached(peak: Peak, path: Path) -> str | None:
+    """Put `peak` in the cache; None, or a note saying why it could not be (the cache is
+    optional: the peak is then measured again next time)."""
     from bench.storage.files import write_json_atomic
 
-    # The cache's own entry: replacing it (another rank, a fresh `env --peak`) is its purpose.
-    write_json_atomic(path, asdict(peak), replace=True)
+    try:
+        # The cache's own entry: replacing it (another rank, a fresh `env --peak`) is its purpose.
+        write_json_atomic(path, asdict(peak), replace=True)
+    except OSError as error:
+        return f"the peak was not cached ({error}); it is measured again next time"
+    return None
 
 
 PEAK_SCHEMA = TypeAdapter(Peak)
@@ -100,26 +107,35 @@ def _parse(text: str | bytes) -> Peak:
 
 
 def _read_cached(path: Path) -> Peak | None:
+    """The cached peak, read like any document (a regular file of bounded size, never waiting
+    on a FIFO); None when it is absent, unreadable or not a peak: measure again."""
+    from bench.storage.files import read_regular_file
+
     try:
-        return _parse(path.read_bytes())
-    except (OSError, ValidationError):
-        return None  # absent, unreadable or not a peak: measure again
+        return _parse(read_regular_file(path))
+    except (OSError, ResultFileError, ValidationError):
+        return None
 
 
-def refresh_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:
-    """Measure the peak now, in this process, and put it in the cache `run` reads."""
+def refresh_peak(
+    device: torch.device, device_name: str, precision: str, threads: int
+) -> tuple[Peak, str | None]:
+    """Measure the peak now, in this process, and put it in the cache `run` reads; the peak,
+    and a note if the cache could not be written."""
     peak = measure_peak(device, precision)
-    save_cached(peak, cache_path(device_name, device.type, precision, threads))
-    return peak
+    return peak, save_cached(peak, cache_path(device_name, device.type, precision, threads))
 
 
-def cached_peak(device: torch.device, device_name: str, precision: str, threads: int) -> Peak:
+def cached_peak(
+    device: torch.device, device_name: str, precision: str, threads: int
+) -> tuple[Peak, str | None]:
     """The cached peak for this device, torch, precision and thread count; measured once, in
-    a separate process, when there is none."""
+    a separate process, when there is none. With it, a note if the cache could not be
+    written."""
     path = cache_path(device_name, device.type, precision, threads)
     peak = _read_cached(path)
     if peak is not None:
-        return peak
+        return peak, None
     command = [sys.executable, "-m", "bench.measure.peak", str(device), precision, str(threads)]
     try:
         probe = subprocess.run(
@@ -135,8 +151,7 @@ def cached_peak(device: torch.device, device_name: str, precision: str, threads:
     except ValidationError as error:
         reason = first_error(error)
         raise PeakProbeError(f"the peak probe printed no usable peak: {reason}") from None
-    save_cached(peak, path)
-    return peak
+    return peak, save_cached(peak, path)
 
 
 def main() -> None:

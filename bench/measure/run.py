@@ -104,13 +104,11 @@ def build_model(config: RunConfig, device: torch.device) -> tuple[Net, torch.opt
 
 @dataclass
 class _Training:
-    """What the epoch loop needs: a step, fresh batches per epoch, how many steps, and how many
-    images those steps train on (all ranks together)."""
+    """What the epoch loop needs: a step, fresh batches per epoch, and how many steps."""
 
     step: TrainStep
     batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]]
     steps: int
-    images: int
 
 
 def _training(
@@ -119,7 +117,6 @@ def _training(
     forward: Callable[[torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Adam,
     train_loader: TensorLoader | DataLoader,
-    train_size: int,
 ) -> _Training:
     full_batches = len(train_loader)
     if config.cuda_graphs:
@@ -146,7 +143,7 @@ def _training(
             return train_loader
 
     steps = min(full_batches, config.max_steps_per_epoch or full_batches)
-    return _Training(step, batches, steps, min(steps * global_batch_size(config), train_size))
+    return _Training(step, batches, steps)
 
 
 def _summarise(
@@ -221,16 +218,18 @@ def _run_epochs(
     data: MnistData,
     reporter: Reporter | None,
     rank: Rank | None,
-) -> tuple[list[EpochMetrics], list[float], EvalResult]:
-    """Train, then evaluate, once per epoch; each timed apart between device syncs."""
+) -> tuple[list[EpochMetrics], list[int], list[float], EvalResult]:
+    """Train, then evaluate, once per epoch; each timed apart between device syncs. Returns
+    the epochs' figures, the images each epoch trained on (this rank's), the step losses and
+    the last evaluation."""
     device = next(model.parameters()).device
     epochs: list[EpochMetrics] = []
+    epoch_images: list[int] = []
     step_losses: list[float] = []
     clock = BlockClock(device, min(BLOCK_STEPS, training.steps))
-    block_images = clock.block_steps * global_batch_size(config)
 
-    def on_step(index: int) -> None:
-        clock.step_done(index)
+    def on_step(index: int, images: int) -> None:
+        clock.step_done(index, images)
         if reporter:
             reporter.step_done(index)
 
@@ -255,12 +254,14 @@ def _run_epochs(
             )
         epoch_losses = losses.tolist()
         step_losses.extend(epoch_losses)
+        epoch_images.append(clock.images)
         metrics = EpochMetrics(
             epoch=epoch,
             train_s=train_s,
-            # All ranks' images over this rank's time; the slowest rank's replaces it at the end.
-            train_images_per_s=training.images / train_s,
-            block_images_per_s=[block_images / seconds for seconds in clock.block_seconds()],
+            # This rank's images over its time; a data-parallel run replaces it at the end with
+            # all ranks' images over the slowest rank's time.
+            train_images_per_s=clock.images / train_s,
+            block_images_per_s=clock.block_rates(),
             train_loss_mean=sum(epoch_losses) / len(epoch_losses),
             eval_s=eval_s,
             eval_images_per_s=len(data.test) / eval_s,
@@ -270,7 +271,7 @@ def _run_epochs(
         epochs.append(metrics)
         if reporter:
             reporter.epoch_finished(metrics)
-    return epochs, step_losses, evaluation
+    return epochs, epoch_images, step_losses, evaluation
 
 
 def benchmark(
@@ -293,12 +294,13 @@ def benchmark(
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
     notes = []
+    peak: Peak | None = None
     try:
-        peak: Peak | None = cached_peak(
+        peak, not_cached = cached_peak(
             device, environment.device_name, config.precision, environment.threads
         )
+        notes += [not_cached] if not_cached else []
     except PeakProbeError as error:
-        peak = None
         notes.append(f"no MFU: {error}")
     arithmetic, generator = set_up_arithmetic(config, device)
     model, optimizer = build_model(config, device)
@@ -310,19 +312,17 @@ def benchmark(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     forward = wrap(model, device) if rank else model
-    training = _training(config, model, forward, optimizer, train_loader, len(data.train))
+    training = _training(config, model, forward, optimizer, train_loader)
     rss_scope = reset_peak_rss()
 
-    epochs, step_losses, evaluation = _run_epochs(
+    epochs, epoch_images, step_losses, evaluation = _run_epochs(
         config, model, training, test_loader, data, reporter, rank
     )
 
     weights_sha256 = state_dict_digest(model)
     distributed = None
     if rank:
-        epochs, distributed = aggregate(
-            config, rank, device, epochs, training.images, weights_sha256
-        )
+        epochs, distributed = aggregate(config, rank, device, epochs, epoch_images, weights_sha256)
         if not rank.is_main:
             return None
     with torch.device("meta"):

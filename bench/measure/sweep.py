@@ -39,7 +39,8 @@ class SweepPoint:
 
 
 def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: int) -> SweepPoint:
-    """Training throughput over `steps` steps after a warm-up, and one evaluation pass."""
+    """Training throughput over `steps` steps after a warm-up (counting the images those steps
+    held: the last may be a partial batch), and one evaluation pass."""
     assert config.optimizer is not None, "plan() resolves the config"
     device = torch.device(config.device)
     _, generator = set_up_arithmetic(config, device)
@@ -49,7 +50,10 @@ def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: 
     steps = min(steps, len(train_loader) - warmup_steps)
     batches = iter(train_loader)
     train_epoch(step, batches, warmup_steps)
-    _, train_s = timed(device, lambda: train_epoch(step, batches, steps))
+    step_images: list[int] = []
+    _, train_s = timed(
+        device, lambda: train_epoch(step, batches, steps, lambda _, n: step_images.append(n))
+    )
     test_loader = make_loader(config.loader, data.test, config.batch_size, device)
     evaluate(model, test_loader, config.precision)  # warm-up at this batch size
     _, eval_s = timed(device, lambda: evaluate(model, test_loader, config.precision))
@@ -59,7 +63,7 @@ def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: 
         threads=torch.get_num_threads(),
         batch_size=config.batch_size,
         steps=steps,
-        train_images_per_s=steps * config.batch_size / train_s,
+        train_images_per_s=sum(step_images) / train_s,
         eval_images_per_s=len(data.test) / eval_s,
         channels_last=bool(config.channels_last),
         optimizer=config.optimizer,

@@ -29,13 +29,17 @@ def timed(device: torch.device, work: Callable[[], T]) -> tuple[T, float]:
 class BlockClock:
     """Marks the end of every `block_steps` steps of an epoch without a host sync: a CUDA event
     recorded in the stream on CUDA, the host clock on the CPU (whose steps are done when they
-    return). Other devices (MPS: asynchronous, no events here) get no blocks."""
+    return). Other devices (MPS: asynchronous, no events here) get no blocks. Counts the images
+    each step trained on, so that a block or an epoch with a partial batch counts what it held."""
 
     def __init__(self, device: torch.device, block_steps: int) -> None:
         self.device = device
         self.block_steps = block_steps
         self.enabled = device.type in ("cpu", "cuda")
         self.marks: list[Any] = []  # host seconds, or CUDA events
+        self.images = 0  # trained on since start()
+        self.block_images: list[int] = []  # of each full block
+        self._images_at_mark = 0
 
     def _mark(self) -> Any:
         if self.device.type == "cuda":
@@ -46,10 +50,15 @@ class BlockClock:
 
     def start(self) -> None:
         self.marks = [self._mark()] if self.enabled else []
+        self.images = self._images_at_mark = 0
+        self.block_images = []
 
-    def step_done(self, index: int) -> None:
+    def step_done(self, index: int, images: int) -> None:
+        self.images += images
         if self.enabled and (index + 1) % self.block_steps == 0:
             self.marks.append(self._mark())
+            self.block_images.append(self.images - self._images_at_mark)
+            self._images_at_mark = self.images
 
     def block_seconds(self) -> list[float]:
         """Each full block's seconds; call after the span's closing sync."""
@@ -57,3 +66,10 @@ class BlockClock:
         if self.device.type == "cuda":
             return [start.elapsed_time(end) / 1000 for start, end in pairs]
         return [end - start for start, end in pairs]
+
+    def block_rates(self) -> list[float]:
+        """Each full block's images per second, by the images its steps really trained on."""
+        return [
+            images / seconds
+            for images, seconds in zip(self.block_images, self.block_seconds(), strict=True)
+        ]

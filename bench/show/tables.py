@@ -28,6 +28,22 @@ if TYPE_CHECKING:
     from bench.measure.sweep import SweepPoint
 
 
+def inert(text: str, keep_newlines: bool = False) -> str:
+    """`text` safe to show on a terminal: every control or format character (an escape
+    sequence's ESC, a carriage return, a bidirectional override…) written as its escape, e.g.
+    \\x1b or \\u202e, so that nothing read from a file or an argument can move the cursor,
+    recolour, retitle or rewrite what is on the screen. Newlines are kept only when asked for
+    (multi-line documents); in a one-line message they could forge a line of their own."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or (keep_newlines and char == "\n")
+        else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 def fmt_rate(images_per_s: float) -> str:
     return f"{images_per_s:,.0f}"
 
@@ -442,31 +458,40 @@ def notes(comparison: Comparison) -> list[str]:
     return lines
 
 
+def shown(text: str) -> str:
+    """`text` as rich markup that prints it literally: inert, and its brackets escaped."""
+    return escape(inert(text))
+
+
 def to_rich(table: TableData) -> Table:
-    rendered = Table(title=escape(table.title), show_header=table.show_header)
+    rendered = Table(title=shown(table.title), show_header=table.show_header)
     for header in table.headers:
-        rendered.add_column(escape(header), overflow="fold")
+        rendered.add_column(shown(header), overflow="fold")
     for row in table.rows:
-        rendered.add_row(*map(escape, row))
+        rendered.add_row(*map(shown, row))
     return rendered
 
 
 def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
     parts = []
     for table in tables:
-        parts.append(f"### {table.title}\n")
+        parts.append(f"### {inert(table.title)}\n")
         parts.append("| " + " | ".join(table.headers) + " |")
         parts.append("|" + "---|" * len(table.headers))
         parts.extend(
-            "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows
+            "| " + " | ".join(inert(c).replace("|", "\\|") for c in row) + " |"
+            for row in table.rows
         )
         parts.append("")
-    parts.extend(f"- {line}" for line in footnotes)
+    parts.extend(f"- {inert(line)}" for line in footnotes)
     return "\n".join(parts).rstrip() + "\n"
 
 
 def to_csv(comparison: Comparison) -> str:
-    records = [run_record(row) for row in comparison.rows]
+    records = [
+        {key: inert(value) if isinstance(value, str) else value for key, value in record.items()}
+        for record in map(run_record, comparison.rows)
+    ]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["run_id"])
     writer.writeheader()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
 
 from bench.config.experiment import (
@@ -33,10 +34,21 @@ from bench.storage.files import (
     read_document,
     write_json_atomic,
 )
-from bench.storage.results import EstimatorName, RunResult, check_version, validate_document
+from bench.storage.results import (
+    AwareTimestamp,
+    EstimatorName,
+    RunResult,
+    check_version,
+    refuse_contradictions,
+    validate_document,
+)
 from bench.storage.throughput import LABELS
 
 BASELINE_SCHEMA_VERSION = 2
+# Device types whose "deterministic" runs are warn-only, so that a seed may give two digests:
+# mnist_core.determinism.NO_DETERMINISTIC_KERNEL, named here without loading torch (a test
+# keeps the two equal).
+NOT_BITWISE_DEVICES = frozenset({"mps"})
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -52,13 +64,13 @@ class SeedFigures:
     weights_sha256: str
     torch: str
     sitting: Annotated[int, Field(ge=0)] = 0  # which sitting (see Baseline.sittings) ran it
-    started_utc: str | None = None  # when the run started (None: a baseline of before)
+    started_utc: AwareTimestamp | None = None  # when the run started (None: a baseline of before)
 
 
 @dataclass(config=STRICT_SCHEMA)
 class Baseline:
     name: str
-    created_utc: str
+    created_utc: AwareTimestamp
     config: RunConfig  # its seed is the first run's; `runs` holds every seed
     hardware: Hardware
     data_sha256: str
@@ -76,6 +88,41 @@ class Baseline:
     # machine's figure when the baseline was saved, or `baseline save --assumed-drift`.
     assumed_drift: Annotated[float, Field(ge=0, le=10)] = ASSUMED_DRIFT
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Baseline:
+        """What `make_baseline` guarantees, checked again on every baseline read."""
+        run_ids = [run.run_id for run in self.runs]
+        sittings = {run.sitting for run in self.runs}
+        digests: dict[int, set[str]] = {}
+        for run in self.runs:
+            digests.setdefault(run.seed, set()).add(run.weights_sha256)
+        bitwise = self.config.deterministic and self.hardware.device_type not in NOT_BITWISE_DEVICES
+        two_digests = [seed for seed, found in digests.items() if len(found) > 1]
+        refuse_contradictions(
+            [
+                (usable_name(self.name), unusable_name(self.name)),
+                (len(set(run_ids)) == len(run_ids), "a run id appears twice in runs"),
+                (
+                    sittings == set(range(self.sittings)),
+                    f"runs in sittings {sorted(sittings)} for sittings {self.sittings}",
+                ),
+                (
+                    (self.drift is None) == (self.sittings == 1),
+                    "drift must be given from 2 sittings",
+                ),
+                (
+                    (self.noise_cv is None)
+                    == (max(Counter(run.sitting for run in self.runs).values()) == 1),
+                    "noise_cv must be given when a sitting has 2 or more runs",
+                ),
+                (
+                    not (bitwise and two_digests),
+                    f"seed {two_digests[:1]} has two weights digests under strict determinism",
+                ),
+            ]
+        )
+        return self
+
     def seed_figures(self, seed: int) -> SeedFigures | None:
         return next((run for run in self.runs if run.seed == seed), None)
 
@@ -85,6 +132,15 @@ class Baseline:
 
 
 BASELINE_SCHEMA = TypeAdapter(Baseline)
+
+
+def usable_name(name: str) -> bool:
+    """A file name in the baselines folder: not empty, no folder, not hidden."""
+    return bool(name) and "/" not in name and not name.startswith(".")
+
+
+def unusable_name(name: str) -> str:
+    return f"not a usable baseline name: {name!r} (empty, with a '/' or starting with '.')"
 
 
 SITTING_GAP_S = 600
@@ -156,6 +212,8 @@ def make_baseline(
     """One baseline from results of one config on one piece of hardware, one per seed."""
     if not results:
         raise BaselineError("no results given")
+    if name is not None and not usable_name(name):
+        raise BaselineError(unusable_name(name))
     first = results[0]
     for result in results[1:]:
         differences = identity_of(result).differences(identity_of(first))
@@ -181,7 +239,7 @@ def make_baseline(
     noise, drift = spread_of([r.summary.steady_train_images_per_s for r in results], sittings)
     figures = [figures_of(r, sitting) for r, sitting in zip(results, sittings, strict=True)]
     return Baseline(
-        name=name or default_name(first),
+        name=default_name(first) if name is None else name,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         config=replace(first.config),
         hardware=hardware_of(first.environment),
@@ -196,8 +254,6 @@ def make_baseline(
 
 
 def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path:
-    if not baseline.name or "/" in baseline.name or baseline.name.startswith("."):
-        raise BaselineError(f"not a usable baseline name: {baseline.name!r}")
     path = folder / f"{baseline.name}.json"
     if path.exists() and not force:
         raise BaselineError(f"{path} exists; pass --force to replace it")

@@ -107,7 +107,7 @@ def json_files(root: Path) -> list[Path]:
 MAX_DOCUMENT_BYTES = 64 * 2**20
 
 
-def _read_regular_file(path: Path) -> bytes:
+def read_regular_file(path: Path) -> bytes:
     info = path.stat()  # follows symlinks: a link to a FIFO is a FIFO
     if stat.S_ISDIR(info.st_mode):
         raise ResultFileError("a folder, not a file")
@@ -132,7 +132,7 @@ def read_document(path: Path) -> tuple[Any, bytes]:
     from pydantic_core import from_json
 
     try:
-        raw = _read_regular_file(path)
+        raw = read_regular_file(path)
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
@@ -155,29 +155,30 @@ def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
     longest the work will write is written there (and removed) the way every result is written
     (a temp file, then a hard link).
 
-    On leaving, a folder this created is removed again if nothing landed in it (a run that
-    failed, or a launcher whose ranks write there later), so no empty folder is left behind."""
-    created = not folder.exists()
+    On leaving, the folders this created (`folder` and any missing parents) are removed again
+    if nothing landed in them (a run that failed, or a launcher whose ranks write there later),
+    so no empty folder is left behind."""
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     what = f"cannot write results to {folder}"
     if folder.exists() and not folder.is_dir():
         raise WriteError(what, "not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise WriteError(what, _reason(error)) from None
-    prefix = f".probe-{os.getpid()}-"
-    probe = folder / (prefix + "x" * max(0, name_length - len(prefix)))
-    try:
-        write_bytes_atomic(probe, b"")
-    except WriteError as error:
-        raise WriteError(what, error.reason) from None
-    probe.unlink()
-    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WriteError(what, _reason(error)) from None
+        prefix = f".probe-{os.getpid()}-"
+        probe = folder / (prefix + "x" * max(0, name_length - len(prefix)))
+        try:
+            write_bytes_atomic(probe, b"")
+        except WriteError as error:
+            raise WriteError(what, error.reason) from None
+        probe.unlink()
         yield folder
     finally:
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only succeeds when empty
+        with contextlib.suppress(OSError):
+            for made in created:  # deepest first; rmdir only succeeds when empty
+                made.rmdir()
 
 
 @contextmanager
@@ -213,13 +214,16 @@ def document_kind(data: Any) -> str | None:
 
 
 def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
-    """Results from files and folders (recursively), each run once: a run is its run id, so the
-    same file given twice, or a copy of it, counts once and the rest are listed as skipped.
-    Files that are neither results nor another document of the harness come back as
-    (path, reason)."""
+    """Results from files and folders (recursively), each run once: the same file given twice,
+    or a copy of it (the same content), counts once and the rest are listed as skipped. Files
+    that are neither results nor another document of the harness come back as (path, reason).
+
+    Two files whose run id is the same but whose content differs contradict each other (one is
+    not the run it claims to be): neither can be trusted, so this raises ResultFileError naming
+    both."""
     results: list[tuple[Path, RunResult]] = []
     problems: list[tuple[Path, str]] = []
-    seen: dict[str, Path] = {}
+    seen: dict[str, tuple[Path, RunResult]] = {}
     for root in paths:
         if not root.exists():
             problems.append((root, "no such file or folder"))
@@ -234,12 +238,17 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
                 problems.append((path, str(error)))
                 continue
             if result.run_id in seen:
-                first = seen[result.run_id]
+                first, first_result = seen[result.run_id]
+                if first_result != result:
+                    raise ResultFileError(
+                        f"run id {result.run_id} names two different runs, {first} and {path}; "
+                        "a copy would be the same: remove the one that is not that run"
+                    )
                 problems.append(
                     (path, f"run {result.run_id} again (first in {first}): counted once")
                 )
                 continue
-            seen[result.run_id] = path
+            seen[result.run_id] = (path, result)
             results.append((path, result))
     return results, problems
 
@@ -258,7 +267,7 @@ def load_weights(path: Path) -> dict[str, Any]:
     import torch
 
     try:
-        data = _read_regular_file(path)  # regular and of bounded size, before torch reads it
+        data = read_regular_file(path)  # regular and of bounded size, before torch reads it
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -48,6 +48,29 @@ def _known_estimator(name: str) -> str:
 EstimatorName = Annotated[str, AfterValidator(_known_estimator)]
 
 
+def _aware_timestamp(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.utcoffset() is None:
+        raise ValueError(f"{text!r} has no time zone (e.g. +00:00)")
+    return text
+
+
+# An ISO 8601 time with its zone, e.g. 2026-11-30T07:00:00+00:00: times are compared and
+# subtracted (sittings), which a zone-less time cannot be against a zoned one.
+AwareTimestamp = Annotated[str, AfterValidator(_aware_timestamp)]
+
+
+def refuse_contradictions(checks: list[tuple[bool, str]]) -> None:
+    """Raise ValueError with the first message whose condition does not hold: a document's
+    fields must agree with each other, not only each with its own range."""
+    for holds, message in checks:
+        if not holds:
+            raise ValueError(message)
+
+
 def new_run_id(config: RunConfig, started: datetime) -> str:
     """`<UTC time>-<device>-<loader>-s<seed>-<8 hex>`: unique even for runs that start in the
     same second (and written exclusively, so a clash could never overwrite)."""
@@ -95,6 +118,15 @@ class Arithmetic:
         "strict", "warn-only", "off"
     ]  # strict, warn-only (the device lacks a deterministic kernel) or off
     bitwise_reruns: bool  # strict determinism: the same seed must give the same weights
+
+    @model_validator(mode="after")
+    def _bitwise_only_when_strict(self) -> Arithmetic:
+        if self.bitwise_reruns != (self.determinism == "strict"):
+            raise ValueError(
+                f"bitwise_reruns {self.bitwise_reruns} contradicts determinism "
+                f"{self.determinism!r} (bitwise reruns are what strict determinism promises)"
+            )
+        return self
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -146,7 +178,7 @@ class Summary:
     train_flops_per_s: Positive  # training FLOPs per sample × steady images/s
     # In the run's precision, measured in a separate process, cached per machine (measure.peak).
     peak_matmul_flops_per_s: Positive | None = None
-    peak_measured_utc: str | None = None
+    peak_measured_utc: AwareTimestamp | None = None
     mfu_pct: NonNegative | None = None  # train_flops_per_s as a share of that peak
     # How the headline was taken (bench.storage.throughput.HEADLINE) and the block size it saw.
     estimator: EstimatorName = "epoch-median"
@@ -187,7 +219,7 @@ class DistributedInfo:
 @dataclass(config=STRICT_SCHEMA)
 class RunResult:
     run_id: str
-    created_utc: str
+    created_utc: AwareTimestamp
     config: RunConfig
     environment: Environment
     arithmetic: Arithmetic
@@ -209,9 +241,49 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_entry_per_epoch(self) -> RunResult:
-        if len(self.epochs) != self.config.epochs:
-            raise ValueError(f"{len(self.epochs)} epochs' figures for {self.config.epochs} epochs")
+    def _consistent(self) -> RunResult:
+        config, arithmetic, summary = self.config, self.arithmetic, self.summary
+        epochs = len(self.epochs)
+        world_size = self.distributed.world_size if self.distributed else 1
+        refuse_contradictions(
+            [
+                (epochs == config.epochs, f"{epochs} epochs' figures for {config.epochs} epochs"),
+                (
+                    [m.epoch for m in self.epochs] == list(range(1, epochs + 1)),
+                    "epochs are not numbered 1, 2, … in order",
+                ),
+                (
+                    arithmetic.precision == config.precision,
+                    f"arithmetic.precision {arithmetic.precision!r} but config.precision "
+                    f"{config.precision!r}",
+                ),
+                (
+                    (arithmetic.determinism == "off") == (not config.deterministic),
+                    f"arithmetic.determinism {arithmetic.determinism!r} but config.deterministic "
+                    f"{config.deterministic}",
+                ),
+                (
+                    self.environment.device_type == config.device.split(":")[0],
+                    f"environment.device_type {self.environment.device_type!r} but config.device "
+                    f"{config.device!r}",
+                ),
+                (
+                    world_size == config.world_size
+                    and (self.distributed is None) == (config.world_size == 1),
+                    f"config.world_size {config.world_size} but figures of {world_size} rank(s)",
+                ),
+                (
+                    sum(map(sum, self.confusion)) == self.data.test_samples,
+                    f"the confusion matrix counts {sum(map(sum, self.confusion))} test images, "
+                    f"data.test_samples {self.data.test_samples}",
+                ),
+                (
+                    (summary.time_to_target_s is None) == (summary.epochs_to_target is None)
+                    and (summary.epochs_to_target or 0) <= epochs,
+                    "summary.time_to_target_s and epochs_to_target disagree",
+                ),
+            ]
+        )
         return self
 
     def to_dict(self) -> dict[str, Any]:
