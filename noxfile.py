@@ -88,7 +88,7 @@ def reproduce(session: nox.Session) -> None:
     session.run("mnist-bench", "compare", str(out), "--format", "markdown")
     payload = json.loads(compared or "{}")
     verdicts = [run["verdict"] for run in payload.get("runs", [])]
-    if payload.get("regression"):
+    if payload.get("regressions"):
         session.error("the recorded baseline was not reproduced (see the verdicts above)")
     if verdicts and all(v == "no baseline" for v in verdicts):
         session.warn("no recorded baseline matches this hardware: nothing to check against")
