@@ -32,7 +32,7 @@ from bench.config.settings import (
 )
 from bench.errors import ConfigError, ResultFileError
 from bench.judge.compare import Comparison, compare
-from bench.judge.sequential import Look, decide, look
+from bench.judge.sequential import Look, look, verdict_after
 from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import scaling_figures, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
@@ -456,14 +456,8 @@ def run_ab(
             elapsed = time.monotonic() - started
             if on_pair:
                 on_pair(AbProgress(pair, look(ratios, margin), elapsed))
-            out_of_time = elapsed * (pair + 1) / pair > max_time_s
-            why_last = (
-                f"no verdict within {max_pairs} pairs (--max-pairs)"
-                if pair == max_pairs
-                else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
-            )
-            effect = decide(
-                ratios, margin, last=pair == max_pairs or out_of_time, why_last=why_last
+            effect = verdict_after(
+                ratios, margin, elapsed_s=elapsed, max_pairs=max_pairs, max_time_s=max_time_s
             )
             if effect is not None:
                 return replicates, effect

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.config.experiment import identity_of
 from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS
-from bench.judge.sequential import decide, simulate
+from bench.judge.sequential import replay, simulate
 from bench.storage.files import collect
 from bench.storage.results import RunResult
 from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate
@@ -92,18 +92,18 @@ def pairs_of(folder: Path, estimator: str = HEADLINE) -> list[tuple[float, float
 
 
 def replay_one(pairs, start: int, scale: float) -> tuple[str, int, float] | None:
-    """The rule run from pair `start` on, B scaled: (verdict, pairs used, seconds); None when
-    the recording ends before the rule (or its caps, as `ab` applies them) does."""
-    ratios, seconds = [], 0.0
-    for a, b, took in pairs[start : start + AB_MAX_PAIRS]:
-        ratios.append(math.log(b * scale / a))
-        seconds += took
-        out_of_time = seconds * (len(ratios) + 1) / len(ratios) > 60 * AB_MAX_MINUTES
-        last = len(ratios) == AB_MAX_PAIRS or out_of_time
-        effect = decide(ratios, MARGIN, last=last, why_last="cap")
-        if effect is not None:
-            return str(effect.verdict), len(ratios), seconds
-    return None
+    """The rule run from pair `start` on, B scaled, with `ab`'s caps: (verdict, pairs used,
+    seconds); None when the recording ends before the rule (or its caps) does."""
+    window = pairs[start:]
+    ratios = [math.log(b * scale / a) for a, b, _ in window]
+    seconds = [took for _, _, took in window]
+    outcome = replay(
+        ratios, seconds, MARGIN, max_pairs=AB_MAX_PAIRS, max_time_s=60 * AB_MAX_MINUTES
+    )
+    if outcome is None:
+        return None
+    effect, used = outcome
+    return str(effect.verdict), used, sum(seconds[:used])
 
 
 def summarize(outcomes: list[tuple[str, int, float]]) -> str:
@@ -119,7 +119,7 @@ def summarize(outcomes: list[tuple[str, int, float]]) -> str:
     )
 
 
-def replay(folders: list[Path], every: int | None) -> None:
+def replay_folders(folders: list[Path], every: int | None) -> None:
     pairs = [pair for folder in folders for pair in pairs_of(folder)]
     noise = statistics.stdev(math.log(b / a) for a, b, _ in pairs) / math.sqrt(2)
     print(f"{len(pairs)} pairs; run-to-run noise {100 * noise:.1f} % (from the pair ratios)")
@@ -164,7 +164,7 @@ if __name__ == "__main__":
         every, arguments = int(arguments[1]), arguments[2:]
     folders = [Path(p) for p in arguments]
     if command == "replay":
-        replay(folders, every)
+        replay_folders(folders, every)
     elif command == "simulate":
         operating_characteristic()
     else:

@@ -13,6 +13,7 @@ from bench.judge.sequential import (
     decide,
     e_values,
     look,
+    replay,
     simulate,
 )
 from bench.judge.stats import Verdict
@@ -122,3 +123,16 @@ def test_a_real_change_inside_the_margin_ends_ok_not_slower():
     ratios = [math.log(0.98) + rng.gauss(0, 0.002) for _ in range(12)]
     effect = decide(ratios, MARGIN, last=False)
     assert effect.verdict == Verdict.OK and "less than the 5 % margin" in effect.reason
+
+
+def test_replay_stops_where_ab_would_and_applies_the_time_cap():
+    slow = [math.log(0.7)] * 3 + [math.log(0.72), math.log(0.69), math.log(0.71)]
+    effect, used = replay(slow, [20.0] * 6, MARGIN, max_pairs=40, max_time_s=900)
+    assert effect.verdict == Verdict.SLOWER and used == 4
+    unsure = [0.05, -0.08, 0.02, -0.06, 0.07, -0.05]
+    assert replay(unsure, [20.0] * 6, MARGIN, max_pairs=40, max_time_s=900) is None  # ran out
+    effect, used = replay(unsure, [100.0] * 6, MARGIN, max_pairs=40, max_time_s=250)
+    assert effect.verdict == Verdict.INCONCLUSIVE and used == 2  # a third pair would pass 250 s
+    assert "--max-time" in effect.reason
+    effect, used = replay(unsure, [1.0] * 6, MARGIN, max_pairs=5, max_time_s=900)
+    assert used == 5 and "--max-pairs" in effect.reason

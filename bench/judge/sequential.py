@@ -205,6 +205,50 @@ def decide(
     )
 
 
+def verdict_after(
+    log_ratios: Sequence[float],
+    margin: float,
+    *,
+    elapsed_s: float,
+    max_pairs: int,
+    max_time_s: float,
+) -> SpeedEffect | None:
+    """`ab`'s verdict once these pairs took `elapsed_s`, or None to run another: the caps
+    end it when `max_pairs` are done or another pair (at their mean duration) would pass
+    `max_time_s`."""
+    pairs = len(log_ratios)
+    capped = pairs >= max_pairs
+    out_of_time = elapsed_s * (pairs + 1) / pairs > max_time_s
+    why_last = (
+        f"no verdict within {max_pairs} pairs (--max-pairs)"
+        if capped
+        else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
+    )
+    return decide(log_ratios, margin, last=capped or out_of_time, why_last=why_last)
+
+
+def replay(
+    log_ratios: Sequence[float],
+    seconds: Sequence[float],
+    margin: float,
+    *,
+    max_pairs: int,
+    max_time_s: float,
+) -> tuple[SpeedEffect, int] | None:
+    """The verdict `ab` reaches on pairs recorded in this order (each taking `seconds`), and
+    the pairs it used; None when the recording ends before the rule or its caps do."""
+    elapsed = 0.0
+    for pairs, took in enumerate(seconds[: len(log_ratios)], 1):
+        elapsed += took
+        effect = verdict_after(
+            log_ratios[:pairs], margin, elapsed_s=elapsed, max_pairs=max_pairs,
+            max_time_s=max_time_s,
+        )  # fmt: skip
+        if effect is not None:
+            return effect, pairs
+    return None
+
+
 @dataclass
 class Simulated:
     """The rule's operating characteristic at one true slowdown and noise level."""
