@@ -126,12 +126,16 @@ class Look:
     faster_evidence: float  # e-value for a speed-up
 
     def describe(self) -> str:
-        """e.g. '−2.1 % [−9.8, +8.5], e = 0.31'."""
-        low, high = (f"{100 * math.expm1(end):+.1f}" for end in (self.low, self.high))
-        text = f"{100 * math.expm1(self.estimate):+.1f} % [{low}, {high}]"
+        """e.g. '−2.1 % [−9.8, +8.5], e = 0.31'; no interval while it is unbounded."""
+        text = f"{100 * math.expm1(self.estimate):+.1f} %"
+        if math.isfinite(self.low):
+            low, high = (f"{100 * math.expm1(end):+.1f}" for end in (self.low, self.high))
+            text += f" [{low}, {high}]"
+        else:
+            text += " [no interval yet]"
         if not math.isnan(self.evidence):
             text += f", e = {self.evidence:.3g}"
-        return text.replace("-", "−").replace("inf", "∞")
+        return text.replace("-", "−")
 
 
 def look(log_ratios: Sequence[float], margin: float) -> Look:

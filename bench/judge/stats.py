@@ -85,13 +85,11 @@ class SpeedEffect:
         if self.drift:
             details.append(f"±{100 * self.drift:.1f} % drift")
         text = f"{self.verdict} {100 * (self.ratio - 1):+.1f} %"
-        if not math.isnan(self.low):
-            text += f" [{_percent(self.low)}, {_percent(self.high)}]"
+        if self.low > 0 and math.isfinite(self.high):
+            text += f" [{100 * (self.low - 1):+.1f}, {100 * (self.high - 1):+.1f}]"
+        elif not math.isnan(self.low):
+            text += " [no interval yet]"
         return f"{text} ({', '.join(details)})".replace("-", "−")
-
-
-def _percent(ratio: float) -> str:
-    return "+∞" if math.isinf(ratio) else f"{100 * (ratio - 1):+.1f}"
 
 
 def _one_sided(
