@@ -513,14 +513,42 @@ def baseline_save(
 
 @app.command()
 def report(
-    paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Results, baselines and `ab` folders (recursive).")
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Also write the report (markdown) to this file.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a self-contained HTML report to this file instead: overview, history "
+            "with change points, devices, curves, per run, A/B, environment."
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help=f"Baselines folder or file, for --html (default: {BASELINES_DIR})."),
+    ] = None,
 ) -> None:
-    """A reproduction report: the seed script's claim next to what the runs measured."""
-    from bench.jobs import reproduction
+    """A reproduction report: the seed script's claim next to what the runs measured; with
+    --html, everything the results, baselines and `ab` folders hold, as one HTML file."""
     from bench.storage.files import write_text_atomic
+
+    if html is not None:
+        from bench.jobs import report_inputs
+        from bench.show.html import html_report
+
+        if baseline is not None and not baseline.exists():
+            raise fail(f"baseline path {baseline} does not exist")
+        with user_errors():
+            inputs = report_inputs(paths, baseline or BASELINES_DIR, TOLERANCES, AB_MARGIN_PCT)
+            write_text_atomic(html, html_report(inputs))
+        for path, reason in inputs.problems:
+            typer.echo(f"skipped {path}: {reason}", err=True)
+        typer.echo(f"wrote {html}")
+        return
+    from bench.jobs import reproduction
 
     with user_errors():
         text, problems = reproduction(paths)
