@@ -439,6 +439,13 @@ def compare(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw throughput and accuracy bars into this PNG.")
     ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also append a Markdown summary, verdicts first, to this file (a pull-request "
+            "comment, or $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = None,
 ) -> None:
     """Compare runs side by side and against recorded baselines: each run against the same
     seed (weights, accuracy), each group of runs for speed and accuracy over seeds, with the
@@ -481,6 +488,13 @@ def compare(
             Format.json: lambda: to_json(comparison),
         }[output_format]
         typer.echo(render(), nl=False)
+    if summary is not None:
+        from bench.show.summary import summary_markdown
+        from bench.storage.files import append_text
+
+        with user_errors():
+            append_text(summary, summary_markdown(comparison))
+        typer.echo(f"wrote {summary}", err=True)
     if plot is not None:
         from bench.show.plots import plot_comparison
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.config.experiment import experiment_label, implementation_label
-from bench.judge.compare import Comparison
+from bench.judge.compare import Comparison, run_label
 from bench.judge.stats import Spread
 from bench.judge.verdicts import RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
@@ -464,8 +464,34 @@ def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def group_record(comparison: Comparison, row: RunRow) -> dict[str, Any]:
+    """The verdicts of the run's group against its baseline (empty when it has none), for the
+    CSV: speed over runs and accuracy over seeds, each as a verdict and in words."""
+    label = f"{run_label(row.result)} · {row.result.environment.device_name}"
+    group = next((g for g in comparison.verdicts if g.label == label), None)
+    if group is None:
+        return dict.fromkeys(GROUP_COLUMNS, "")
+    speed = group.speed.describe() if group.speed else f"inconclusive: {group.why_no_speed}"
+    return dict(
+        zip(
+            GROUP_COLUMNS,
+            [label, group.verdicts[0], speed, group.accuracy.verdict, group.accuracy.describe()],
+            strict=True,
+        )
+    )
+
+
+GROUP_COLUMNS = (
+    "group",
+    "group_speed_verdict",
+    "group_speed",
+    "group_accuracy_verdict",
+    "group_accuracy",
+)
+
+
 def to_csv(comparison: Comparison) -> str:
-    records = [run_record(row) for row in comparison.rows]
+    records = [run_record(row) | group_record(comparison, row) for row in comparison.rows]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["run_id"])
     writer.writeheader()
