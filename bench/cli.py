@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,11 @@ from bench.config.settings import (
     RunConfig,
     Tolerances,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bench.show.tables import TableData
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
@@ -60,6 +65,16 @@ class Precision(StrEnum):
 
 DEFAULT_LOADER = Loader(LOADER)
 DEFAULT_PRECISION = Precision(DEFAULT.precision)
+
+
+def show_table(console: Console, table: TableData) -> None:
+    """`table` fitted to the terminal (bench.show.terminal); piped, as plain columns."""
+    from bench.show.terminal import fit, to_plain
+
+    if console.is_terminal:
+        console.print(fit(table, console.width, table.optional))
+    else:
+        console.print(to_plain(table), markup=False, highlight=False, soft_wrap=True, end="")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -325,7 +340,7 @@ def run(
     if repeat > 1:
         console.print(to_rich(group_table([r.result for r in recorded])))
     elif len(recorded) > 1:
-        console.print(to_rich(side_by_side_table([r.result for r in recorded])))
+        show_table(console, side_by_side_table([r.result for r in recorded]))
 
 
 def _given_options(context: typer.Context, skip: set[str]) -> list[str]:
@@ -455,12 +470,10 @@ def compare(
     (with --fail-on-regression) what cannot be judged: an unreadable baseline, a run without
     one, or an inconclusive verdict.
     """
-    import sys
-
     from rich.console import Console
 
     from bench.jobs import compare_paths
-    from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
+    from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
     if baseline is not None and not baseline.exists():
         raise fail(f"baseline path {baseline} does not exist")
@@ -469,8 +482,7 @@ def compare(
             throughput_pct=throughput_tolerance, accuracy_points=accuracy_tolerance
         )
         comparison = compare_paths(paths, baseline or BASELINES_DIR, tolerances)
-    # Piped output has no terminal to fit: keep the wide tables unfolded there.
-    console = Console() if sys.stdout.isatty() else Console(width=240)
+    console = Console()
     if not comparison.rows:
         for line in notes(comparison):
             typer.echo(line, err=True)
@@ -478,7 +490,7 @@ def compare(
         raise fail(f"no usable results in {searched}")
     if output_format is Format.table:
         for table in comparison_tables(comparison):
-            console.print(to_rich(table))
+            show_table(console, table)
         for line in notes(comparison):
             console.print(line, markup=False, highlight=False)
     else:

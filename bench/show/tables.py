@@ -8,7 +8,7 @@ import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -63,6 +63,8 @@ class TableData:
     headers: list[str]
     rows: list[list[str]]
     show_header: bool = True
+    # Columns a narrow terminal may leave out, the least useful first (bench.show.terminal).
+    optional: list[str] = field(default_factory=list)
 
 
 def epoch_table(result: RunResult) -> TableData:
@@ -147,6 +149,7 @@ def side_by_side_table(results: Sequence[RunResult]) -> TableData:
             ]
             for r in results
         ],
+        optional=["eval img/s", "time to target s", "weights"],
     )
 
 
@@ -337,6 +340,16 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 ", ".join(row.verdicts),
             ]
         )
+    runs.optional = [
+        "eval img/s",
+        "MFU %",
+        "peak mem MB",
+        "time to target s",
+        "implementation",
+        "experiment",
+        "weights",
+        "Δ acc",
+    ]
     tables = [runs]
     if comparison.verdicts:
         tables.append(
