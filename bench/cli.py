@@ -561,6 +561,10 @@ def report(
     --html, everything the results, baselines and `ab` folders hold, as one HTML file."""
     from bench.storage.files import write_text_atomic
 
+    if html is None and baseline is not None:
+        raise fail("--baseline applies to --html only")
+    if html is not None and out is not None:
+        raise fail("--out writes the markdown report, --html the HTML one: give one of them")
     if html is not None:
         from bench.jobs import report_inputs
         from bench.show.html import html_report

@@ -193,6 +193,7 @@ def test_sections_only_when_the_data_has_them(template, tmp_path):
         (None, ["nowhere"], "no results or baselines in nowhere"),
         (None, [".", "--baseline", "nowhere"], "baseline path nowhere does not exist"),
         ("exists", ["one"], "exists already"),
+        (None, ["one", "--out", "r.md"], "give one of them"),
     ],
 )
 def test_report_html_errors_are_one_line(template, tmp_path, monkeypatch, setup, args, message):
@@ -204,6 +205,11 @@ def test_report_html_errors_are_one_line(template, tmp_path, monkeypatch, setup,
     assert outcome.exit_code == 2, outcome.output
     assert message in outcome.output and "Traceback" not in outcome.output
     assert setup != "exists" or (tmp_path / "r.html").read_text() == "kept"
+
+
+def test_baseline_without_html_is_refused(tmp_path):
+    outcome = runner.invoke(app, ["report", str(tmp_path), "--baseline", str(tmp_path)])
+    assert outcome.exit_code == 2 and "--baseline applies to --html only" in outcome.output
 
 
 ARTIFACTS = REPO_ROOT / "artifacts"  # ignored by git; CI keeps the screenshot here

@@ -130,10 +130,10 @@ def _from_result(result: RunResult, estimator: str | None) -> HistoryRun:
 def _sittings(results: list[RunResult], baseline: Baseline | None) -> list[Sitting]:
     """The results' sittings (a new one at each commit or torch version too), and the
     baseline's sittings for its runs that are not among the results; in time order."""
-    grouped: dict[object, Sitting] = {}
-    for result, sitting in zip(results, sittings_of(results), strict=True):
+    grouped: dict[tuple[object, ...], Sitting] = {}
+    for result, number in zip(results, sittings_of(results), strict=True):
         run = _from_result(result, baseline.estimator if baseline else None)
-        key = ("results", sitting, run.commit, run.torch)
+        key: tuple[object, ...] = ("results", number, run.commit, run.torch)
         grouped.setdefault(key, Sitting([], "results")).runs.append(run)
     if baseline is not None:
         known = {result.run_id for result in results}

@@ -191,10 +191,9 @@ def confusion_figure(result: RunResult, title: str):
         ls="--",
         label=f"overall {result.summary.final_test_accuracy_pct:.2f} %",
     )
-    low = min(accuracies)
     class_axes.set(
         xticks=range(10),
-        ylim=(max(0.0, low - 2), 100.5),
+        ylim=(max(0.0, min(accuracies) - 2), 100.5),
         xlabel="digit",
         ylabel="test accuracy (%)",
         title="Accuracy per class",
