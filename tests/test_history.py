@@ -99,3 +99,9 @@ def test_a_single_fresh_run_far_off_is_a_change_at_its_own_sitting(template):
     # PELT needs two runs a side; the change is placed where the sittings meet.
     assert change.first_sitting == 2 and change.first_run_after.run_id == "c2-s0"
     assert (change.before_images_per_s, change.after_images_per_s) == (10_000, 6_000)
+
+
+def test_one_sitting_has_no_change_point_even_with_a_step_inside(template):
+    rates = [10_000, 10_100, 9_900, 10_050, 6_000, 6_100, 5_900, 6_050]
+    (history,) = histories(commits(template, [rates]), [], 10.0)
+    assert len(history.sittings) == 1 and history.change_points == []

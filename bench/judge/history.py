@@ -174,8 +174,8 @@ def change_points(sittings: list[Sitting], margin_pct: float) -> list[ChangePoin
     """Changes of level in the runs' log throughput (PELT, l2 cost), kept beyond the margin."""
     runs = [run for sitting in sittings for run in sitting.runs]
     noise = run_to_run_noise(sittings)
-    if noise is None or len(runs) < 2 * MIN_SEGMENT_RUNS:
-        return []
+    if noise is None or len(runs) < 2 * MIN_SEGMENT_RUNS or len(sittings) < 2:
+        return []  # one sitting has nothing between sittings to place a change at
     import numpy as np
     import ruptures
 
