@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 WIDE = (10, 4)
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 run', '5 runs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def history_figure(history: History):
     """Each sitting's runs as dots and its median as a bar, the baseline's median and margin
     as a band, each change point as a dashed line with its size."""
@@ -112,7 +117,8 @@ def curves_figure(results: Sequence[RunResult], title: str):
     for (device_type, device_name), runs in by_device.items():
         colour = device_color(device_type)
         seeds = sorted({run.config.seed for run in runs})
-        label = f"{device_name} ({len(runs)} runs, seeds {seeds[0]}–{seeds[-1]})"
+        some = f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+        label = f"{device_name} ({plural(len(runs), 'run')}, {some})"
         for number, run in enumerate(runs):
             loss_axes.plot(
                 range(1, len(run.step_losses) + 1),
@@ -148,7 +154,9 @@ def curves_figure(results: Sequence[RunResult], title: str):
         label=f"claim: {CLAIM_ACCURACY_PCT:g} % after about {CLAIM_EPOCH} epochs",
     )
     accuracy_axes.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
-    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = max(len(run.epochs) for run in results)
+    accuracy_axes.set_xlim(0.5, epochs + 0.5)
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     for axes in (loss_axes, accuracy_axes):
         axes.legend(fontsize=7)
         axes.grid(alpha=0.3)

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from bench.config.experiment import hardware_of
 from bench.judge.claim import CLAIM, CLAIM_ACCURACY_PCT, CLAIM_EPOCH, claim_verdict
 from bench.judge.compare import run_label
-from bench.show.figures import confusion_figure, curves_figure, history_figure, speedup_figure
+from bench.show.figures import (
+    confusion_figure,
+    curves_figure,
+    history_figure,
+    plural,
+    speedup_figure,
+)
 from bench.show.plots import ab_figure, png_bytes
 from bench.show.tables import fmt_rate
 from bench.storage.results import RunResult
@@ -127,7 +133,7 @@ def overview(comparison: Comparison) -> str:
     for group in comparison.groups:
         label = f"{group.experiment} · {group.implementation} · {group.device}"
         verdict = verdicts.get(label)
-        runs = f"{group.runs} run{'s' if group.runs != 1 else ''}, mean "
+        runs = f"{plural(group.runs, 'run')}, mean "
         runs += f"{fmt_rate(group.train_images_per_s.mean)} images/s"
         if verdict is None:
             text = f"{verdict_badge('no baseline')}<br>{esc(runs)}"
@@ -198,7 +204,7 @@ def _history(history: History) -> str:
         else ""
     )
     count = len(history.change_points)
-    found = f"{count} change point{'s' if count != 1 else ''}" if count else "No change"
+    found = plural(count, "change point") if count else "No change"
     parts.append(
         f'<p class="note">{found} beyond ±{history.margin_pct:g} % (PELT over {len(runs)} runs in '
         f"time order, run-to-run noise {noise}{esc(drift)}).</p>"
@@ -259,10 +265,10 @@ def devices(speedups: Sequence[DeviceSpeedup]) -> str:
 
 
 def _curves(curves: Curves) -> str:
-    devices_text = ", ".join(f"{d.device} ({len(d.seeds)} seeds)" for d in curves.devices)
+    devices_text = ", ".join(f"{d.device} ({plural(len(d.seeds), 'seed')})" for d in curves.devices)
     alt = (
         f"Training loss per step and test accuracy per epoch of {curves.experiment}, "
-        f"{len(curves.results)} runs on {devices_text}, seeds overlaid; the claim's "
+        f"{plural(len(curves.results), 'run')} on {devices_text}, seeds overlaid; the claim's "
         f"{CLAIM_ACCURACY_PCT:g} % as a dashed line."
     )
     rows = []
