@@ -207,6 +207,17 @@ def test_report_html_errors_are_one_line(template, tmp_path, monkeypatch, setup,
     assert setup != "exists" or (tmp_path / "r.html").read_text() == "kept"
 
 
+def test_the_baselines_own_runs_get_no_verdict_against_it(template, tmp_path):
+    runs = commits(template, RATES[:2])
+    baseline = make_baseline(runs)
+    save_baseline(baseline, tmp_path / "baselines")
+    for result in runs:
+        save_result(result, tmp_path / "runs")
+    page = report(tmp_path / "runs", out=tmp_path / "r.html", baseline=tmp_path / "baselines")
+    assert f"the runs of {baseline.name} itself" in page.text["overview"]
+    assert "no baseline" not in page.text["overview"]
+
+
 def test_baseline_without_html_is_refused(tmp_path):
     outcome = runner.invoke(app, ["report", str(tmp_path), "--baseline", str(tmp_path)])
     assert outcome.exit_code == 2 and "--baseline applies to --html only" in outcome.output

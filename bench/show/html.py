@@ -127,6 +127,11 @@ def _interval(low: float, high: float, unit: str = "×", digits: int = 2) -> str
 def overview(comparison: Comparison) -> str:
     """Experiments × machines: the latest sitting of each against its baseline."""
     verdicts = {group.label: group for group in comparison.verdicts}
+    baseline_of = {
+        f"{run_label(row.result)} · {row.result.environment.device_name}": row.baseline
+        for row in comparison.rows
+        if row.baseline
+    }
     machines = list(dict.fromkeys(group.device for group in comparison.groups))
     experiments = list(dict.fromkeys((g.experiment, g.implementation) for g in comparison.groups))
     cells: dict[tuple[tuple[str, str], str], str] = {}
@@ -135,7 +140,12 @@ def overview(comparison: Comparison) -> str:
         verdict = verdicts.get(label)
         runs = f"{plural(group.runs, 'run')}, mean "
         runs += f"{fmt_rate(group.train_images_per_s.mean)} images/s"
-        if verdict is None:
+        if verdict is None and label in baseline_of:
+            text = (
+                f"{esc(runs)}<br><small>the runs of {esc(baseline_of[label])} itself: no "
+                "evidence against it</small>"
+            )
+        elif verdict is None:
             text = f"{verdict_badge('no baseline')}<br>{esc(runs)}"
         else:
             speed = (
