@@ -32,6 +32,8 @@ from bench.config.settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from bench.show.tables import TableData
+
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
 
@@ -80,6 +82,16 @@ def say(console: Console, text: str, style: str | None = None) -> None:
     from bench.show.tables import inert
 
     console.print(inert(text), markup=False, highlight=False, style=style)
+
+
+def show_table(console: Console, table: TableData) -> None:
+    """`table` fitted to the terminal (bench.show.terminal); piped, as plain columns."""
+    from bench.show.terminal import fit, to_plain
+
+    if console.is_terminal:
+        console.print(fit(table, console.width, table.optional))
+    else:
+        console.print(to_plain(table), markup=False, highlight=False, soft_wrap=True, end="")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -264,7 +276,6 @@ def run(
         group_table,
         side_by_side_table,
         summary_table,
-        to_rich,
     )
 
     with user_errors():
@@ -341,15 +352,15 @@ def run(
             )
     for run_ in recorded:
         if repeat == 1:
-            console.print(to_rich(epoch_table(run_.result)))
-            console.print(to_rich(summary_table(run_.result)))
+            show_table(console, epoch_table(run_.result))
+            show_table(console, summary_table(run_.result))
         for note in run_.result.notes:
             say(console, f"note: {note}", style="yellow")
         say(console, f"wrote {' and '.join(map(str, run_.paths))}")
     if repeat > 1:
-        console.print(to_rich(group_table([r.result for r in recorded])))
+        show_table(console, group_table([r.result for r in recorded]))
     elif len(recorded) > 1:
-        console.print(to_rich(side_by_side_table([r.result for r in recorded])))
+        show_table(console, side_by_side_table([r.result for r in recorded]))
 
 
 def _given_options(context: typer.Context, skip: set[str]) -> list[str]:
@@ -378,7 +389,7 @@ def run_repeated_in_fresh_processes(
     from rich.console import Console
 
     from bench.jobs import replicate_seeds, run_repeated
-    from bench.show.tables import group_table, to_rich
+    from bench.show.tables import group_table
 
     arguments = _given_options(
         context, {"repeat", "seed", "out", "group", "replicate", "same_seed", "in_process"}
@@ -397,7 +408,7 @@ def run_repeated_in_fresh_processes(
                 f"{r.result.summary.final_test_accuracy_pct:.2f} %",
             ),
         )
-    console.print(to_rich(group_table([r.result for r in replicates])))
+    show_table(console, group_table([r.result for r in replicates]))
     say(console, f"wrote {len(replicates)} results to {out}")
 
 
@@ -417,14 +428,14 @@ def env(
     from rich.console import Console
 
     from bench.jobs import describe_environment
-    from bench.show.tables import environment_table, to_rich
+    from bench.show.tables import environment_table
 
     with user_errors():
         environment, measured, not_cached = describe_environment(
             device, precision.value if peak else None
         )
     console = Console()
-    console.print(to_rich(environment_table(environment, measured)))
+    show_table(console, environment_table(environment, measured))
     if not_cached:
         say(console, f"note: {not_cached}", style="yellow")
 
@@ -481,6 +492,13 @@ def compare(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw throughput and accuracy bars into this PNG.")
     ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also append a Markdown summary, verdicts first, to this file (a pull-request "
+            "comment, or $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = None,
 ) -> None:
     """Compare runs side by side and against recorded baselines: each run against the same
     seed (weights, accuracy), each group of runs for speed (one-sided, ratio of geometric means,
@@ -491,12 +509,10 @@ def compare(
     --fail-on-regression; 2 nothing usable, or (with --fail-on-regression) a run without a
     baseline or an unreadable baseline, or (with --strict) an inconclusive verdict.
     """
-    import sys
-
     from rich.console import Console
 
     from bench.jobs import compare_paths
-    from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown, to_rich
+    from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
     if baseline is not None and not baseline.exists():
         raise fail(f"baseline path {baseline} does not exist")
@@ -507,8 +523,7 @@ def compare(
             assumed_drift_pct=assumed_drift,
         )
         comparison = compare_paths(paths, baseline or BASELINES_DIR, tolerances)
-    # Piped output has no terminal to fit: keep the wide tables unfolded there.
-    console = Console() if sys.stdout.isatty() else Console(width=240)
+    console = Console()
     if not comparison.rows:
         for line in notes(comparison):
             echo(line, err=True)
@@ -516,7 +531,7 @@ def compare(
         raise fail(f"no usable results in {searched}")
     if output_format is Format.table:
         for table in comparison_tables(comparison):
-            console.print(to_rich(table))
+            show_table(console, table)
         for line in notes(comparison):
             say(console, line)
     else:
@@ -526,6 +541,13 @@ def compare(
             Format.json: lambda: to_json(comparison),
         }[output_format]
         typer.echo(render(), nl=False)
+    if summary is not None:
+        from bench.show.summary import summary_markdown
+        from bench.storage.files import append_text
+
+        with user_errors():
+            append_text(summary, summary_markdown(comparison))
+        typer.echo(f"wrote {summary}", err=True)
     if plot is not None:
         from bench.show.plots import plot_comparison
 
@@ -573,15 +595,47 @@ def baseline_save(
 
 @app.command()
 def report(
-    paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Results, baselines and `ab` folders (recursive).")
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Also write the report (markdown) to this file.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a self-contained HTML report to this file instead: overview, history "
+            "with change points, devices, curves, per run, A/B, environment."
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help=f"Baselines folder or file, for --html (default: {BASELINES_DIR})."),
+    ] = None,
 ) -> None:
-    """A reproduction report: the seed script's claim next to what the runs measured."""
-    from bench.jobs import reproduction
+    """A reproduction report: the seed script's claim next to what the runs measured; with
+    --html, everything the results, baselines and `ab` folders hold, as one HTML file."""
     from bench.show.tables import inert
     from bench.storage.files import write_text_atomic
+
+    if html is None and baseline is not None:
+        raise fail("--baseline applies to --html only")
+    if html is not None and out is not None:
+        raise fail("--out writes the markdown report, --html the HTML one: give one of them")
+    if html is not None:
+        from bench.jobs import report_inputs
+        from bench.show.html import html_report
+
+        if baseline is not None and not baseline.exists():
+            raise fail(f"baseline path {baseline} does not exist")
+        with user_errors():
+            inputs = report_inputs(paths, baseline or BASELINES_DIR, TOLERANCES, AB_MARGIN_PCT)
+            write_text_atomic(html, html_report(inputs))
+        for path, reason in inputs.problems:
+            echo(f"skipped {path}: {reason}", err=True)
+        echo(f"wrote {html}")
+        return
+    from bench.jobs import reproduction
 
     with user_errors():
         text, problems = reproduction(paths)
@@ -629,7 +683,7 @@ def sweep(
     from rich.console import Console
 
     from bench.jobs import run_sweep
-    from bench.show.tables import sweep_table, to_rich
+    from bench.show.tables import sweep_table
 
     sizes = _int_list(batch_sizes, "--batch-sizes")
     thread_counts: list[int | None] = [*_int_list(threads, "--threads")] if threads else [None]
@@ -652,7 +706,7 @@ def sweep(
                 f"{p.train_images_per_s:,.0f} train img/s, {p.eval_images_per_s:,.0f} eval img/s",
             ),
         )
-    console.print(to_rich(sweep_table(points)))
+    show_table(console, sweep_table(points))
     say(console, f"wrote {json_path} and {plot_path}")
 
 
@@ -721,7 +775,7 @@ def ab(
     from bench.jobs import run_ab
     from bench.judge.stats import REGRESSIONS, Verdict
     from bench.show.plots import plot_ab
-    from bench.show.tables import ab_table, speed_notes, to_rich
+    from bench.show.tables import ab_table, speed_notes
 
     if not 1 <= max_pairs <= 1000:
         raise fail(f"--max-pairs must be 1 to 1000, got {max_pairs}")
@@ -763,7 +817,7 @@ def ab(
             ),
         )
         plot = plot_ab(replicates, folder / "ab-run-order.png")
-    console.print(to_rich(ab_table(replicates, effect, {"A": a, "B": b})))
+    show_table(console, ab_table(replicates, effect, {"A": a, "B": b}))
     for line in speed_notes(effect):
         say(console, line)
     say(console, f"wrote {folder} (A/, B/ and {plot.name})")

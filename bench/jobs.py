@@ -14,15 +14,18 @@ import math
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.config.experiment import experiment_label
 from bench.config.settings import (
     BASELINES_DIR,
     DIST_TIMEOUT_S,
@@ -31,8 +34,11 @@ from bench.config.settings import (
     utc_stamp,
 )
 from bench.errors import ConfigError, ResultFileError
+from bench.judge.claim import DeviceFigures, device_figures
 from bench.judge.compare import Comparison, compare
-from bench.judge.sequential import Look, look, verdict_after
+from bench.judge.devices import DeviceSpeedup, device_speedups
+from bench.judge.history import History, histories
+from bench.judge.sequential import Look, look, replay, verdict_after
 from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import scaling_figures, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
@@ -413,7 +419,8 @@ def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
     ratios = []
     for first, second in zip(replicates[::2], replicates[1::2], strict=False):
         rates = {r.variant: r.result.summary.steady_train_images_per_s for r in (first, second)}
-        ratios.append(math.log(rates["B"] / rates["A"]))
+        if rates.keys() == {"A", "B"}:  # a folder read back may hold a broken pair
+            ratios.append(math.log(rates["B"] / rates["A"]))
     return ratios
 
 
@@ -462,3 +469,118 @@ def run_ab(
             if effect is not None:
                 return replicates, effect
     raise ConfigError("--max-pairs must be at least 1")
+
+
+def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
+    """An `ab` folder's verdict read back: the sequential rule over its pairs in run order,
+    where `ab` stopped, or at its last pair (at least one)."""
+    ratios = pair_log_ratios(replicates)
+    starts = [datetime.fromisoformat(r.result.created_utc) for r in replicates[::2]]
+    seconds = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
+    seconds.append(statistics.fmean(seconds) if seconds else 0.0)
+    effect, _ = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
+    return effect
+
+
+@dataclass
+class AbComparison:
+    """An `ab` folder read back: its replicates in run order and B judged against A."""
+
+    folder: Path
+    replicates: list[Replicate]
+    effect: SpeedEffect
+
+
+@dataclass
+class Curves:
+    """The runs of one experiment, every device, and the claim judged per device."""
+
+    experiment: str
+    results: list[RunResult]
+    devices: list[DeviceFigures]
+
+
+@dataclass
+class ReportInputs:
+    """Everything the HTML report shows, judged here; bench.show.html only renders it."""
+
+    sources: list[Path]
+    results: list[tuple[Path, RunResult]]
+    latest: Comparison  # each group's latest sitting against its baseline
+    histories: list[History]
+    speedups: list[DeviceSpeedup]
+    curves: list[Curves]
+    ab: list[AbComparison]
+    problems: list[tuple[Path, str]]
+    generated_utc: str
+
+
+AB_VARIANTS = ("A", "B")
+
+
+def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> list[AbComparison]:
+    """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
+    judged like `ab` judges it; replicates in the order they started."""
+    by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
+    for path, result in results:
+        if path.parent.name in AB_VARIANTS:
+            by_folder.setdefault(path.parent.parent, []).append((path, result))
+    found = []
+    for folder, runs in by_folder.items():
+        if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
+            continue
+        runs.sort(key=lambda run: (run[1].created_utc, run[1].run_id))
+        replicates = [
+            Replicate(path.parent.name, order, path, result)
+            for order, (path, result) in enumerate(runs, 1)
+        ]
+        if pair_log_ratios(replicates):
+            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
+    return found
+
+
+def report_inputs(
+    paths: Sequence[Path], baselines_path: Path, tolerances: Tolerances, ab_margin_pct: float
+) -> ReportInputs:
+    """`report --html`: the results and baselines under `paths` (and in `baselines_path`),
+    their histories with change points, each group's latest sitting judged against its
+    baseline, devices against the CPU, the claim, and the `ab` folders."""
+    results, problems = collect(paths)
+    baselines: dict[str, Baseline] = {}
+    for root in [*paths, baselines_path]:
+        if root.exists():
+            found, baseline_problems = load_baselines(root)
+            baselines.update((baseline.name, baseline) for baseline in found)
+            known = {path for path, _ in problems}  # unreadable files: said once
+            problems += [problem for problem in baseline_problems if problem[0] not in known]
+    if not results and not baselines:
+        raise ResultFileError(f"no results or baselines in {', '.join(map(str, paths))}")
+    runs = [result for _, result in results]
+    found_histories = histories(runs, list(baselines.values()), tolerances.throughput_pct)
+    latest_ids = {
+        run.run_id
+        for history in found_histories
+        for run in next((s.runs for s in reversed(history.sittings) if s.source == "results"), [])
+    }
+    latest = compare(
+        [(path, result) for path, result in results if result.run_id in latest_ids],
+        list(baselines.values()),
+        tolerances,
+    )
+    by_experiment: dict[str, list[RunResult]] = {}
+    for result in runs:
+        by_experiment.setdefault(experiment_label(result), []).append(result)
+    return ReportInputs(
+        sources=list(paths),
+        results=results,
+        latest=latest,
+        histories=found_histories,
+        speedups=device_speedups(latest),
+        curves=[
+            Curves(experiment, mine, device_figures(mine))
+            for experiment, mine in by_experiment.items()
+        ],
+        ab=ab_comparisons(results, ab_margin_pct / 100),
+        problems=problems + latest.problems,
+        generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

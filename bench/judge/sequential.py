@@ -154,24 +154,35 @@ def look(log_ratios: Sequence[float], margin: float) -> Look:
 
 
 def verdict_of(
-    evidence: float, faster_evidence: float, change: float, margin: float, *, last: bool
+    evidence: float,
+    faster_evidence: float,
+    change: float,
+    low: float,
+    margin: float,
+    *,
+    last: bool,
 ) -> tuple[Verdict | None, str]:
-    """The rule, on one look's e-values and estimated change (B / A − 1); (None, "") to go
-    on. An undecided last look is inconclusive, its reason left to the caller."""
-    within = f", by less than the {100 * margin:g} % margin"
+    """The rule, on one look's e-values, estimated change (B / A − 1) and the confidence
+    sequence's lower end `low` (a log ratio); (None, "") to go on. `ok` also needs that
+    interval to rule out a slowdown of twice the margin, so that "ok" never leaves a large
+    slowdown open. An undecided last look is inconclusive, its reason left to the caller."""
+    bounded = low >= math.log1p(-2 * margin)
+    ruled_out = f"; a slowdown beyond {200 * margin:g} % is ruled out"
+    within = f", by less than the {100 * margin:g} % margin{ruled_out}"
     if evidence >= 1 / ALPHA:
-        verdict = Verdict.SLOWER if change < -margin else Verdict.OK
         reason = f"evidence of a slowdown (e = {evidence:.3g} ≥ {1 / ALPHA:g})"
-        return verdict, reason + ("" if verdict is Verdict.SLOWER else within)
-    if faster_evidence >= 1 / ALPHA:
-        verdict = Verdict.FASTER if change > margin else Verdict.OK
+        if change < -margin:
+            return Verdict.SLOWER, reason
+        if bounded:
+            return Verdict.OK, reason + within
+    elif faster_evidence >= 1 / ALPHA:
         reason = f"evidence of a speed-up (e = {faster_evidence:.3g} ≥ {1 / ALPHA:g})"
-        return verdict, reason + ("" if verdict is Verdict.FASTER else within)
-    if evidence <= ALPHA:
-        return Verdict.OK, (
-            f"the evidence is against a slowdown (e = {evidence:.2g} ≤ {ALPHA:g}: the pairs "
-            f"favour no change over the designed {200 * margin:g} % slowdown)"
-        )
+        if change > margin:
+            return Verdict.FASTER, reason
+        if bounded:
+            return Verdict.OK, reason + within
+    elif evidence <= ALPHA and bounded:
+        return Verdict.OK, f"no sign of a slowdown (e = {evidence:.2g} ≤ {ALPHA:g}){ruled_out}"
     return (Verdict.INCONCLUSIVE, "") if last else (None, "")
 
 
@@ -183,13 +194,14 @@ def decide(
 
     - slower: evidence of a slowdown (e ≥ 1/α) and an estimate beyond the margin;
     - faster: the same, the other way;
-    - ok: a slowdown of twice the margin ruled out (e ≤ α), or a real change within the margin;
+    - ok: no sign of a slowdown (e ≤ α), or a real change within the margin, either with the
+      interval ruling out a slowdown of twice the margin;
     - inconclusive: the cap came first."""
     if len(log_ratios) < MIN_PAIRS and not last:
         return None
     now = look(log_ratios, margin)
     verdict, reason = verdict_of(
-        now.evidence, now.faster_evidence, math.expm1(now.estimate), margin, last=last
+        now.evidence, now.faster_evidence, math.expm1(now.estimate), now.low, margin, last=last
     )
     if verdict is None:
         return None
@@ -295,11 +307,13 @@ def simulate(
             break
         window = ratios[active, :pairs]
         means = window.mean(axis=1)
-        statistic = means / (window.std(axis=1, ddof=1) / math.sqrt(pairs))
+        spreads = window.std(axis=1, ddof=1) / math.sqrt(pairs)
+        statistic = means / spreads
+        lows = means + critical_t(pairs, margin) * spreads
         slower, faster = (evidence(statistic, pairs, margin, sign) for sign in (-1, 1))
         for index, row in enumerate(active):
             verdict, _ = verdict_of(
-                slower[index], faster[index], math.expm1(means[index]), margin,
+                slower[index], faster[index], math.expm1(means[index]), lows[index], margin,
                 last=pairs == max_pairs,
             )  # fmt: skip
             verdicts[row], used[row] = verdict, pairs

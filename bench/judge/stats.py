@@ -255,19 +255,53 @@ def compare_accuracies(a: Sequence[float], b: Sequence[float], margin: float) ->
             reason=f"too few seeds: {len(a)} vs {len(b)}, need at least {MIN_SEEDS} each",
             **counts,
         )  # fmt: skip
-    shares = [statistics.variance(side) / len(side) for side in (a, b)]
-    se = math.sqrt(sum(shares))
-    if se == 0:  # every seed gave the same accuracy on each side: the difference is exact
-        low = high = difference
-    else:
-        dof = se**4 / sum(
-            share**2 / (len(side) - 1) for share, side in zip(shares, (a, b), strict=True)
-        )
-        low, high = difference - _quantile(dof) * se, difference + _quantile(dof) * se
+    low, high = _welch_bounds(a, b)
     verdict, reason = _one_sided(
         difference, low, high, (-margin, margin),
         (Verdict.LESS_ACCURATE, Verdict.MORE_ACCURATE), f"{margin:g} points",
     )  # fmt: skip
     return AccuracyEffect(
         difference=difference, low=low, high=high, verdict=verdict, reason=reason, **counts
+    )
+
+
+def _welch_bounds(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """One-sided CONFIDENCE bounds of mean(b) − mean(a), Welch's (unequal spreads); exact
+    when neither side varies."""
+    difference = statistics.fmean(b) - statistics.fmean(a)
+    shares = [statistics.variance(side) / len(side) for side in (a, b)]
+    se = math.sqrt(sum(shares))
+    if se == 0:
+        return difference, difference
+    dof = se**4 / sum(
+        share**2 / (len(side) - 1) for share, side in zip(shares, (a, b), strict=True)
+    )
+    return difference - _quantile(dof) * se, difference + _quantile(dof) * se
+
+
+def speedup(a: Sequence[float], b: Sequence[float]) -> SpeedEffect:
+    """Group B's throughput over group A's, e.g. a GPU's over a CPU's: the ratio of geometric
+    means with Welch's bounds on the logs (each device with its own spread), `faster` or
+    `slower` on evidence of any difference; no interval with fewer than 2 runs a side."""
+    logs = [[math.log(rate) for rate in side] for side in (a, b)]
+    estimate = statistics.fmean(logs[1]) - statistics.fmean(logs[0])
+    if min(len(a), len(b)) < 2:
+        low = high = NAN
+        verdict, reason = Verdict.INCONCLUSIVE, "fewer than 2 runs a side: no interval"
+    else:
+        low, high = _welch_bounds(*logs)
+        verdict, reason = _one_sided(
+            estimate, low, high, (0.0, 0.0), (Verdict.SLOWER, Verdict.FASTER), "0 %"
+        )
+    return SpeedEffect(
+        ratio=math.exp(estimate),
+        low=math.exp(low),
+        high=math.exp(high),
+        verdict=verdict,
+        reason=reason,
+        runs_a=len(a),
+        runs_b=len(b),
+        margin=0.0,
+        noise_cv=NAN,
+        interval="90 % (one-sided 95 % bounds, Welch)",
     )

@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from bench.measure.sweep import SweepPoint
 
 
-def save_figure(figure, path: Path) -> Path:
-    png = io.BytesIO()  # rendered in memory: a write error is then a plain OSError on the file
-    figure.savefig(png, format="png", dpi=120)
+def png_bytes(figure, dpi: int = 120) -> bytes:
+    """The figure as PNG, rendered in memory (a write error is then a plain OSError on the
+    file), and closed."""
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=dpi)
     plt.close(figure)
-    write_bytes_atomic(path, png.getvalue())
+    return png.getvalue()
+
+
+def save_figure(figure, path: Path) -> Path:
+    write_bytes_atomic(path, png_bytes(figure))
     return path
 
 
@@ -151,6 +157,10 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
 
 
 def plot_ab(replicates: Sequence[Replicate], path: Path) -> Path:
+    return save_figure(ab_figure(replicates), path)
+
+
+def ab_figure(replicates: Sequence[Replicate], title: str = "A/B replicates"):
     """Every replicate's training throughput in run order, A and B apart: drift shows as a
     trend both share, a real difference as a gap between them."""
     figure, axes = plt.subplots(figsize=(8, 4))
@@ -163,8 +173,8 @@ def plot_ab(replicates: Sequence[Replicate], path: Path) -> Path:
             color=colour,
             label=name,
         )
-    axes.set(xlabel="run order (interleaved)", ylabel="training images/s", title="A/B replicates")
+    axes.set(xlabel="run order (interleaved)", ylabel="training images/s", title=title)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure

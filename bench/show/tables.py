@@ -8,14 +8,11 @@ import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-from rich.table import Table
-
 from bench.config.experiment import experiment_label, implementation_label
-from bench.judge.compare import Comparison
+from bench.judge.compare import Comparison, run_label
 from bench.judge.stats import Spread, Verdict
 from bench.judge.verdicts import RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
@@ -80,6 +77,8 @@ class TableData:
     headers: list[str]
     rows: list[list[str]]
     show_header: bool = True
+    # Columns a narrow terminal may leave out, the least useful first (bench.show.terminal).
+    optional: list[str] = field(default_factory=list)
 
 
 def epoch_table(result: RunResult) -> TableData:
@@ -164,6 +163,7 @@ def side_by_side_table(results: Sequence[RunResult]) -> TableData:
             ]
             for r in results
         ],
+        optional=["eval img/s", "time to target s", "weights"],
     )
 
 
@@ -354,6 +354,16 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 ", ".join(row.verdicts),
             ]
         )
+    runs.optional = [
+        "eval img/s",
+        "MFU %",
+        "peak mem MB",
+        "time to target s",
+        "implementation",
+        "experiment",
+        "weights",
+        "Δ acc",
+    ]
     tables = [runs]
     if comparison.verdicts:
         tables.append(
@@ -460,16 +470,9 @@ def notes(comparison: Comparison) -> list[str]:
 
 def shown(text: str) -> str:
     """`text` as rich markup that prints it literally: inert, and its brackets escaped."""
+    from rich.markup import escape
+
     return escape(inert(text))
-
-
-def to_rich(table: TableData) -> Table:
-    rendered = Table(title=shown(table.title), show_header=table.show_header)
-    for header in table.headers:
-        rendered.add_column(shown(header), overflow="fold")
-    for row in table.rows:
-        rendered.add_row(*map(shown, row))
-    return rendered
 
 
 def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
@@ -487,10 +490,36 @@ def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def group_record(comparison: Comparison, row: RunRow) -> dict[str, Any]:
+    """The verdicts of the run's group against its baseline (empty when it has none), for the
+    CSV: speed over runs and accuracy over seeds, each as a verdict and in words."""
+    label = f"{run_label(row.result)} · {row.result.environment.device_name}"
+    group = next((g for g in comparison.verdicts if g.label == label), None)
+    if group is None:
+        return dict.fromkeys(GROUP_COLUMNS, "")
+    speed = group.speed.describe() if group.speed else f"inconclusive: {group.why_no_speed}"
+    return dict(
+        zip(
+            GROUP_COLUMNS,
+            [label, group.verdicts[0], speed, group.accuracy.verdict, group.accuracy.describe()],
+            strict=True,
+        )
+    )
+
+
+GROUP_COLUMNS = (
+    "group",
+    "group_speed_verdict",
+    "group_speed",
+    "group_accuracy_verdict",
+    "group_accuracy",
+)
+
+
 def to_csv(comparison: Comparison) -> str:
     records = [
         {key: inert(value) if isinstance(value, str) else value for key, value in record.items()}
-        for record in map(run_record, comparison.rows)
+        for record in (run_record(row) | group_record(comparison, row) for row in comparison.rows)
     ]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["run_id"])

@@ -85,6 +85,18 @@ def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> None:
     write_bytes_atomic(path, text.encode(), replace=replace)
 
 
+def append_text(path: Path, text: str) -> None:
+    """`text` added at the end of `path` (created when missing), in one write: what the file
+    held stays. Only a regular file: a FIFO would wait for a reader."""
+    if path.exists() and not path.is_file():
+        raise WriteError(path, "not a regular file")
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise WriteError(path, _reason(error)) from None
+
+
 def write_json_atomic(path: Path, payload: Any, *, replace: bool = False) -> None:
     """Strict JSON only: a NaN or an infinity is a bug upstream, never written as a number."""
     text = json.dumps(payload, indent=1, allow_nan=False) + "\n"

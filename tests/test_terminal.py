@@ -1,0 +1,71 @@
+"""Tables at 80 and 100 columns and piped: no number, id or verdict split across lines, nothing
+past the edge; golden files hold what a person sees (UPDATE_GOLDEN=1 rewrites them)."""
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bench.config.settings import Tolerances
+from bench.judge.compare import compare
+from bench.show.tables import TableData, comparison_tables, side_by_side_table
+from bench.show.terminal import fit, narrowed, to_plain
+from bench.storage.baselines import make_baseline
+from tests.test_compare import sittings, variant
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def runs_table(template) -> TableData:
+    first = [10_000, 10_100, 9_900, 10_050, 9_950]
+    baseline = make_baseline(sittings(template, [first, [1.03 * rate for rate in first]]))
+    runs = []
+    for seed in range(3):
+        result = variant(template, seed=seed, rate=551 + 10_000 * seed, accuracy=97.92 + seed)
+        result.run_id = f"20261126T1658{seed:02d}Z-cpu-tensor-s{seed}-7ce2997{seed}"
+        result.weights_sha256 = f"{seed}" * 64
+        runs.append(result)
+    tables = comparison_tables(compare([(None, r) for r in runs], [baseline], Tolerances()))
+    return tables[0]
+
+
+def side_by_side(template) -> TableData:
+    tensor = variant(template, rate=25_675)
+    torchvision = variant(template, rate=17_257, loader="torchvision")
+    return side_by_side_table([torchvision, tensor])
+
+
+def shown(table: TableData, width: int | None) -> str:
+    if width is None:
+        return to_plain(table)
+    console = Console(
+        width=width, file=io.StringIO(), force_terminal=True, color_system=None, record=True
+    )
+    console.print(fit(table, width, table.optional))
+    return console.export_text()
+
+
+def words(table: TableData) -> set[str]:
+    return {word for row in table.rows for cell in row for word in cell.split()}
+
+
+@pytest.mark.parametrize("width", [80, 100, None], ids=["80", "100", "piped"])
+@pytest.mark.parametrize("which", ["compare-runs", "run-side-by-side"])
+def test_tables_fit_without_splitting_a_word(template, which, width):
+    table = runs_table(template) if which == "compare-runs" else side_by_side(template)
+    text = shown(table, width)
+    lines = text.splitlines()
+    if width is not None:
+        assert max(len(line) for line in lines) <= width
+    tokens = {word for line in lines for word in line.replace("│", " ").split()}
+    kept = table if width is None else (narrowed(table, width, table.optional) or table)
+    assert words(kept) <= tokens, sorted(words(kept) - tokens)
+    if width is None:
+        assert "│" not in text and "━" not in text
+    golden = GOLDEN / f"{which}-{width or 'piped'}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
