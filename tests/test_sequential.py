@@ -136,3 +136,16 @@ def test_replay_stops_where_ab_would_and_applies_the_time_cap():
     assert "--max-time" in effect.reason
     effect, used = replay(unsure, [1.0] * 6, MARGIN, max_pairs=5, max_time_s=900)
     assert used == 5 and "--max-pairs" in effect.reason
+
+
+def test_ok_waits_until_the_interval_rules_out_twice_the_margin():
+    """No sign of a slowdown is not enough while a large one is still open: the test goes on
+    (or, at the cap, says inconclusive) until the interval excludes a 2 × margin slowdown."""
+    wide = [0.3, -0.25, 0.28, -0.2, 0.25]  # e is small, but the spread leaves −20 % open
+    now = look(wide, MARGIN)
+    assert now.evidence <= 0.05 and math.expm1(now.low) < -2 * MARGIN
+    assert decide(wide, MARGIN, last=False) is None
+    assert decide(wide, MARGIN, last=True).verdict == Verdict.INCONCLUSIVE
+    tight = [0.01, -0.01, 0.012, -0.008, 0.0, 0.005, -0.004, 0.002]
+    effect = decide(tight, MARGIN, last=False)
+    assert effect.verdict == Verdict.OK and effect.low > 1 - 2 * MARGIN
