@@ -78,10 +78,11 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 def say(console: Console, text: str, style: str | None = None) -> None:
-    """`echo` through a rich console: no markup, no highlighting, nothing raw."""
+    """`echo` through a rich console: no markup, no highlighting, nothing raw; long lines left
+    to the terminal to wrap (piped, never cut)."""
     from bench.show.tables import inert
 
-    console.print(inert(text), markup=False, highlight=False, style=style)
+    console.print(inert(text), markup=False, highlight=False, style=style, soft_wrap=True)
 
 
 def show_table(console: Console, table: TableData) -> None:
