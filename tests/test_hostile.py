@@ -319,11 +319,12 @@ def test_a_fifo_in_place_of_the_cached_peak_is_passed_over(tiny_mnist, tmp_path,
     from bench.measure.environment import fingerprint
     from bench.measure.peak import cache_path
 
-    environment = fingerprint(torch.device("cpu"))
-    fifo = cache_path(environment.device_name, "cpu", "fp32", environment.threads)
+    device_name = fingerprint(torch.device("cpu")).device_name
+    fifo = cache_path(device_name, "cpu", "fp32", 1)  # the entry of a run with --threads 1
     fifo.parent.mkdir(parents=True)
     os.mkfifo(fifo)
-    process = bench_process(*smoke_args(tiny_mnist, tmp_path / "out"), env=dict(os.environ))
+    args = smoke_args(tiny_mnist, tmp_path / "out", "--threads", 1)
+    process = bench_process(*args, env=dict(os.environ))
     try:
         _, stderr = process.communicate(timeout=180)
     finally:
@@ -480,3 +481,9 @@ def test_a_closed_stdout_is_no_traceback(template, tmp_path):
         preexec_fn=lambda: os.close(1),  # as `mnist-bench compare … >&-`
     )
     assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+
+
+def test_a_file_where_a_folder_should_be_is_named(template, tmp_path):
+    path = save_result(template, tmp_path)
+    outcome = invoke("compare", path, "--plot", path / "plot.png")
+    one_line_exit_2(outcome, f"{path} is a file, not a folder")
