@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
-
-from bench.errors import end_like_ctrl_c_on_termination, interrupted_exit_code
 
 
 def main() -> None:
     """The CLI; Ctrl-C or SIGTERM even while it is still loading ends in one line."""
-    end_like_ctrl_c_on_termination()
+    for stream in ("stdout", "stderr"):
+        if getattr(sys, stream) is None:  # started with it closed: what it prints is dropped
+            setattr(sys, stream, open(os.devnull, "w"))  # noqa: SIM115 - open for the process
     try:
+        from bench.errors import end_like_ctrl_c_on_termination
+
+        end_like_ctrl_c_on_termination()
         from bench.cli import app
 
         app(prog_name="mnist-bench")
     except KeyboardInterrupt as error:  # before a command's own handling could take over
+        from bench.errors import interrupted_exit_code
+
         print("error: interrupted", file=sys.stderr)
         sys.exit(interrupted_exit_code(error))
 

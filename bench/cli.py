@@ -21,6 +21,8 @@ from bench.config.settings import (
     DIST_TIMEOUT_S,
     GROUP_PATTERN,
     LOADER,
+    MAX_DIST_TIMEOUT_S,
+    MIN_DIST_TIMEOUT_S,
     RESULTS_DIR,
     SWEEP_BATCH_SIZES,
     SWEEP_STEPS,
@@ -298,9 +300,10 @@ def run(
             max_steps_per_epoch=max_steps,
             per_rank_batch=per_rank_batch,
         )
-        if not (0 < dist_timeout < float("inf")):
+        if not (MIN_DIST_TIMEOUT_S <= dist_timeout <= MAX_DIST_TIMEOUT_S):
             raise ConfigError(
-                f"--dist-timeout must be a positive number of seconds, got {dist_timeout}"
+                f"--dist-timeout must be {MIN_DIST_TIMEOUT_S:g} to {MAX_DIST_TIMEOUT_S:,.0f} "
+                f"seconds, got {dist_timeout}"
             )
     loaders = [choice.value for choice in loader]
     if not 1 <= repeat <= 1000:

@@ -322,9 +322,10 @@ REPLICATE_GRACE_S = 30
 
 
 def _end_process_group(process: subprocess.Popen[str]) -> None:
-    """End `process` and whatever it started, and reap it: SIGINT first, so that it cleans up
-    as on Ctrl-C (its unfinished files removed), then SIGKILL if it has not ended in time."""
-    for signum, grace_s in ((signal.SIGINT, REPLICATE_GRACE_S), (signal.SIGKILL, None)):
+    """End `process` and whatever it started, and reap it: SIGTERM first, which the CLI takes
+    like Ctrl-C (its unfinished files removed; SIGINT could be ignored in a background job),
+    then SIGKILL if it has not ended in time."""
+    for signum, grace_s in ((signal.SIGTERM, REPLICATE_GRACE_S), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
         try:

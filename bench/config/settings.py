@@ -31,6 +31,9 @@ BASELINES_DIR = RESULTS_DIR / "baselines"
 DEVICES = ("auto",)
 LOADER = "tensor"
 DIST_TIMEOUT_S = 120.0
+# A collective's timeout: torch's timedelta overflows far beyond the upper bound (a year),
+# and below a tenth of a second no rendezvous can form.
+MIN_DIST_TIMEOUT_S, MAX_DIST_TIMEOUT_S = 0.1, 365 * 86400.0
 SWEEP_BATCH_SIZES = (100, 250, 500, 1000, 2500, 5000)
 SWEEP_STEPS = 30
 # `ab`: the change in training throughput that matters. Measured on the 2-core machine (README),

@@ -134,13 +134,27 @@ class Baseline:
 BASELINE_SCHEMA = TypeAdapter(Baseline)
 
 
+# A file name is at most 255 bytes on the usual file systems; the name gets ".json".
+MAX_NAME_BYTES = 250
+
+
 def usable_name(name: str) -> bool:
-    """A file name in the baselines folder: not empty, no folder, not hidden."""
-    return bool(name) and "/" not in name and not name.startswith(".")
+    """A file name in the baselines folder: not empty, no folder, not hidden, no control
+    characters, not too long."""
+    return (
+        bool(name)
+        and name.isprintable()
+        and "/" not in name
+        and not name.startswith(".")
+        and len(name.encode()) <= MAX_NAME_BYTES
+    )
 
 
 def unusable_name(name: str) -> str:
-    return f"not a usable baseline name: {name!r} (empty, with a '/' or starting with '.')"
+    return (
+        f"not a usable baseline name: {name!r} (empty, with a '/' or a control character, "
+        f"starting with '.', or over {MAX_NAME_BYTES} bytes)"
+    )
 
 
 SITTING_GAP_S = 600
@@ -254,6 +268,8 @@ def make_baseline(
 
 
 def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path:
+    if folder.exists() and not folder.is_dir():
+        raise BaselineError(f"{folder} is not a folder")
     path = folder / f"{baseline.name}.json"
     if path.exists() and not force:
         raise BaselineError(f"{path} exists; pass --force to replace it")

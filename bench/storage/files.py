@@ -44,6 +44,16 @@ def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
+def _make_folder(folder: Path, what: str | Path) -> None:
+    """`folder` and its missing parents; WriteError naming `what` if they cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # exist_ok covers folders: this is a file in the way
+        raise WriteError(what, f"{folder} is a file, not a folder") from None
+    except OSError as error:
+        raise WriteError(what, _reason(error)) from None
+
+
 @contextmanager
 def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
     """A temp path beside `path`, put in place only when the block finishes without error.
@@ -52,8 +62,8 @@ def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
     exists), so no writer ever replaces a file it did not create; with `replace` it is renamed
     over the old one. Either way no reader sees a half-written file, and no temp file is left.
     """
+    _make_folder(path.parent, path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=".mnist-bench-", suffix=".tmp")
     except OSError as error:
         raise WriteError(path, _reason(error)) from None
@@ -175,10 +185,7 @@ def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
     if folder.exists() and not folder.is_dir():
         raise WriteError(what, "not a folder")
     try:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise WriteError(what, _reason(error)) from None
+        _make_folder(folder, what)
         prefix = f".probe-{os.getpid()}-"
         probe = folder / (prefix + "x" * max(0, name_length - len(prefix)))
         try:
