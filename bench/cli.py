@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,12 +19,18 @@ from bench.config.settings import (
     DIST_TIMEOUT_S,
     GROUP_PATTERN,
     LOADER,
+    PORTABLE_DIGESTS_PATH,
+    PORTABLE_THREADS,
     RESULTS_DIR,
     SWEEP_BATCH_SIZES,
     SWEEP_STEPS,
     RunConfig,
     Tolerances,
+    is_portable,
 )
+
+if TYPE_CHECKING:
+    from bench.storage.results import RunResult
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
@@ -223,6 +229,15 @@ def run(
         bool,
         typer.Option("--in-process", help="--repeat: replicates in this process, not fresh ones."),
     ] = False,
+    portable: Annotated[
+        bool,
+        typer.Option(
+            "--portable",
+            help="The reference arithmetic path, the same bits on any x86-64 CPU: reruns "
+            "itself in a fresh process with ATen's default kernels, oneDNN at SSE4.1, "
+            "MKL_CBWR=COMPATIBLE and one thread (slower; README, Machines).",
+        ),
+    ] = False,
     group: Annotated[str | None, typer.Option(hidden=True)] = None,
     replicate: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
 ) -> None:
@@ -243,6 +258,16 @@ def run(
         to_rich,
     )
 
+    if portable:
+        import os
+
+        from bench.jobs import check_portable, rerun_portable
+
+        with user_errors():
+            check_portable(device, threads, nproc_per_node)
+        if not is_portable(os.environ):
+            raise typer.Exit(rerun_portable(_given_options(context, set())))
+        threads = PORTABLE_THREADS
     with user_errors():
         config = RunConfig(
             device="",
@@ -533,13 +558,14 @@ def report(
         typer.echo(f"wrote {out}", err=True)
 
 
-def _int_list(text: str, what: str) -> list[int]:
+def _int_list(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise fail(f"{what} must be positive whole numbers, got {text!r}")
+    if not values or min(values) < minimum:
+        kind = "positive" if minimum == 1 else f"at least {minimum}:"
+        raise fail(f"{what} must be {kind} whole numbers, got {text!r}")
     return values
 
 
@@ -675,3 +701,58 @@ def ab(
         raise typer.Exit(1)
     if fail_on_regression and effect.verdict == "inconclusive":
         raise fail(f"cannot tell: {effect.reason}")
+
+
+@app.command("verify-portable")
+def verify_portable(
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds to check.")] = "0,1,2,3,4",
+    reference: Annotated[Path, typer.Option(help="The reference digests.")] = PORTABLE_DIGESTS_PATH,
+    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder, as for `run`.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the runs' results (default: results/portable-<time>)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Other epochs than the reference's (with --record).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Cap steps per epoch (with --record).")
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="First write the reference from these runs (maintainers)."),
+    ] = False,
+) -> None:
+    """Does this machine give the reference model bit for bit? Runs each seed of the default
+    experiment with `run --portable` (fresh processes, the pinned arithmetic path) and compares
+    its weights' digest with the committed one. Exit 0 reproduced, 1 different weights, 2 when
+    it cannot judge (another torch build, no reference)."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from bench.jobs import verify_portable as verify
+    from bench.judge.portable import DIFFERENT, REPRODUCED
+    from bench.show.tables import portable_table, to_rich
+
+    chosen = _int_list(seeds, "--seeds", minimum=0)
+    if not record and not reference.exists():
+        raise fail(f"no reference digests at {reference}")
+    options = [*(["--epochs", str(epochs)] if epochs else [])]
+    options += ["--max-steps", str(max_steps)] if max_steps else []
+    folder = out or RESULTS_DIR / f"portable-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    console = Console()
+
+    def show(result: RunResult) -> None:
+        rate = result.summary.steady_train_images_per_s
+        weights = result.weights_sha256[:16]
+        console.print(f"seed {result.config.seed}: weights {weights}, {rate:,.0f} train img/s")
+
+    with user_errors():
+        verdict = verify(
+            chosen, reference, folder, data_dir, options, record=record, on_result=show
+        )
+    console.print(to_rich(portable_table(verdict)))
+    console.print(f"verdict: {verdict.verdict}: {verdict.reason}", markup=False, highlight=False)
+    if verdict.verdict != REPRODUCED:
+        raise typer.Exit(1 if verdict.verdict == DIFFERENT else EXIT_USAGE)

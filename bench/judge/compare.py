@@ -23,6 +23,7 @@ from bench.errors import ResultFileError
 from bench.judge.stats import INCONCLUSIVE, Spread
 from bench.judge.verdicts import (
     NO_BASELINE,
+    NO_MACHINE_BASELINE,
     REGRESSIONS,
     GroupVerdict,
     RunRow,
@@ -221,7 +222,8 @@ def compare(
     for path, result in results:
         baseline, why = find_baseline(result, baselines)
         if baseline is None:
-            rows.append(RunRow(path, result, [NO_BASELINE], why_no_baseline=why))
+            verdict = NO_MACHINE_BASELINE if why.startswith(NO_MACHINE_BASELINE) else NO_BASELINE
+            rows.append(RunRow(path, result, [verdict], why_no_baseline=why))
             continue
         rows.append(judge_run(path, result, baseline, tolerances))
         if result.run_id in {run.run_id for run in baseline.runs}:

@@ -12,8 +12,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config.experiment import as_single_process, identity_of
-from bench.config.settings import Tolerances
+from bench.config.experiment import as_single_process, bitwise_path, identity_of
+from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
     INCONCLUSIVE,
     LESS_ACCURATE,
@@ -30,6 +30,8 @@ from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, estimate
 
 OK, FASTER, SLOWER = "ok", "faster", "slower"
 DIFFERENT_WEIGHTS, NO_BASELINE, NO_SEED = "different weights", "no baseline", "seed not in baseline"
+NO_MACHINE_BASELINE = "no baseline for this machine"
+NOT_BITWISE = "not bitwise comparable"  # the digest is not judged; accuracy decides
 REGRESSIONS = (SLOWER, LESS_ACCURATE, DIFFERENT_WEIGHTS)
 
 
@@ -60,20 +62,77 @@ class GroupVerdict:
 
 
 def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
-    """What part of the identity differs, as 'name run≠baseline' phrases."""
-    return identity_of(result).differences(baseline.identity)
+    """What part of the identity differs, as 'name run≠baseline' phrases; an unknown machine
+    (an older file) differs from every machine."""
+    ours, theirs = identity_of(result), baseline.identity
+    differences = ours.differences(theirs)
+    if not (ours.machine_known and theirs.machine_known) and not differences:
+        differences.append("machine unknown (a file older than the machine fingerprint)")
+    return differences
 
 
 def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
     """The baseline of the same experiment × implementation × machine, or None and why the
-    closest one did not match."""
+    closest one did not match: NO_MACHINE_BASELINE first where one of this experiment and
+    implementation exists but on another (or an unknown) machine, with what differs and how to
+    record one."""
     if not baselines:
         return None, "none recorded"
-    ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
+    work = identity_of(result).work
+    same_work = [b for b in baselines if b.identity.work == work]
+    ranked = sorted(same_work or baselines, key=lambda b: len(key_differences(result, b)))
     differences = key_differences(result, ranked[0])
     if not differences:
         return ranked[0], ""
+    if same_work:
+        return None, (
+            f"{NO_MACHINE_BASELINE}: closest is {ranked[0].name} ({', '.join(differences)}); "
+            f"record one with: {record_command(result)}"
+        )
     return None, f"closest is {ranked[0].name}: " + ", ".join(differences)
+
+
+def record_command(result: RunResult) -> str:
+    """The commands that record a baseline of this run's experiment on this machine."""
+    config, default = result.config, RunConfig(device="")
+    options = [f"-d {config.device.split(':')[0]}", f"--loader {config.loader}"]
+    for name, option in RECORD_OPTIONS.items():
+        if getattr(config, name) != getattr(default, name):
+            options.append(f"{option} {getattr(config, name)}")
+    if result.environment.math and result.environment.math.portable:
+        options.append("--portable")
+    folder = "results/this-machine"
+    return (
+        f"mnist-bench run {' '.join(options)} --repeat 5 --out {folder} && "
+        f"mnist-bench baseline save {folder}"
+    )
+
+
+# The run options that change the experiment or implementation, by RunConfig field.
+RECORD_OPTIONS = {
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "eval_batch_size": "--eval-batch-size",
+    "lr": "--lr",
+    "precision": "--precision",
+    "threads": "--threads",
+    "max_steps_per_epoch": "--max-steps",
+}
+
+
+def bitwise_differences(result: RunResult, baseline: Baseline) -> list[str]:
+    """Why the run's weights need not equal the baseline's same seed bit for bit, as 'name
+    run≠baseline' phrases; empty when they must be equal."""
+    if not result.arithmetic.bitwise_reruns:
+        return [f"determinism {result.arithmetic.determinism}"]
+    if baseline.bitwise_path is None:
+        return ["the baseline's arithmetic path is unknown"]
+    ours, theirs = bitwise_path(result), baseline.bitwise_path
+    return [
+        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
+        for name in dict.fromkeys([*ours, *theirs])
+        if ours.get(name) != theirs.get(name)
+    ]
 
 
 def single_process_reference(
@@ -120,11 +179,14 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
     row.accuracy_delta_points = (
         result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
     )
-    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
+    apart = bitwise_differences(result, baseline)
+    if not apart and result.weights_sha256 != reference.weights_sha256:
         row.verdicts.append(DIFFERENT_WEIGHTS)
     if row.accuracy_delta_points < -tolerances.accuracy_points:
         row.verdicts.append(LESS_ACCURATE)
     row.verdicts = row.verdicts or [OK]
+    if apart:  # accuracy decides
+        row.verdicts.append(f"{NOT_BITWISE}: {', '.join(apart)}")
     return row
 
 

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from bench.config.experiment import experiment_label, implementation_label
+from bench.config.experiment import experiment_label, hardware_of, implementation_label
 from bench.judge.compare import Comparison
 from bench.judge.stats import Spread
-from bench.judge.verdicts import RunRow
+from bench.judge.verdicts import NO_MACHINE_BASELINE, RunRow
 from bench.storage.results import Arithmetic, Environment, RunResult
 
 if TYPE_CHECKING:
     from bench.jobs import Replicate
+    from bench.judge.portable import PortableVerdict
     from bench.judge.stats import SpeedEffect
     from bench.measure.peak import Peak
     from bench.measure.sweep import SweepPoint
@@ -49,6 +50,37 @@ def arithmetic_label(arithmetic: Arithmetic) -> str:
         f"cuDNN {arithmetic.cudnn_conv_fp32}, oneDNN {arithmetic.mkldnn_matmul_fp32}/"
         f"{arithmetic.mkldnn_conv_fp32}), determinism {arithmetic.determinism}"
     )
+
+
+def machine_label(result: RunResult) -> str:
+    """The fingerprint's machine key and arithmetic path, e.g. 'AuthenticAMD family 25 model
+    17 stepping 1, ATen AVX512, oneDNN Intel AVX-512 …'."""
+    hardware, math = hardware_of(result.environment), result.environment.math
+    if hardware.cpu is None or math is None:
+        return "unknown (a file older than the machine fingerprint)"
+    parts = [hardware.cpu, f"ATen {math.capability}", f"oneDNN {math.onednn_isa or 'unknown'}"]
+    if hardware.gpu:
+        parts.insert(0, f"{result.environment.device_name} ({hardware.gpu})")
+    parts += [f"{name}={value}" for name, value in math.knobs.items()]
+    if math.portable:
+        parts.append("portable mode")
+    return ", ".join(parts)
+
+
+def disturbance_label(result: RunResult) -> str:
+    d = result.disturbance
+    if d is None:
+        return "not sampled"
+    steal = f", steal {d.steal_pct:.1f} %" if d.steal_pct is not None else ""
+    figures = f"others used {d.other_cpu_cores:.2f} of {d.cores} cores{steal}"
+    return f"DISTURBED ({figures})" if d.disturbed else f"quiet ({figures})"
+
+
+def disturbed_mark(result: RunResult) -> str:
+    """'yes', '' or '?' (not sampled): a narrow column."""
+    if result.disturbance is None:
+        return "?"
+    return "yes" if result.disturbance.disturbed else ""
 
 
 def device_label(result: RunResult) -> str:
@@ -107,6 +139,8 @@ def summary_table(result: RunResult) -> TableData:
             "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
         ],
         ["weights SHA-256", result.weights_sha256[:16]],
+        ["machine", machine_label(result)],
+        ["machine during the run", disturbance_label(result)],
     ]
     if result.distributed:
         rows += [
@@ -257,6 +291,8 @@ def run_record(row: RunRow) -> dict[str, Any]:
         "accuracy_delta_points": row.accuracy_delta_points,
         "verdict": ", ".join(row.verdicts),
         "why_no_baseline": row.why_no_baseline,
+        "machine": machine_label(r),
+        "disturbed": r.disturbance.disturbed if r.disturbance else None,
     }
 
 
@@ -312,6 +348,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             "Δ img/s",
             "Δ acc",
             "vs same seed",
+            "disturbed",
         ],
         [],
     )
@@ -335,6 +372,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 _delta(row.throughput_delta_pct, "%"),
                 _delta(row.accuracy_delta_points, ""),
                 ", ".join(row.verdicts),
+                disturbed_mark(r),
             ]
         )
     tables = [runs]
@@ -426,9 +464,20 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
 
 def notes(comparison: Comparison) -> list[str]:
     lines = [
-        f"{row.result.run_id}: no baseline ({row.why_no_baseline})"
+        f"{row.result.run_id}: "
+        + (
+            row.why_no_baseline
+            if row.why_no_baseline.startswith(NO_MACHINE_BASELINE)
+            else f"no baseline ({row.why_no_baseline})"
+        )
         for row in comparison.rows
         if row.why_no_baseline
+    ]
+    disturbed = [row.result for row in comparison.rows if row.result.disturbance]
+    lines += [
+        f"{r.run_id}: disturbed while it ran: {'; '.join(r.disturbance.reasons)}"
+        for r in disturbed
+        if r.disturbance and r.disturbance.disturbed
     ]
     for group in comparison.verdicts:
         if group.speed is None:
@@ -515,11 +564,12 @@ def ab_table(replicates: Sequence[Replicate], effect: SpeedEffect) -> TableData:
                 f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
                 f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
                 mine[0].environment.torch,
+                f"{sum(disturbed_mark(r) == 'yes' for r in mine)} of {len(mine)}",
             ]
         )
     return TableData(
         f"A/B, interleaved · B vs A: {effect.describe()}",
-        ["variant", "runs", "median train img/s", "range", "test acc %", "torch"],
+        ["variant", "runs", "median train img/s", "range", "test acc %", "torch", "disturbed"],
         rows,
     )
 
@@ -549,3 +599,12 @@ def speed_notes(effect: SpeedEffect) -> list[str]:
                 needed = "not possible within the margin"
             lines.append(f"to flag a {100 * slowdown:g} % slowdown: {needed}")
     return lines
+
+
+def portable_table(verdict: PortableVerdict) -> TableData:
+    """`verify-portable`: each seed's weights against the reference's."""
+    return TableData(
+        "Portable mode against the reference digests",
+        ["seed", "reference weights", "these weights", "verdict"],
+        [[str(c.seed), (c.expected or "-")[:16], c.got[:16], c.verdict] for c in verdict.checks],
+    )

@@ -17,6 +17,7 @@ from pydantic.dataclasses import dataclass
 from bench.config.experiment import (
     Hardware,
     Identity,
+    bitwise_path,
     default_name,
     hardware_of,
     identity,
@@ -32,9 +33,16 @@ from bench.storage.files import (
     read_document,
     write_json_atomic,
 )
-from bench.storage.results import EstimatorName, RunResult, check_version, validate_document
+from bench.storage.results import (
+    UNKNOWN,
+    EstimatorName,
+    RunResult,
+    Upgrade,
+    upgrade,
+    validate_document,
+)
 
-BASELINE_SCHEMA_VERSION = 2
+BASELINE_SCHEMA_VERSION = 3
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -50,6 +58,7 @@ class SeedFigures:
     weights_sha256: str
     torch: str
     sitting: Annotated[int, Field(ge=0)] = 0  # which sitting (see Baseline.sittings) ran it
+    disturbed: bool | None = None  # the machine was busy while it ran; None: not sampled
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -69,6 +78,8 @@ class Baseline:
     sittings: Annotated[int, Field(ge=1)] = 1
     noise_cv: Annotated[float, Field(ge=0, le=10)] | None = None  # None: no sitting of 2+
     drift: Annotated[float, Field(ge=0, le=10)] | None = None  # None: a single sitting
+    # What bitwise-equal weights need (bench.config.experiment.bitwise_path); None: unknown.
+    bitwise_path: dict[str, str] | None = None
 
     def seed_figures(self, seed: int) -> SeedFigures | None:
         return next((run for run in self.runs if run.seed == seed), None)
@@ -133,6 +144,7 @@ def figures_of(result: RunResult, sitting: int = 0) -> SeedFigures:
         weights_sha256=result.weights_sha256,
         torch=result.environment.torch,
         sitting=sitting,
+        disturbed=result.disturbance.disturbed if result.disturbance else None,
     )
 
 
@@ -141,6 +153,11 @@ def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline
     if not results:
         raise BaselineError("no results given")
     first = results[0]
+    if not identity_of(first).machine_known:
+        raise BaselineError(
+            f"{first.run_id} does not know its machine (a file older than the machine "
+            "fingerprint): a baseline needs runs made by this version"
+        )
     for result in results[1:]:
         differences = identity_of(result).differences(identity_of(first))
         if differences:
@@ -174,6 +191,7 @@ def make_baseline(results: list[RunResult], name: str | None = None) -> Baseline
         sittings=max(sittings) + 1,
         noise_cv=noise,
         drift=drift,
+        bitwise_path=bitwise_path(first),
     )
 
 
@@ -187,9 +205,31 @@ def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path
     return path
 
 
+def _baseline_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 keyed baselines by the data's digest too: unknown before, so a schema 1
+    baseline matches no run."""
+    document.setdefault("data_sha256", UNKNOWN)
+    return document
+
+
+def _baseline_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 keys the machine by its fingerprint and records the arithmetic path: unknown
+    before, so such a baseline judges no run (its machine matches none)."""
+    if isinstance(document.get("hardware"), dict):
+        document["hardware"].update(cpu=None, isa=None, gpu=None)
+    document["bitwise_path"] = None
+    return document
+
+
+BASELINE_UPGRADES: dict[int, Upgrade] = {1: _baseline_1_to_2, 2: _baseline_2_to_3}
+
+
 def baseline_from_dict(data: Any, raw: str | bytes | None = None) -> Baseline:
-    check_version(data, BASELINE_MARKER, BASELINE_SCHEMA_VERSION, "baseline schema version")
-    return validate_document(BASELINE_SCHEMA, data, raw)
+    """A baseline from its parsed JSON, upgraded from an older schema (see RunResult)."""
+    current = upgrade(
+        data, BASELINE_MARKER, BASELINE_SCHEMA_VERSION, BASELINE_UPGRADES, "baseline schema version"
+    )
+    return validate_document(BASELINE_SCHEMA, current, raw if current is data else None)
 
 
 def load_baselines(path: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:
