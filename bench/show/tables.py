@@ -223,7 +223,15 @@ def group_table(results: Sequence[RunResult]) -> TableData:
 
 
 def environment_table(environment: Environment, peak: Peak | None = None) -> TableData:
-    rows = [[key, str(value)] for key, value in asdict(environment).items()]
+    rows = []
+    for key, value in asdict(environment).items():
+        if isinstance(value, dict):  # a part of the fingerprint: one row per field
+            rows += [[f"{key}.{name}", _plain(item)] for name, item in value.items()]
+        else:
+            rows.append([key, _plain(value)])
+    hardware = hardware_of(environment)
+    key = [hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu]
+    rows.append(["machine key", " · ".join(part for part in key if part)])
     if peak is not None:
         rows += [
             [
@@ -233,6 +241,14 @@ def environment_table(environment: Environment, peak: Peak | None = None) -> Tab
             [f"copy bandwidth ({peak.copy_mb:g} MB)", f"{peak.copy_bytes_per_s / 1e9:,.1f} GB/s"],
         ]
     return TableData("Environment", ["what", "value"], rows, show_header=False)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{name}={item}" for name, item in value.items()) or "-"
+    return str(value)
 
 
 def sweep_table(points: Sequence[SweepPoint]) -> TableData:
