@@ -230,8 +230,8 @@ def environment_table(environment: Environment, peak: Peak | None = None) -> Tab
         else:
             rows.append([key, _plain(value)])
     hardware = hardware_of(environment)
-    key = [hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu]
-    rows.append(["machine key", " · ".join(part for part in key if part)])
+    parts = [hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu]
+    rows.append(["machine key", " · ".join(part for part in parts if part)])
     if peak is not None:
         rows += [
             [
