@@ -77,6 +77,7 @@ def judge_portable(reference: PortableDigests, results: list[RunResult]) -> Port
             f"recorded on {reference.machine}: this machine's portable arithmetic differs",
         )
     seeds = ", ".join(str(c.seed) for c in checked)
+    plural = "s" if len(checked) > 1 else ""
     return PortableVerdict(
-        checks, REPRODUCED, f"seeds {seeds} gave bitwise the reference's weights"
+        checks, REPRODUCED, f"seed{plural} {seeds} gave bitwise the reference's weights"
     )
