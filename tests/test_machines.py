@@ -67,7 +67,8 @@ def test_this_machines_fingerprint_names_its_arithmetic_path():
     assert found.math.torch_git == torch.version.git_version
     assert hardware_of(found).isa == found.math.capability
     if torch.backends.mkldnn.is_available():
-        assert found.math.onednn_isa  # read from oneDNN's verbose header
+        assert found.math.onednn_isa  # read from oneDNN's verbose header, once a process
+        assert environment.fingerprint(torch.device("cpu")).math.onednn_isa == found.math.onednn_isa
     assert found.math.portable is False
 
 

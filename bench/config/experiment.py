@@ -15,6 +15,7 @@ implementation × one machine. Baseline keys, group labels and default names all
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,15 @@ def hardware_of(environment: Environment) -> Hardware:
     )
 
 
+def differing(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    """'name ours≠theirs' for every name whose value differs (None where one lacks it)."""
+    return [
+        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
+        for name in dict.fromkeys([*ours, *theirs])
+        if ours.get(name) != theirs.get(name)
+    ]
+
+
 @dataclass(frozen=True)
 class Identity:
     experiment: Key
@@ -97,13 +107,10 @@ class Identity:
 
     def differences(self, other: Identity) -> list[str]:
         """'name ours≠theirs' for every part that differs."""
-        ours = dict(self.experiment + self.implementation + self.machine)
-        theirs = dict(other.experiment + other.implementation + other.machine)
-        return [
-            f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
-            for name in dict.fromkeys([*ours, *theirs])
-            if ours.get(name) != theirs.get(name)
-        ]
+        return differing(
+            dict(self.experiment + self.implementation + self.machine),
+            dict(other.experiment + other.implementation + other.machine),
+        )
 
     @property
     def work(self) -> Identity:

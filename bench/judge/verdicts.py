@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config.experiment import as_single_process, bitwise_path, identity_of
+from bench.config.experiment import as_single_process, bitwise_path, differing, identity_of
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
     INCONCLUSIVE,
@@ -127,12 +127,7 @@ def bitwise_differences(result: RunResult, baseline: Baseline) -> list[str]:
         return [f"determinism {result.arithmetic.determinism}"]
     if baseline.bitwise_path is None:
         return ["the baseline's arithmetic path is unknown"]
-    ours, theirs = bitwise_path(result), baseline.bitwise_path
-    return [
-        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
-        for name in dict.fromkeys([*ours, *theirs])
-        if ours.get(name) != theirs.get(name)
-    ]
+    return differing(bitwise_path(result), baseline.bitwise_path)
 
 
 def single_process_reference(

@@ -3,6 +3,7 @@ and which arithmetic path the CPU libraries took."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -109,6 +110,7 @@ def onednn_isa_in(verbose: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
+@functools.cache  # oneDNN prints its header once per process, and its ISA is fixed at start
 def onednn_isa() -> str | None:
     """oneDNN's instruction set, read from its verbose mode while it runs one convolution (the
     header it prints once per process names the ISA); None where oneDNN is absent or silent."""
