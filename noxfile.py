@@ -87,11 +87,23 @@ def reproduce(session: nox.Session) -> None:
     )
     session.run("mnist-bench", "compare", str(out), "--format", "markdown")
     payload = json.loads(compared or "{}")
-    verdicts = [run["verdict"] for run in payload.get("runs", [])]
+    runs = payload.get("runs", [])
     if payload.get("regressions"):
         session.error("the recorded baseline was not reproduced (see the verdicts above)")
-    if verdicts and all(v == "no baseline" for v in verdicts):
-        session.warn("no recorded baseline matches this hardware: nothing to check against")
+    if runs and all(run["verdict"] == "no baseline for this machine" for run in runs):
+        session.warn(f"this machine has no baseline: {runs[0]['why_no_baseline']}")
+    elif runs and all(run["verdict"].startswith("no baseline") for run in runs):
+        session.warn("no recorded baseline matches these runs: nothing to check against")
+
+
+@nox.session
+def portable(session: nox.Session) -> None:
+    """Does this machine give the reference model bit for bit? `mnist-bench verify-portable`:
+    seeds 0-4 of the default experiment in portable mode against results/portable-digests.json.
+
+    `nox -s portable -- --seeds 0 --data-dir PATH`."""
+    sync(session)
+    session.run("mnist-bench", "verify-portable", *session.posargs)
 
 
 @nox.session(name="ab-torch")

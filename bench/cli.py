@@ -23,11 +23,14 @@ from bench.config.settings import (
     LOADER,
     MAX_DIST_TIMEOUT_S,
     MIN_DIST_TIMEOUT_S,
+    PORTABLE_DIGESTS_PATH,
+    PORTABLE_THREADS,
     RESULTS_DIR,
     SWEEP_BATCH_SIZES,
     SWEEP_STEPS,
     RunConfig,
     Tolerances,
+    is_portable,
     utc_stamp,
 )
 
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from bench.show.tables import TableData
+    from bench.storage.results import RunResult
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
@@ -262,6 +266,15 @@ def run(
         bool,
         typer.Option("--in-process", help="--repeat: replicates in this process, not fresh ones."),
     ] = False,
+    portable: Annotated[
+        bool,
+        typer.Option(
+            "--portable",
+            help="The reference arithmetic path, the same bits on any x86-64 CPU: reruns "
+            "itself in a fresh process with ATen's default kernels, oneDNN at SSE4.1, "
+            "MKL_CBWR=COMPATIBLE and one thread (slower; README, Machines).",
+        ),
+    ] = False,
     group: Annotated[str | None, typer.Option(hidden=True)] = None,
     replicate: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
 ) -> None:
@@ -281,6 +294,16 @@ def run(
         summary_table,
     )
 
+    if portable:
+        import os
+
+        from bench.jobs import check_portable, rerun_portable
+
+        with user_errors():
+            check_portable(device, threads, nproc_per_node)
+        if not is_portable(os.environ):
+            raise typer.Exit(rerun_portable(_given_options(context, set())))
+        threads = PORTABLE_THREADS
     with user_errors():
         config = RunConfig(
             device="",
@@ -653,13 +676,14 @@ def report(
         echo(f"wrote {out}", err=True)
 
 
-def _int_list(text: str, what: str) -> list[int]:
+def _int_list(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise fail(f"{what} must be positive whole numbers, got {text!r}")
+    if not values or min(values) < minimum:
+        kind = "positive" if minimum == 1 else f"at least {minimum}:"
+        raise fail(f"{what} must be {kind} whole numbers, got {text!r}")
     return values
 
 
@@ -833,3 +857,56 @@ def ab(
                 f"B vs A could have missed a slowdown of up to {100 * effect.could_miss:.0f} %"
             )
         gate(regressions, None, undecided if strict else None)
+
+
+@app.command("verify-portable")
+def verify_portable(
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds to check.")] = "0,1,2,3,4",
+    reference: Annotated[Path, typer.Option(help="The reference digests.")] = PORTABLE_DIGESTS_PATH,
+    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder, as for `run`.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the runs' results (default: results/portable-<time>)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Other epochs than the reference's (with --record).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Cap steps per epoch (with --record).")
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="First write the reference from these runs (maintainers)."),
+    ] = False,
+) -> None:
+    """Does this machine give the reference model bit for bit? Runs each seed of the default
+    experiment with `run --portable` (fresh processes, the pinned arithmetic path) and compares
+    its weights' digest with the committed one. Exit 0 reproduced, 1 different weights, 2 when
+    it cannot judge (another torch build, no reference)."""
+    from rich.console import Console
+
+    from bench.jobs import verify_portable as verify
+    from bench.judge.portable import DIFFERENT, REPRODUCED
+    from bench.show.tables import portable_table
+
+    chosen = _int_list(seeds, "--seeds", minimum=0)
+    if not record and not reference.exists():
+        raise fail(f"no reference digests at {reference}")
+    options = [*(["--epochs", str(epochs)] if epochs else [])]
+    options += ["--max-steps", str(max_steps)] if max_steps else []
+    folder = out or RESULTS_DIR / f"portable-{utc_stamp()}"
+    console = Console()
+
+    def show(result: RunResult) -> None:
+        rate = result.summary.steady_train_images_per_s
+        weights = result.weights_sha256[:16]
+        say(console, f"seed {result.config.seed}: weights {weights}, {rate:,.0f} train img/s")
+
+    with user_errors():
+        verdict = verify(
+            chosen, reference, folder, data_dir, options, record=record, on_result=show
+        )
+    show_table(console, portable_table(verdict))
+    say(console, f"verdict: {verdict.verdict}: {verdict.reason}")
+    if verdict.verdict != REPRODUCED:
+        raise typer.Exit(1 if verdict.verdict == DIFFERENT else EXIT_USAGE)

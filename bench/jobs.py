@@ -29,6 +29,9 @@ from bench.config.experiment import experiment_label
 from bench.config.settings import (
     BASELINES_DIR,
     DIST_TIMEOUT_S,
+    PORTABLE_ENVIRONMENT,
+    PORTABLE_MARKER,
+    PORTABLE_THREADS,
     RunConfig,
     Tolerances,
     utc_stamp,
@@ -38,6 +41,7 @@ from bench.judge.claim import DeviceFigures, device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import DeviceSpeedup, device_speedups
 from bench.judge.history import History, histories
+from bench.judge.portable import PortableVerdict, judge_portable
 from bench.judge.sequential import Look, look, replay, verdict_after
 from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import scaling_figures, scaling_reference
@@ -50,6 +54,11 @@ from bench.storage.files import (
     save_sweep,
     save_weights,
     written_together,
+)
+from bench.storage.portable import (
+    PortableDigests,
+    load_portable_digests,
+    save_portable_digests,
 )
 from bench.storage.results import Environment, RunResult, new_run_id
 
@@ -210,6 +219,27 @@ def run_all(
             if rank:
                 shutdown()
     return recorded
+
+
+def check_portable(devices: Sequence[str], threads: int | None, nproc: int | None) -> None:
+    """`run --portable` pins the CPU's arithmetic: one CPU process of one thread."""
+    if list(devices) != ["cpu"]:
+        raise ConfigError(f"--portable pins the CPU's arithmetic: give -d cpu, not {devices}")
+    if threads not in (None, PORTABLE_THREADS):
+        raise ConfigError(f"--portable runs {PORTABLE_THREADS} thread, not --threads {threads}")
+    if nproc is not None:
+        raise ConfigError("--portable runs one process: leave out --nproc-per-node")
+
+
+def rerun_portable(run_arguments: Sequence[str]) -> int:
+    """`run` with these arguments in a fresh process with the portable knobs set before torch
+    loads (its libraries read them once, when they start); its exit code."""
+    import os
+    import sys
+
+    environment = os.environ | PORTABLE_ENVIRONMENT | {PORTABLE_MARKER: "1"}
+    command = [sys.executable, "-m", "bench", "run", *run_arguments]
+    return subprocess.run(command, env=environment, check=False).returncode
 
 
 def describe_environment(
@@ -584,4 +614,51 @@ def report_inputs(
         ab=ab_comparisons(results, ab_margin_pct / 100),
         problems=problems + latest.problems,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def verify_portable(
+    seeds: Sequence[int],
+    reference_path: Path,
+    out_dir: Path,
+    data_dir: Path | None,
+    run_options: Sequence[str] = (),
+    *,
+    record: bool = False,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> PortableVerdict:
+    """Each seed as `run -d cpu --portable` in a fresh process, judged against the reference
+    digests (with `record`, first written from these runs: how the committed ones were made)."""
+    import sys
+
+    data = ["--data-dir", str(data_dir)] if data_dir else []
+    results: list[RunResult] = []
+    with output_folder(out_dir, 64):
+        for seed in seeds:
+            command = [sys.executable, "-m", "bench", "run", "-d", "cpu", "--portable"]
+            command += ["--seed", str(seed), "--out", str(out_dir), *data, *run_options]
+            for path in run_in_fresh_process(command, f"seed {seed}", out_dir):
+                results.append(load_result(path))
+                if on_result:
+                    on_result(results[-1])
+    if record:
+        save_portable_digests(portable_reference(results), reference_path)
+    return judge_portable(load_portable_digests(reference_path), results)
+
+
+def portable_reference(results: Sequence[RunResult]) -> PortableDigests:
+    """The reference digests of portable runs of one experiment, one per seed."""
+    from bench.show.tables import machine_label
+
+    first = results[0]
+    if not all(r.environment.math and r.environment.math.portable for r in results):
+        raise ConfigError("a reference needs runs made in portable mode")
+    return PortableDigests(
+        recorded_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        torch=first.environment.torch,
+        torch_git=first.environment.math.torch_git if first.environment.math else None,
+        machine=machine_label(first),
+        config=dataclasses.replace(first.config),
+        data_sha256=first.data.sha256,
+        digests={str(r.config.seed): r.weights_sha256 for r in results},
     )

@@ -18,7 +18,6 @@ from bench.storage.baselines import load_baselines, make_baseline, save_baseline
 from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
 from mnist_core import state_dict_digest
-from tests.conftest import REPO_ROOT
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -124,14 +123,16 @@ def test_nondeterministic_runs_are_not_judged_on_weights(template, seeds):
     for result in seeds:
         result.config.deterministic = False
     run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other", deterministic=False)
-    assert verdicts(template, seeds, run).verdicts == ["ok"]
+    row = verdicts(template, seeds, run)
+    assert row.verdict_text == "ok, not bitwise comparable: determinism off"
 
 
 def test_warn_only_determinism_is_not_judged_on_weights(template, seeds):
     # e.g. MPS: determinism asked for, but a kernel had no deterministic version.
     run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other")
     run.arithmetic.determinism, run.arithmetic.bitwise_reruns = "warn-only", False
-    assert verdicts(template, seeds, run).verdicts == ["ok"]
+    row = verdicts(template, seeds, run)
+    assert row.verdict_text == "ok, not bitwise comparable: determinism warn-only"
 
 
 def test_no_baseline_says_which_part_of_the_key_differs(template, seeds):
@@ -465,32 +466,6 @@ def test_plot_is_written(template, seeds, tmp_path):
     )
     assert shown.exit_code == 0, shown.output
     assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_committed_baselines_load_and_judge_runs_like_their_own_seeds(template):
-    baselines, problems = load_baselines(REPO_ROOT / "results" / "baselines")
-    assert problems == [] and len(baselines) >= 2
-    for baseline in baselines:
-        assert {run.seed for run in baseline.runs} == {0, 1, 2, 3, 4}
-        assert baseline.sittings >= 2 and baseline.drift is not None
-        figures = baseline.runs[1]
-        # A run of this experiment, implementation and machine, measured like the seed was.
-        run = copy.deepcopy(template)
-        run.config = dataclasses.replace(baseline.config, seed=figures.seed)
-        run.environment.device_type = baseline.hardware.device_type
-        run.environment.device_name = baseline.hardware.device_name
-        run.environment.cpu_name = baseline.hardware.cpu_name
-        run.environment.threads = baseline.hardware.threads
-        run.data.sha256 = baseline.data_sha256
-        run.data.canonical = True
-        run.summary.estimator = baseline.estimator
-        run.summary.steady_train_images_per_s = figures.steady_train_images_per_s
-        run.summary.final_test_accuracy_pct = figures.final_test_accuracy_pct
-        run.weights_sha256 = figures.weights_sha256
-        comparison = compare([(None, run)], baselines, Tolerances())
-        (row,) = comparison.rows
-        assert (row.baseline, row.verdicts) == (baseline.name, ["ok"])
-        assert not comparison.regressions
 
 
 def test_the_baselines_own_runs_are_no_evidence_against_it(template, two_sittings):

@@ -4,7 +4,9 @@
   determinism, steps per epoch, world size and scaling. The seed is matched per run.
 - implementation: how the run computed it — loader, memory format, Adam implementation,
   compile, CUDA graphs, evaluation batch and (on the CPU) threads.
-- machine: the device model (and the CPU model for CPU runs).
+- machine: the device's name and the fingerprint's machine key (CPU runs: vendor, family,
+  model, stepping and ATen's instruction set; CUDA runs: compute capability and SM count). A
+  file older than the fingerprint has an unknown machine, which matches no other.
 
 Runs of one experiment are comparable across devices and implementations (speed-up, accuracy,
 weight distance); a baseline, and a group of seeds in `compare`, is one experiment × one
@@ -13,6 +15,7 @@ implementation × one machine. Baseline keys, group labels and default names all
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -54,21 +57,46 @@ assert {f.name for f in fields(RunConfig)} == {
 Key = tuple[tuple[str, Any], ...]
 
 
+UNKNOWN_MACHINE = "unknown"  # a machine part an older file does not record
+
+
 @pydantic_dataclass(config=STRICT_SCHEMA)
 class Hardware:
     device_type: str
     device_name: str
     cpu_name: str
     threads: Count  # torch's intra-op threads as the run found them
+    # The machine key beyond the names, which cloud machines blur; None: unknown (an older file).
+    cpu: str | None = None  # e.g. "AuthenticAMD family 25 model 17 stepping 1"
+    isa: str | None = None  # ATen's CPU capability, e.g. AVX512
+    gpu: str | None = None  # CUDA: e.g. "sm 9.0, 132 SMs"
 
 
 def hardware_of(environment: Environment) -> Hardware:
+    cpu, math, gpu = environment.cpu, environment.math, environment.gpu
+    known_cpu = cpu is not None and None not in (cpu.vendor, cpu.family, cpu.model, cpu.stepping)
     return Hardware(
         device_type=environment.device_type,
         device_name=environment.device_name,
         cpu_name=environment.cpu_name,
         threads=environment.threads,
+        cpu=f"{cpu.vendor} family {cpu.family} model {cpu.model} stepping {cpu.stepping}"
+        if cpu is not None and known_cpu
+        else None,
+        isa=math.capability if math is not None else None,
+        gpu=f"sm {gpu.compute_capability}, {environment.gpu_sm_count} SMs"
+        if gpu is not None and environment.gpu_sm_count
+        else None,
     )
+
+
+def differing(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    """'name ours≠theirs' for every name whose value differs (None where one lacks it)."""
+    return [
+        f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
+        for name in dict.fromkeys([*ours, *theirs])
+        if ours.get(name) != theirs.get(name)
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,23 +107,61 @@ class Identity:
 
     def differences(self, other: Identity) -> list[str]:
         """'name ours≠theirs' for every part that differs."""
-        ours = dict(self.experiment + self.implementation + self.machine)
-        theirs = dict(other.experiment + other.implementation + other.machine)
-        return [
-            f"{name} {ours.get(name)!r}≠{theirs.get(name)!r}"
-            for name in dict.fromkeys([*ours, *theirs])
-            if ours.get(name) != theirs.get(name)
-        ]
+        return differing(
+            dict(self.experiment + self.implementation + self.machine),
+            dict(other.experiment + other.implementation + other.machine),
+        )
+
+    @property
+    def work(self) -> Identity:
+        """The experiment × implementation alone, on no machine in particular."""
+        return Identity(self.experiment, self.implementation, ())
+
+    @property
+    def machine_known(self) -> bool:
+        """Whether every part of the machine key was recorded: an unknown machine matches none,
+        not even another unknown one."""
+        return all(value != UNKNOWN_MACHINE for _, value in self.machine)
 
 
 def identity(config: RunConfig, hardware: Hardware, data_sha256: str) -> Identity:
+    """The machine part is the device's name and, from the fingerprint, the CPU's vendor,
+    family, model and stepping and ATen's instruction set (CPU runs) or the GPU's compute
+    capability and SM count (CUDA runs)."""
     experiment = tuple((name, getattr(config, name)) for name in EXPERIMENT_FIELDS)
     implementation = tuple((name, getattr(config, name)) for name in IMPLEMENTATION_FIELDS)
     machine: Key = (("device", hardware.device_name),)
     if hardware.device_type == "cpu":
         implementation += (("threads", hardware.threads),)
-        machine += (("cpu", hardware.cpu_name),)
+        machine += (
+            ("cpu", hardware.cpu or UNKNOWN_MACHINE),
+            ("isa", hardware.isa or UNKNOWN_MACHINE),
+        )
+    elif hardware.device_type == "cuda":
+        machine += (("gpu", hardware.gpu or UNKNOWN_MACHINE),)
     return Identity(experiment + (("data", data_sha256),), implementation, machine)
+
+
+def bitwise_path(result: RunResult) -> dict[str, str]:
+    """What must be equal for two runs of one seed to give bitwise the same weights: the torch
+    build, the device, the arithmetic path (ATen and oneDNN instruction sets, the knobs such
+    as MKL_CBWR, the precision), the threads and strict determinism."""
+    env, arithmetic, math = result.environment, result.arithmetic, result.environment.math
+    path = {
+        "torch": f"{env.torch} {math.torch_git if math else UNKNOWN_MACHINE}",
+        "device": env.device_name,
+        "isa": (math.capability if math else None) or UNKNOWN_MACHINE,
+        "oneDNN isa": (math.onednn_isa if math else None) or UNKNOWN_MACHINE,
+        "precision": f"{arithmetic.precision} (oneDNN {arithmetic.mkldnn_matmul_fp32}/"
+        f"{arithmetic.mkldnn_conv_fp32}, cuBLAS {arithmetic.cuda_matmul_fp32}, cuDNN "
+        f"{arithmetic.cudnn_conv_fp32})",
+        "threads": str(env.threads),
+        "determinism": arithmetic.determinism,
+    }
+    if env.device_type == "cuda":
+        path["gpu"] = hardware_of(env).gpu or UNKNOWN_MACHINE
+    knobs = math.knobs if math else {}
+    return path | {name: value for name, value in sorted(knobs.items())}
 
 
 def identity_of(result: RunResult) -> Identity:

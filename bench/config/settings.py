@@ -7,6 +7,7 @@ Torch-free, so that the CLI can show these defaults in --help without loading to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +56,26 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 def utc_stamp(when: datetime | None = None) -> str:
     """`when` (default: now) as a name's time stamp, e.g. 20261130T065700Z."""
     return (when or datetime.now(UTC)).strftime(STAMP_FORMAT)
+
+
+# `run --portable`: the reference arithmetic path, the same on any x86-64 CPU (README,
+# "Machines"), set before torch loads in a fresh process that carries the marker.
+PORTABLE_MARKER = "MNIST_BENCH_PORTABLE"
+PORTABLE_ENVIRONMENT = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "MKL_CBWR": "COMPATIBLE",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+PORTABLE_THREADS = 1
+PORTABLE_DIGESTS_PATH = RESULTS_DIR / "portable-digests.json"  # `verify-portable`'s reference
+
+
+def is_portable(environ: Mapping[str, str]) -> bool:
+    """Whether a process with these environment variables started in portable mode."""
+    pinned = all(environ.get(name) == value for name, value in PORTABLE_ENVIRONMENT.items())
+    return pinned and environ.get(PORTABLE_MARKER) == "1"
 
 
 # A `run --repeat` group id: what the results record, and what the hidden --group accepts.

@@ -259,7 +259,12 @@ def compare(
     for path, result in results:
         baseline, why = find_baseline(result, baselines)
         if baseline is None:
-            rows.append(RunRow(path, result, [Verdict.NO_BASELINE], why_no_baseline=why))
+            verdict = (
+                Verdict.NO_MACHINE_BASELINE
+                if why.startswith(Verdict.NO_MACHINE_BASELINE)
+                else Verdict.NO_BASELINE
+            )
+            rows.append(RunRow(path, result, [verdict], why_no_baseline=why))
             continue
         rows.append(judge_run(path, result, baseline, tolerances))
         own = next((run for run in baseline.runs if run.run_id == result.run_id), None)

@@ -35,7 +35,9 @@ class Verdict(StrEnum):
     MORE_ACCURATE = "more accurate"
     DIFFERENT_WEIGHTS = "different weights"
     NO_BASELINE = "no baseline"
+    NO_MACHINE_BASELINE = "no baseline for this machine"
     NO_SEED = "seed not in baseline"
+    NOT_BITWISE = "not bitwise comparable"  # the digest is not judged; accuracy decides
 
 
 # What a regression gate fails on: evidence of a regression, never the want of evidence.

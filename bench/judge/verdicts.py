@@ -9,12 +9,12 @@ needs evidence and an effect beyond the margin (bench.judge.stats).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.config.experiment import as_single_process, identity_of
-from bench.config.settings import Tolerances
+from bench.config.experiment import as_single_process, bitwise_path, differing, identity_of
+from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
     MIN_SEEDS,
     AccuracyEffect,
@@ -37,6 +37,17 @@ class RunRow:
     why_no_baseline: str | None = None
     throughput_delta_pct: float | None = None  # against the baseline's geometric mean
     accuracy_delta_points: float | None = None  # against the same seed
+    # Verdict.NOT_BITWISE: what differs from the baseline's arithmetic path
+    not_bitwise: list[str] = field(default_factory=list)
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdicts as the runs table shows them, with what keeps the bits apart."""
+        return ", ".join(
+            f"{verdict}: {', '.join(self.not_bitwise)}" if verdict == Verdict.NOT_BITWISE
+            else verdict
+            for verdict in self.verdicts
+        )  # fmt: skip
 
 
 @dataclass
@@ -55,23 +66,75 @@ class GroupVerdict:
 
 
 def key_differences(result: RunResult, baseline: Baseline) -> list[str]:
-    """What part of the identity differs, as 'name run≠baseline' phrases."""
-    return identity_of(result).differences(baseline.identity)
+    """What part of the identity differs, as 'name run≠baseline' phrases; an unknown machine
+    (an older file) differs from every machine."""
+    ours, theirs = identity_of(result), baseline.identity
+    differences = ours.differences(theirs)
+    if not (ours.machine_known and theirs.machine_known) and not differences:
+        differences.append("machine unknown (a file older than the machine fingerprint)")
+    return differences
 
 
 def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baseline | None, str]:
     """The baseline of the same experiment × implementation × machine, or None and why: the
-    closest one did not match, or several did (which one judges would be a guess)."""
+    closest one did not match ("no baseline for this machine" first where one of this experiment and
+    implementation exists but on another, or an unknown, machine, with what differs and how to
+    record one), or several did (which one judges would be a guess)."""
     if not baselines:
         return None, "none recorded"
-    ranked = sorted(baselines, key=lambda b: len(key_differences(result, b)))
+    work = identity_of(result).work
+    same_work = [b for b in baselines if b.identity.work == work]
+    ranked = sorted(same_work or baselines, key=lambda b: len(key_differences(result, b)))
     differences = key_differences(result, ranked[0])
     matching = [b.name for b in ranked if not key_differences(result, b)]
     if len(matching) > 1:
         return None, f"{len(matching)} baselines match ({', '.join(matching)}): keep one"
     if not differences:
         return ranked[0], ""
+    if same_work:
+        return None, (
+            f"{Verdict.NO_MACHINE_BASELINE}: closest is {ranked[0].name} "
+            f"({', '.join(differences)}); record one with: {record_command(result)}"
+        )
     return None, f"closest is {ranked[0].name}: " + ", ".join(differences)
+
+
+def record_command(result: RunResult) -> str:
+    """The commands that record a baseline of this run's experiment on this machine."""
+    config, default = result.config, RunConfig(device="")
+    options = [f"-d {config.device.split(':')[0]}", f"--loader {config.loader}"]
+    for name, option in RECORD_OPTIONS.items():
+        if getattr(config, name) != getattr(default, name):
+            options.append(f"{option} {getattr(config, name)}")
+    if result.environment.math and result.environment.math.portable:
+        options.append("--portable")
+    folder = "results/this-machine"
+    return (
+        f"mnist-bench run {' '.join(options)} --repeat 5 --out {folder} && "
+        f"mnist-bench baseline save {folder}"
+    )
+
+
+# The run options that change the experiment or implementation, by RunConfig field.
+RECORD_OPTIONS = {
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "eval_batch_size": "--eval-batch-size",
+    "lr": "--lr",
+    "precision": "--precision",
+    "threads": "--threads",
+    "max_steps_per_epoch": "--max-steps",
+}
+
+
+def bitwise_differences(result: RunResult, baseline: Baseline) -> list[str]:
+    """Why the run's weights need not equal the baseline's same seed bit for bit, as 'name
+    run≠baseline' phrases; empty when they must be equal."""
+    if not result.arithmetic.bitwise_reruns:
+        return [f"determinism {result.arithmetic.determinism}"]
+    if baseline.bitwise_path is None:
+        return ["the baseline's arithmetic path is unknown"]
+    return differing(bitwise_path(result), baseline.bitwise_path)
 
 
 def single_process_reference(
@@ -153,11 +216,15 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
     row.accuracy_delta_points = (
         result.summary.final_test_accuracy_pct - reference.final_test_accuracy_pct
     )
-    if result.arithmetic.bitwise_reruns and result.weights_sha256 != reference.weights_sha256:
+    apart = bitwise_differences(result, baseline)
+    if not apart and result.weights_sha256 != reference.weights_sha256:
         row.verdicts.append(Verdict.DIFFERENT_WEIGHTS)
     if row.accuracy_delta_points < -tolerances.accuracy_points:
         row.verdicts.append(Verdict.LESS_ACCURATE)
     row.verdicts = row.verdicts or [Verdict.OK]
+    if apart:  # accuracy decides
+        row.verdicts.append(Verdict.NOT_BITWISE)
+        row.not_bitwise = apart
     return row
 
 

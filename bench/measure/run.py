@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from bench.config.resolve import global_batch_size, resolve
 from bench.config.settings import RunConfig
 from bench.measure.distributed import aggregate
+from bench.measure.disturbance import Sampler, crowding
 from bench.measure.environment import fingerprint
 from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
 from bench.measure.peak import Peak, PeakProbeError, cached_peak
@@ -63,6 +64,7 @@ class Reporter(Protocol):
     def epoch_started(self, epoch: int, steps: int) -> None: ...
     def step_done(self, step: int) -> None: ...
     def epoch_finished(self, metrics: EpochMetrics) -> None: ...
+    def warn(self, message: str) -> None: ...
 
 
 @dataclass
@@ -293,6 +295,10 @@ def benchmark(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
+    # The CPU the run itself asks for: its threads on the CPU, a feeding thread elsewhere.
+    asked = (environment.threads if device.type == "cpu" else 1) * config.world_size
+    if reporter and (crowded := crowding(asked)):  # said before training starts
+        reporter.warn(crowded)
     notes = []
     peak: Peak | None = None
     try:
@@ -315,9 +321,16 @@ def benchmark(
     training = _training(config, model, forward, optimizer, train_loader)
     rss_scope = reset_peak_rss()
 
-    epochs, epoch_images, step_losses, evaluation = _run_epochs(
-        config, model, training, test_loader, data, reporter, rank
-    )
+    with Sampler(asked) as sampler:
+        epochs, epoch_images, step_losses, evaluation = _run_epochs(
+            config, model, training, test_loader, data, reporter, rank
+        )
+    disturbance = sampler.disturbance()
+    if disturbance.disturbed:
+        notes.append(
+            f"disturbed: {'; '.join(disturbance.reasons)}; these timings are not a clean "
+            "measurement"
+        )
 
     weights_sha256 = state_dict_digest(model)
     distributed = None
@@ -348,6 +361,7 @@ def benchmark(
         confusion=evaluation.confusion,
         weights_sha256=weights_sha256,
         distributed=distributed,
+        disturbance=disturbance,
         notes=_notes(config, data, training.steps, arithmetic, distributed) + notes,
     )
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()} if keep_weights else None

@@ -62,3 +62,6 @@ class RichReporter:
             f"epoch {metrics.epoch}: {metrics.train_s:.2f} s, "
             f"{metrics.train_images_per_s:,.0f} img/s, test acc {metrics.test_accuracy_pct:.2f}%"
         )
+
+    def warn(self, message: str) -> None:
+        self.progress.console.print(f"warning: {message}", style="yellow", markup=False)

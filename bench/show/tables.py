@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bench.config.experiment import experiment_label, implementation_label
+from bench.config.experiment import experiment_label, hardware_of, implementation_label
 from bench.judge.compare import Comparison, run_label
 from bench.judge.stats import Spread, Verdict
 from bench.judge.verdicts import RunRow
@@ -20,6 +20,7 @@ from bench.storage.throughput import LABELS
 
 if TYPE_CHECKING:
     from bench.jobs import Replicate
+    from bench.judge.portable import PortableVerdict
     from bench.judge.stats import SpeedEffect
     from bench.measure.peak import Peak
     from bench.measure.sweep import SweepPoint
@@ -63,6 +64,37 @@ def arithmetic_label(arithmetic: Arithmetic) -> str:
         f"cuDNN {arithmetic.cudnn_conv_fp32}, oneDNN {arithmetic.mkldnn_matmul_fp32}/"
         f"{arithmetic.mkldnn_conv_fp32}), determinism {arithmetic.determinism}"
     )
+
+
+def machine_label(result: RunResult) -> str:
+    """The fingerprint's machine key and arithmetic path, e.g. 'AuthenticAMD family 25 model
+    17 stepping 1, ATen AVX512, oneDNN Intel AVX-512 …'."""
+    hardware, math = hardware_of(result.environment), result.environment.math
+    if hardware.cpu is None or math is None:
+        return "unknown (a file older than the machine fingerprint)"
+    parts = [hardware.cpu, f"ATen {math.capability}", f"oneDNN {math.onednn_isa or 'unknown'}"]
+    if hardware.gpu:
+        parts.insert(0, f"{result.environment.device_name} ({hardware.gpu})")
+    parts += [f"{name}={value}" for name, value in math.knobs.items()]
+    if math.portable:
+        parts.append("portable mode")
+    return ", ".join(parts)
+
+
+def disturbance_label(result: RunResult) -> str:
+    d = result.disturbance
+    if d is None:
+        return "not sampled"
+    steal = f", steal {d.steal_pct:.1f} %" if d.steal_pct is not None else ""
+    figures = f"others used {d.other_cpu_cores:.2f} of {d.cores} cores{steal}"
+    return f"DISTURBED ({figures})" if d.disturbed else f"quiet ({figures})"
+
+
+def disturbed_mark(result: RunResult) -> str:
+    """'yes', '' or '?' (not sampled): a narrow column."""
+    if result.disturbance is None:
+        return "?"
+    return "yes" if result.disturbance.disturbed else ""
 
 
 def device_label(result: RunResult) -> str:
@@ -123,6 +155,8 @@ def summary_table(result: RunResult) -> TableData:
             "-" if s.peak_device_mem_mb is None else f"{s.peak_device_mem_mb:.1f}",
         ],
         ["weights SHA-256", result.weights_sha256[:16]],
+        ["machine", machine_label(result)],
+        ["machine during the run", disturbance_label(result)],
     ]
     if result.distributed:
         rows += [
@@ -206,7 +240,15 @@ def group_table(results: Sequence[RunResult]) -> TableData:
 
 
 def environment_table(environment: Environment, peak: Peak | None = None) -> TableData:
-    rows = [[key, str(value)] for key, value in asdict(environment).items()]
+    rows = []
+    for key, value in asdict(environment).items():
+        if isinstance(value, dict):  # a part of the fingerprint: one row per field
+            rows += [[f"{key}.{name}", _plain(item)] for name, item in value.items()]
+        else:
+            rows.append([key, _plain(value)])
+    hardware = hardware_of(environment)
+    parts = [hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu]
+    rows.append(["machine key", " · ".join(part for part in parts if part)])
     if peak is not None:
         rows += [
             [
@@ -216,6 +258,14 @@ def environment_table(environment: Environment, peak: Peak | None = None) -> Tab
             [f"copy bandwidth ({peak.copy_mb:g} MB)", f"{peak.copy_bytes_per_s / 1e9:,.1f} GB/s"],
         ]
     return TableData("Environment", ["what", "value"], rows, show_header=False)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{name}={item}" for name, item in value.items()) or "-"
+    return str(value)
 
 
 def sweep_table(points: Sequence[SweepPoint]) -> TableData:
@@ -272,8 +322,10 @@ def run_record(row: RunRow) -> dict[str, Any]:
         "baseline": row.baseline,
         "throughput_delta_pct": row.throughput_delta_pct,
         "accuracy_delta_points": row.accuracy_delta_points,
-        "verdict": ", ".join(row.verdicts),
+        "verdict": row.verdict_text,
         "why_no_baseline": row.why_no_baseline,
+        "machine": machine_label(r),
+        "disturbed": r.disturbance.disturbed if r.disturbance else None,
     }
 
 
@@ -329,6 +381,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
             "Δ img/s",
             "Δ acc",
             "vs same seed",
+            "disturbed",
         ],
         [],
     )
@@ -351,7 +404,8 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 r.weights_sha256[:12],
                 _delta(row.throughput_delta_pct, "%"),
                 _delta(row.accuracy_delta_points, ""),
-                ", ".join(row.verdicts),
+                row.verdict_text,
+                disturbed_mark(r),
             ]
         )
     runs.optional = [
@@ -363,6 +417,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         "experiment",
         "weights",
         "Δ acc",
+        "disturbed",  # each disturbed run also has a note under the tables
     ]
     tables = [runs]
     if comparison.verdicts:
@@ -453,9 +508,20 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
 
 def notes(comparison: Comparison) -> list[str]:
     lines = [
-        f"{row.result.run_id}: no baseline ({row.why_no_baseline})"
+        f"{row.result.run_id}: "
+        + (
+            row.why_no_baseline
+            if row.why_no_baseline.startswith(Verdict.NO_MACHINE_BASELINE)
+            else f"no baseline ({row.why_no_baseline})"
+        )
         for row in comparison.rows
         if row.why_no_baseline
+    ]
+    disturbed = [row.result for row in comparison.rows if row.result.disturbance]
+    lines += [
+        f"{r.run_id}: disturbed while it ran: {'; '.join(r.disturbance.reasons)}"
+        for r in disturbed
+        if r.disturbance and r.disturbance.disturbed
     ]
     for group in comparison.verdicts:
         if group.speed is None:
@@ -574,11 +640,12 @@ def ab_table(
                 f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
                 f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
                 mine[0].environment.torch,
+                f"{sum(disturbed_mark(r) == 'yes' for r in mine)} of {len(mine)}",
             ]
         )
     return TableData(
         f"A/B, interleaved pairs · B vs A: {effect.describe()}",
-        ["variant", "runs", "median train img/s", "range", "test acc %", "torch"],
+        ["variant", "runs", "median train img/s", "range", "test acc %", "torch", "disturbed"],
         rows,
     )
 
@@ -596,3 +663,12 @@ def speed_notes(effect: SpeedEffect) -> list[str]:
             "or more (80 % of the time); for smaller ones use `mnist-bench ab`"
         )
     return lines
+
+
+def portable_table(verdict: PortableVerdict) -> TableData:
+    """`verify-portable`: each seed's weights against the reference's."""
+    return TableData(
+        "Portable mode against the reference digests",
+        ["seed", "reference weights", "these weights", "verdict"],
+        [[str(c.seed), (c.expected or "-")[:16], c.got[:16], c.verdict] for c in verdict.checks],
+    )

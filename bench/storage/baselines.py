@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass
 from bench.config.experiment import (
     Hardware,
     Identity,
+    bitwise_path,
     default_name,
     hardware_of,
     identity,
@@ -35,16 +36,18 @@ from bench.storage.files import (
     write_json_atomic,
 )
 from bench.storage.results import (
+    UNKNOWN,
     AwareTimestamp,
     EstimatorName,
     RunResult,
-    check_version,
+    Upgrade,
     refuse_contradictions,
+    upgrade,
     validate_document,
 )
 from bench.storage.throughput import LABELS
 
-BASELINE_SCHEMA_VERSION = 2
+BASELINE_SCHEMA_VERSION = 3
 # Device types whose "deterministic" runs are warn-only, so that a seed may give two digests:
 # mnist_core.determinism.NO_DETERMINISTIC_KERNEL, named here without loading torch (a test
 # keeps the two equal).
@@ -65,6 +68,7 @@ class SeedFigures:
     torch: str
     sitting: Annotated[int, Field(ge=0)] = 0  # which sitting (see Baseline.sittings) ran it
     started_utc: AwareTimestamp | None = None  # when the run started (None: a baseline of before)
+    disturbed: bool | None = None  # the machine was busy while it ran; None: not sampled
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -87,6 +91,9 @@ class Baseline:
     # The drift assumed while fewer than three sittings measured it (bench.judge.stats): this
     # machine's figure when the baseline was saved, or `baseline save --assumed-drift`.
     assumed_drift: Annotated[float, Field(ge=0, le=10)] = ASSUMED_DRIFT
+
+    # What bitwise-equal weights need (bench.config.experiment.bitwise_path); None: unknown.
+    bitwise_path: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Baseline:
@@ -217,6 +224,7 @@ def figures_of(result: RunResult, sitting: int = 0) -> SeedFigures:
         torch=result.environment.torch,
         sitting=sitting,
         started_utc=result.created_utc,
+        disturbed=result.disturbance.disturbed if result.disturbance else None,
     )
 
 
@@ -229,6 +237,11 @@ def make_baseline(
     if name is not None and not usable_name(name):
         raise BaselineError(unusable_name(name))
     first = results[0]
+    if not identity_of(first).machine_known:
+        raise BaselineError(
+            f"{first.run_id} does not know its machine (a file older than the machine "
+            "fingerprint): a baseline needs runs made by this version"
+        )
     for result in results[1:]:
         differences = identity_of(result).differences(identity_of(first))
         if differences:
@@ -264,6 +277,7 @@ def make_baseline(
         noise_cv=noise,
         drift=drift,
         assumed_drift=assumed_drift,
+        bitwise_path=bitwise_path(first),
     )
 
 
@@ -277,9 +291,31 @@ def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path
     return path
 
 
+def _baseline_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 keyed baselines by the data's digest too: unknown before, so a schema 1
+    baseline matches no run."""
+    document.setdefault("data_sha256", UNKNOWN)
+    return document
+
+
+def _baseline_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 keys the machine by its fingerprint and records the arithmetic path: unknown
+    before, so such a baseline judges no run (its machine matches none)."""
+    if isinstance(document.get("hardware"), dict):
+        document["hardware"].update(cpu=None, isa=None, gpu=None)
+    document["bitwise_path"] = None
+    return document
+
+
+BASELINE_UPGRADES: dict[int, Upgrade] = {1: _baseline_1_to_2, 2: _baseline_2_to_3}
+
+
 def baseline_from_dict(data: Any, raw: str | bytes | None = None) -> Baseline:
-    check_version(data, BASELINE_MARKER, BASELINE_SCHEMA_VERSION, "baseline schema version")
-    return validate_document(BASELINE_SCHEMA, data, raw)
+    """A baseline from its parsed JSON, upgraded from an older schema (see RunResult)."""
+    current = upgrade(
+        data, BASELINE_MARKER, BASELINE_SCHEMA_VERSION, BASELINE_UPGRADES, "baseline schema version"
+    )
+    return validate_document(BASELINE_SCHEMA, current, raw if current is data else None)
 
 
 def load_baselines(path: Path) -> tuple[list[Baseline], list[tuple[Path, str]]]:

@@ -1,8 +1,9 @@
 """Files: atomic writes, reading JSON, the file walk, and which document a JSON file is.
 
 Every JSON the harness writes is a versioned document that says what it is: a result
-(`schema_version`), a baseline (`baseline_schema_version`) or a sweep
-(`sweep_schema_version`); pytest-benchmark's exports are recognised by their own fields.
+(`schema_version`), a baseline (`baseline_schema_version`), a sweep
+(`sweep_schema_version`) or portable mode's reference digests (`portable_digests_version`);
+pytest-benchmark's exports are recognised by their own fields.
 The published JSON Schemas (`results/*.schema.json`) are recognised too. `collect` returns the
 results and skips the other known documents silently.
 """
@@ -26,9 +27,11 @@ from bench.storage.results import RunResult
 
 SWEEP_SCHEMA_VERSION = 1
 BASELINE_MARKER = "baseline_schema_version"
+PORTABLE_MARKER_KEY = "portable_digests_version"
 RESULT, BASELINE, SWEEP = "result", "baseline", "sweep"
 PYTEST_BENCHMARK, JSON_SCHEMA = "pytest-benchmark", "JSON Schema"
-NOT_RUNS = (BASELINE, SWEEP, PYTEST_BENCHMARK, JSON_SCHEMA)
+PORTABLE_DIGESTS = "portable digests"
+NOT_RUNS = (BASELINE, SWEEP, PYTEST_BENCHMARK, JSON_SCHEMA, PORTABLE_DIGESTS)
 
 
 class WriteError(OSError):
@@ -214,13 +217,15 @@ def written_together() -> Iterator[list[Path]]:
 
 
 def document_kind(data: Any) -> str | None:
-    """result, baseline, sweep, pytest-benchmark or JSON Schema; None for anything else."""
+    """result, baseline, sweep, portable digests, pytest-benchmark or JSON Schema; None for
+    anything else."""
     if not isinstance(data, dict):
         return None
     markers = {
         "schema_version": RESULT,
         BASELINE_MARKER: BASELINE,
         "sweep_schema_version": SWEEP,
+        PORTABLE_MARKER_KEY: PORTABLE_DIGESTS,
     }
     for marker, kind in markers.items():
         if marker in data:

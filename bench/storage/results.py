@@ -8,8 +8,10 @@ nor read back. `results/result.schema.json` is generated from these classes.
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,7 +30,7 @@ from bench.config.settings import (
 )
 from bench.errors import ResultFileError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 T = TypeVar("T")
 NonNegative = Annotated[float, Field(ge=0, le=1e18)]
 ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10, max_length=10)]
@@ -87,6 +89,64 @@ def first_error(error: ValidationError) -> str:
 
 
 @dataclass(config=STRICT_SCHEMA)
+class CpuFingerprint:
+    """The processor, as /proc/cpuinfo and sysfs describe it (None where they do not say)."""
+
+    vendor: str | None  # vendor_id, e.g. AuthenticAMD, GenuineIntel
+    family: int | None
+    model: int | None
+    stepping: int | None
+    microcode: str | None  # hidden inside many virtual machines
+    flags: list[str]  # the flags that choose kernels: fma, avx2, avx512*, amx*
+    caches: dict[str, str]  # e.g. {"L1d": "32K", "L2": "1024K", "L3": "32768K"}
+    memory_mb: NonNegative | None  # MemTotal
+
+
+@dataclass(config=STRICT_SCHEMA)
+class MathPath:
+    """Which arithmetic the CPU libraries chose in this process: what decides the bits."""
+
+    torch_git: str | None  # the commit torch was built from (torch.version.git_version)
+    capability: str | None  # ATen's kernels: DEFAULT, AVX2, AVX512 (torch.backends.cpu)
+    onednn_isa: str | None  # oneDNN's instruction set, as its verbose mode names it
+    mkl: str | None  # versions, from torch.__config__.show()
+    onednn: str | None
+    knobs: dict[str, str]  # the environment variables that change results, as set
+    portable: bool = False  # `run --portable`: the reference path pinned (bench.measure.portable)
+
+
+@dataclass(config=STRICT_SCHEMA)
+class GpuFingerprint:
+    """The GPU beyond its name: torch's properties and, where nvidia-smi answers, its limits."""
+
+    uuid: str | None
+    compute_capability: str
+    memory_mb: NonNegative
+    max_sm_clock_mhz: NonNegative | None = None
+    power_limit_w: NonNegative | None = None
+
+
+@dataclass(config=STRICT_SCHEMA)
+class Disturbance:
+    """What else the machine did while the run trained (bench.measure.disturbance)."""
+
+    cores: Count
+    threads: Count  # what this run asked of them
+    wall_s: Positive
+    samples: Annotated[int, Field(ge=0)]
+    other_cpu_cores: NonNegative  # other processes' CPU time ÷ wall time, in cores
+    steal_pct: NonNegative | None  # of all CPU time: the hypervisor ran someone else
+    max_runnable: Annotated[int, Field(ge=0)] | None  # /proc/stat procs_running, this run's too
+    load_1m_before: NonNegative | None
+    load_1m_after: NonNegative | None
+    mhz_min: NonNegative | None  # /proc/cpuinfo "cpu MHz" over the samples
+    mhz_max: NonNegative | None
+    governor: str | None
+    disturbed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(config=STRICT_SCHEMA)
 class Environment:
     torch: str
     torchvision: str
@@ -102,6 +162,10 @@ class Environment:
     git_commit: str | None
     gpu_driver: str | None = None  # the NVIDIA driver (nvidia-smi), CUDA only
     gpu_sm_count: Count | None = None  # streaming multiprocessors, CUDA only
+    # None: unknown (a file older than schema 3).
+    cpu: CpuFingerprint | None = None
+    math: MathPath | None = None
+    gpu: GpuFingerprint | None = None  # CUDA only
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -115,8 +179,8 @@ class Arithmetic:
     mkldnn_matmul_fp32: str
     mkldnn_conv_fp32: str
     determinism: Literal[
-        "strict", "warn-only", "off"
-    ]  # strict, warn-only (the device lacks a deterministic kernel) or off
+        "strict", "warn-only", "off", "unknown"
+    ]  # strict, warn-only (the device lacks a deterministic kernel), off; unknown: schema 1
     bitwise_reruns: bool  # strict determinism: the same seed must give the same weights
 
     @model_validator(mode="after")
@@ -237,6 +301,7 @@ class RunResult:
     # `run --repeat`: the group its replicates share, and which replicate this is (from 1).
     group: Annotated[str, Field(pattern=rf"^{GROUP_PATTERN}$")] | None = None
     replicate: Count | None = None
+    disturbance: Disturbance | None = None  # None: not sampled (a file older than schema 3)
     schema_version: int = SCHEMA_VERSION
     notes: list[str] = field(default_factory=list)
 
@@ -291,19 +356,77 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: Any, raw: str | bytes | None = None) -> RunResult:
-        """A result from its parsed JSON; `raw`, the file's own text, is what gets validated
-        (otherwise `data` is dumped back to JSON for it)."""
-        check_version(data, "schema_version", SCHEMA_VERSION, "schema version")
-        return validate_document(RESULT_SCHEMA, data, raw)
+        """A result from its parsed JSON, upgraded from an older schema; `raw`, the file's own
+        text, is what gets validated (otherwise, or once upgraded, the data dumped back to
+        JSON)."""
+        current = upgrade(data, "schema_version", SCHEMA_VERSION, RESULT_UPGRADES, "schema version")
+        return validate_document(RESULT_SCHEMA, current, raw if current is data else None)
 
 
-def check_version(data: Any, marker: str, version: int, what: str) -> None:
-    """Refuse a document that is not an object or not of the version this tool reads."""
+# Steps that bring a document up one schema version: STEPS[n] turns version n into n + 1.
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+UNKNOWN = "unknown"  # what a field holds when an older file cannot know it
+
+
+def upgrade(
+    data: Any, marker: str, version: int, steps: dict[int, Upgrade], what: str
+) -> dict[str, Any]:
+    """`data` brought up to `version` one step at a time (as asv and pyperf do), the version
+    marker bumped after each; a document of no version this tool knows is refused."""
     if not isinstance(data, dict):
         raise ResultFileError("not a JSON object")
     found = data.get(marker)
-    if found != version:
-        raise ResultFileError(f"{what} {found!r}, this tool reads {version}")
+    if found == version:
+        return data
+    if type(found) is not int or found not in steps:
+        oldest = min(steps, default=version)
+        raise ResultFileError(f"{what} {found!r}, this tool reads {oldest} to {version}")
+    upgraded = copy.deepcopy(data)
+    while found != version:
+        upgraded = steps[found](upgraded)
+        found += 1
+        upgraded[marker] = found
+    return upgraded
+
+
+def _objects(document: dict[str, Any], *names: str) -> list[dict[str, Any]]:
+    """The named members that are objects (a malformed one is left to validation)."""
+    return [document[name] for name in names if isinstance(document.get(name), dict)]
+
+
+def _result_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 recorded the arithmetic, and that the peak RSS covers training only; a
+    schema 1 file measured the process's lifetime and knows no more of its arithmetic than the
+    precision asked for."""
+    config = document.get("config")
+    precision = config.get("precision") if isinstance(config, dict) else None
+    document.setdefault(
+        "arithmetic",
+        {
+            "precision": precision,
+            "autocast_dtype": {"bf16": "bfloat16", "fp16": "float16"}.get(str(precision)),
+            "cuda_matmul_fp32": UNKNOWN,
+            "cudnn_conv_fp32": UNKNOWN,
+            "mkldnn_matmul_fp32": UNKNOWN,
+            "mkldnn_conv_fp32": UNKNOWN,
+            "determinism": UNKNOWN,
+            "bitwise_reruns": False,  # no digest verdict for an unknown determinism
+        },
+    )
+    for summary in _objects(document, "summary"):
+        summary.setdefault("peak_host_rss_scope", "process")
+    return document
+
+
+def _result_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 fingerprints the machine and samples its disturbance: unknown before."""
+    for environment in _objects(document, "environment"):
+        environment.update(cpu=None, math=None, gpu=None)
+    document["disturbance"] = None
+    return document
+
+
+RESULT_UPGRADES: dict[int, Upgrade] = {1: _result_1_to_2, 2: _result_2_to_3}
 
 
 def validate_document(adapter: TypeAdapter[T], data: Any, raw: str | bytes | None) -> T:
