@@ -44,6 +44,7 @@ DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Benchmark and reproduce the classic PyTorch MNIST CNN on CPU and GPU.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -171,7 +172,10 @@ def run(
     device: Annotated[
         list[str],
         typer.Option(
-            "--device", "-d", help="cpu, cuda, cuda:N, mps or auto; repeat to run several in turn."
+            "--device",
+            "-d",
+            metavar="DEVICE",
+            help="cpu, cuda, cuda:N, mps or auto; repeat to run several in turn.",
         ),
     ] = list(DEVICES),  # noqa: B006 - Typer reads the default from here
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEFAULT.epochs,
@@ -184,7 +188,8 @@ def run(
     loader: Annotated[
         list[Loader],
         typer.Option(
-            help="tensor: data on the device; torchvision: the seed's DataLoader. Repeatable."
+            metavar="tensor|torchvision",
+            help="tensor: data on the device; torchvision: the seed's DataLoader. Repeatable.",
         ),
     ] = [DEFAULT_LOADER],  # noqa: B006 - Typer reads the default from here
     precision: Annotated[
@@ -476,7 +481,10 @@ class Format(StrEnum):
 
 @app.command()
 def compare(
-    paths: Annotated[list[Path], typer.Argument(help="Results files or folders (recursive).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Results files or folders (recursive)."),
+    ],
     baseline: Annotated[
         Path | None,
         typer.Option(help=f"Baselines folder or file (default: {BASELINES_DIR})."),
@@ -604,7 +612,10 @@ def gate(regressions: list[str], cannot_judge: str | None, undecided: str | None
 
 @baseline_app.command("save")
 def baseline_save(
-    results: Annotated[list[Path], typer.Argument(help="Results of one config, one per seed.")],
+    results: Annotated[
+        list[Path],
+        typer.Argument(help="Results of one config, one per seed."),
+    ],
     name: Annotated[
         str | None, typer.Option(help="Baseline name (default: from the config).")
     ] = None,
@@ -623,7 +634,8 @@ def baseline_save(
 @app.command()
 def report(
     paths: Annotated[
-        list[Path], typer.Argument(help="Results, baselines and `ab` folders (recursive).")
+        list[Path],
+        typer.Argument(help="Results, baselines and `ab` folders (recursive)."),
     ],
     out: Annotated[
         Path | None, typer.Option(help="Also write the report (markdown) to this file.")
@@ -690,7 +702,8 @@ def _int_list(text: str, what: str, minimum: int = 1) -> list[int]:
 @app.command()
 def sweep(
     device: Annotated[
-        list[str], typer.Option("--device", "-d", help="Devices, as for `run`; repeatable.")
+        list[str],
+        typer.Option("--device", "-d", metavar="DEVICE", help="Devices, as for `run`; repeatable."),
     ] = list(DEVICES),  # noqa: B006 - Typer reads the default from here
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = ",".join(
         map(str, SWEEP_BATCH_SIZES)
@@ -783,13 +796,13 @@ def ab(
     """Sequential interleaved A/B: run pairs of the two variants (A B, B A, …) in fresh
     processes, so that drift of the machine hits both alike, until the evidence decides.
 
-    Stopping rule: each pair gives log(B/A) of training throughput. From the 4th pair on, after
-    every pair, a safe (anytime-valid) t-test weighs the evidence for a slowdown of twice the
-    margin against no change: 'slower' when its e-value reaches 20 and the estimate is beyond
-    the margin, 'faster' likewise, 'ok' when the e-value falls to 1/20 (that slowdown ruled
-    out) or a real change is within the margin. False 'slower' on identical variants stays
-    below 5 % however many pairs it looks at. The interval printed is a 95 % confidence
-    sequence, valid when the test stops.
+    Stopping rule: each pair gives log(B/A) of training throughput. From the 4th pair on,
+    after every pair, a safe (anytime-valid) t-test weighs the evidence for a slowdown of
+    twice the margin against no change: 'slower' when its e-value reaches 20 and the estimate
+    is beyond the margin, 'faster' likewise; 'ok' when the e-value falls to 1/20 or a real
+    change lies within the margin, once the interval also rules out a slowdown of twice the
+    margin. False 'slower' on identical variants stays below 5 % however many pairs it looks
+    at. The interval printed is a confidence sequence (each end 95 %), valid when it stops.
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. Exit codes: 0 ok, faster or inconclusive; 1
