@@ -14,18 +14,15 @@ import math
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.config.experiment import experiment_label
 from bench.config.settings import (
     BASELINES_DIR,
     DIST_TIMEOUT_S,
@@ -37,15 +34,17 @@ from bench.config.settings import (
     utc_stamp,
 )
 from bench.errors import ConfigError, ResultFileError
-from bench.judge.claim import DeviceFigures, device_figures
+from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
-from bench.judge.devices import DeviceSpeedup, device_speedups
-from bench.judge.history import History, histories
+from bench.judge.devices import device_speedups
+from bench.judge.history import histories
 from bench.judge.portable import PortableVerdict, judge_portable
-from bench.judge.sequential import Look, look, replay, verdict_after
+from bench.judge.report import Curves, ReportInputs, ab_comparisons, pair_log_ratios
+from bench.judge.sequential import Look, look, verdict_after
 from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import scaling_figures, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
+from bench.storage.experiment import experiment_label
 from bench.storage.files import (
     collect,
     load_result,
@@ -60,12 +59,11 @@ from bench.storage.portable import (
     load_portable_digests,
     save_portable_digests,
 )
+from bench.storage.records import Peak, Replicate, SweepPoint
 from bench.storage.results import Environment, RunResult, new_run_id
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
-    from bench.measure.peak import Peak
     from bench.measure.run import Measurement, Reporter
-    from bench.measure.sweep import SweepPoint
     from mnist_core import MnistData
 
 
@@ -339,14 +337,6 @@ def run_sweep(
 REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
 
 
-@dataclass
-class Replicate:
-    variant: str  # "A" or "B" (`ab`), or the group (`run --repeat`)
-    order: int  # position in the sequence, from 1
-    path: Path
-    result: RunResult
-
-
 # After Ctrl-C or SIGTERM, how long a replicate has to clean up before it is killed.
 REPLICATE_GRACE_S = 30
 
@@ -430,7 +420,7 @@ def run_repeated(
             command += ["--seed", str(seed), "--group", group, "--replicate", str(index)]
             command += ["--out", str(out_dir)]
             for path in run_in_fresh_process(command, f"replicate {index}", out_dir):
-                replicates.append(Replicate(group, index, path, load_result(path)))
+                replicates.append(Replicate(index, path, load_result(path)))
                 if on_replicate:
                     on_replicate(replicates[-1])
     return replicates
@@ -443,16 +433,6 @@ class AbProgress:
     pairs: int
     look: Look
     elapsed_s: float
-
-
-def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
-    """log(B / A) of each complete pair, the pairs in run order."""
-    ratios = []
-    for first, second in zip(replicates[::2], replicates[1::2], strict=False):
-        rates = {r.variant: r.result.summary.steady_train_images_per_s for r in (first, second)}
-        if rates.keys() == {"A", "B"}:  # a folder read back may hold a broken pair
-            ratios.append(math.log(rates["B"] / rates["A"]))
-    return ratios
 
 
 def run_ab(
@@ -487,7 +467,7 @@ def run_ab(
                         f"variant {name} wrote {len(new)} results per replicate: give it one "
                         "device and one loader"
                     )
-                replicates.append(Replicate(name, order, new[0], load_result(new[0])))
+                replicates.append(Replicate(order, new[0], load_result(new[0]), variant=name))
                 if on_replicate:
                     on_replicate(replicates[-1])
             ratios = pair_log_ratios(replicates)
@@ -500,74 +480,6 @@ def run_ab(
             if effect is not None:
                 return replicates, effect
     raise ConfigError("--max-pairs must be at least 1")
-
-
-def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
-    """An `ab` folder's verdict read back: the sequential rule over its pairs in run order,
-    where `ab` stopped, or at its last pair (at least one)."""
-    ratios = pair_log_ratios(replicates)
-    starts = [datetime.fromisoformat(r.result.created_utc) for r in replicates[::2]]
-    seconds = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
-    seconds.append(statistics.fmean(seconds) if seconds else 0.0)
-    effect, _ = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
-    return effect
-
-
-@dataclass
-class AbComparison:
-    """An `ab` folder read back: its replicates in run order and B judged against A."""
-
-    folder: Path
-    replicates: list[Replicate]
-    effect: SpeedEffect
-
-
-@dataclass
-class Curves:
-    """The runs of one experiment, every device, and the claim judged per device."""
-
-    experiment: str
-    results: list[RunResult]
-    devices: list[DeviceFigures]
-
-
-@dataclass
-class ReportInputs:
-    """Everything the HTML report shows, judged here; bench.show.html only renders it."""
-
-    sources: list[Path]
-    results: list[tuple[Path, RunResult]]
-    latest: Comparison  # each group's latest sitting against its baseline
-    histories: list[History]
-    speedups: list[DeviceSpeedup]
-    curves: list[Curves]
-    ab: list[AbComparison]
-    problems: list[tuple[Path, str]]
-    generated_utc: str
-
-
-AB_VARIANTS = ("A", "B")
-
-
-def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> list[AbComparison]:
-    """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
-    judged like `ab` judges it; replicates in the order they started."""
-    by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
-    for path, result in results:
-        if path.parent.name in AB_VARIANTS:
-            by_folder.setdefault(path.parent.parent, []).append((path, result))
-    found = []
-    for folder, runs in by_folder.items():
-        if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
-            continue
-        runs.sort(key=lambda run: (run[1].created_utc, run[1].run_id))
-        replicates = [
-            Replicate(path.parent.name, order, path, result)
-            for order, (path, result) in enumerate(runs, 1)
-        ]
-        if pair_log_ratios(replicates):
-            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
-    return found
 
 
 def report_inputs(

@@ -24,9 +24,9 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from bench.config.experiment import identity_of
 from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS
 from bench.judge.sequential import replay, simulate
+from bench.storage.experiment import identity_of
 from bench.storage.files import collect
 from bench.storage.results import RunResult
 from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate

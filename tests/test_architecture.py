@@ -1,5 +1,6 @@
 """The rooms of bench/ import only downwards: config ← storage ← measure / judge ← show ←
-jobs ← cli. Imports under `if TYPE_CHECKING:` (annotations only) do not count."""
+jobs ← cli. Imports under `if TYPE_CHECKING:` count too: an annotation that needs a room
+above is a record type living in the wrong room."""
 
 import ast
 from pathlib import Path
@@ -26,20 +27,10 @@ def room(module: str) -> str:
     return module.split(".")[1]
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Every bench module imported by `path`, outside `if TYPE_CHECKING:` blocks."""
-    tree = ast.parse(path.read_text())
-    type_only = {
-        id(node)
-        for block in ast.walk(tree)
-        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
-        for statement in block.body
-        for node in ast.walk(statement)
-    }
+def bench_imports(path: Path) -> set[str]:
+    """Every bench module imported by `path`, at run time or for annotations."""
     imported = set()
-    for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
         elif isinstance(node, ast.Import):
@@ -57,9 +48,24 @@ def module_name(path: Path) -> str:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(BENCH)))
 def test_imports_go_downwards_only(path):
     own = module_name(path)
-    upward = {m for m in runtime_imports(path) if room(m) not in ALLOWED[room(own)]}
+    upward = {m for m in bench_imports(path) if room(m) not in ALLOWED[room(own)]}
     assert not upward, f"{own} imports {sorted(upward)}"
 
 
 def test_every_module_lives_in_a_known_room():
     assert {room(module_name(path)) for path in MODULES} <= set(ALLOWED)
+
+
+def test_no_module_imports_itself_back():
+    """No cycle between modules, lazy or annotation-only imports included: a cycle means two
+    modules are one room's job split in two."""
+    graph = {module_name(path): bench_imports(path) - {module_name(path)} for path in MODULES}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for step in graph.get(start, ()):
+            if step == target or (step not in seen and reaches(step, target, seen | {step})):
+                return True
+        return False
+
+    cycles = sorted(module for module in graph if reaches(module, module, set()))
+    assert not cycles, f"modules on an import cycle: {cycles}"

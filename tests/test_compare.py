@@ -322,7 +322,7 @@ def test_cpu_runs_with_other_threads_are_not_pooled_as_seeds(template):
 
 
 def test_default_baseline_names_differ_with_world_size_and_threads(template):
-    from bench.config.experiment import default_name
+    from bench.storage.experiment import default_name
 
     single = variant(template)
     ranks = variant(template, world_size=2)

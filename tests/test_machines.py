@@ -12,7 +12,6 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.config.experiment import hardware_of, identity, identity_of
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.compare import compare
 from bench.judge.stats import Verdict
@@ -25,6 +24,7 @@ from bench.measure.environment import (
     onednn_isa_in,
 )
 from bench.storage.baselines import baseline_from_dict, load_baselines, make_baseline
+from bench.storage.experiment import hardware_of, identity, identity_of
 from bench.storage.files import load_result, save_result
 from bench.storage.results import RunResult
 from tests.conftest import COMMITTED_RESULT, REPO_ROOT

@@ -1,5 +1,5 @@
 """The seed script's claim, judged: per experiment × implementation × machine (the identity of
-bench.config.experiment, never the device alone: runs of another length, loader or thread count
+bench.storage.experiment, never the device alone: runs of another length, loader or thread count
 are not reruns), accuracy per epoch over seeds, who reached 99 %, speed, and whether reruns of
 a seed were bitwise identical."""
 
@@ -9,13 +9,13 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.config.experiment import (
+from bench.judge.stats import Spread
+from bench.storage.experiment import (
     Key,
     experiment_label,
     identity_of,
     implementation_label,
 )
-from bench.judge.stats import Spread
 from bench.storage.results import RunResult
 
 CLAIM = "≈99% test accuracy after about 4 epochs"

@@ -11,13 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.config.experiment import (
-    Identity,
-    Key,
-    experiment_label,
-    identity_of,
-    implementation_label,
-)
 from bench.config.settings import Tolerances
 from bench.errors import ResultFileError
 from bench.judge.stats import REGRESSIONS, Spread, Verdict
@@ -29,6 +22,13 @@ from bench.judge.verdicts import (
     judge_run,
 )
 from bench.storage.baselines import Baseline, figures_of
+from bench.storage.experiment import (
+    Identity,
+    Key,
+    experiment_label,
+    identity_of,
+    implementation_label,
+)
 from bench.storage.files import load_weights
 from bench.storage.results import RunResult
 

@@ -7,10 +7,10 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bench.config.experiment import Identity, identity_of
 from bench.judge.compare import Comparison, run_label
 from bench.judge.stats import SpeedEffect, speedup
 from bench.judge.verdicts import RunRow
+from bench.storage.experiment import Identity, identity_of
 
 
 @dataclass

@@ -18,10 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench.config.experiment import Identity, identity_of
 from bench.judge.compare import run_label
 from bench.judge.verdicts import find_baseline, rate_as
 from bench.storage.baselines import Baseline, sittings_of
+from bench.storage.experiment import Identity, identity_of
 from bench.storage.results import RunResult
 
 PENALTY_PER_CHANGE = 2.0  # × σ² log n

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.config.experiment import EXPERIMENT_FIELDS, IMPLEMENTATION_FIELDS
 from bench.config.settings import RunConfig
+from bench.storage.experiment import EXPERIMENT_FIELDS, IMPLEMENTATION_FIELDS
 from bench.storage.portable import PortableDigests
 from bench.storage.results import RunResult
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.config.experiment import as_single_process, bitwise_path, differing, identity_of
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
     MIN_SEEDS,
@@ -24,6 +23,7 @@ from bench.judge.stats import (
     compare_to_baseline,
 )
 from bench.storage.baselines import Baseline
+from bench.storage.experiment import as_single_process, bitwise_path, differing, identity_of
 from bench.storage.results import RunResult
 from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, LABELS, estimate
 

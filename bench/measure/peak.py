@@ -23,27 +23,15 @@ from pathlib import Path
 
 import torch
 from pydantic import TypeAdapter, ValidationError
-from pydantic.dataclasses import dataclass
 
-from bench.config.experiment import slug
-from bench.config.settings import STRICT_SCHEMA, Count, Positive
 from bench.errors import ResultFileError
 from bench.measure.timing import timed
-from bench.storage.results import AwareTimestamp, first_error
+from bench.storage.experiment import slug
+from bench.storage.records import Peak
+from bench.storage.results import first_error
 from mnist_core import PRECISIONS, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
-
-
-@dataclass(config=STRICT_SCHEMA)
-class Peak:
-    matmul_flops_per_s: Positive
-    copy_bytes_per_s: Positive
-    matmul_size: Count
-    copy_mb: Positive
-    dtype: str
-    precision: str
-    measured_utc: AwareTimestamp
 
 
 class PeakProbeError(RuntimeError):

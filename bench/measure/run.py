@@ -20,8 +20,9 @@ from bench.measure.distributed import aggregate
 from bench.measure.disturbance import Sampler, crowding
 from bench.measure.environment import fingerprint
 from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
-from bench.measure.peak import Peak, PeakProbeError, cached_peak
+from bench.measure.peak import PeakProbeError, cached_peak
 from bench.measure.timing import BLOCK_STEPS, BlockClock, timed
+from bench.storage.records import Peak
 from bench.storage.results import (
     Arithmetic,
     DataInfo,

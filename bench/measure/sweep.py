@@ -4,7 +4,7 @@ Measures only; bench.jobs stores the points and bench.show draws them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
@@ -13,6 +13,7 @@ from bench.config.settings import RunConfig
 from bench.measure.environment import device_name
 from bench.measure.run import build_model, set_up_arithmetic
 from bench.measure.timing import timed
+from bench.storage.records import SweepPoint
 from mnist_core import (
     evaluate,
     make_loader,
@@ -22,20 +23,6 @@ from mnist_core import (
 from mnist_core.data import MnistData
 
 WARMUP_STEPS = 3  # untimed steps before each point's timed ones
-
-
-@dataclass
-class SweepPoint:
-    device: str
-    device_name: str
-    threads: int
-    batch_size: int
-    steps: int
-    train_images_per_s: float
-    eval_images_per_s: float
-    channels_last: bool
-    optimizer: str
-    precision: str
 
 
 def measure_point(config: RunConfig, data: MnistData, steps: int, warmup_steps: int) -> SweepPoint:

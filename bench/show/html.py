@@ -15,7 +15,6 @@ from collections.abc import Sequence, Set
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from bench.config.experiment import hardware_of
 from bench.judge.claim import CLAIM, CLAIM_ACCURACY_PCT, CLAIM_EPOCH, claim_verdict
 from bench.judge.compare import run_label
 from bench.show.figures import (
@@ -27,13 +26,14 @@ from bench.show.figures import (
 )
 from bench.show.plots import ab_figure, png_bytes
 from bench.show.tables import fmt_rate
+from bench.storage.experiment import hardware_of
 from bench.storage.results import RunResult
 
 if TYPE_CHECKING:
-    from bench.jobs import AbComparison, Curves, ReportInputs
     from bench.judge.compare import Comparison
     from bench.judge.devices import DeviceSpeedup
     from bench.judge.history import History
+    from bench.judge.report import AbComparison, Curves, ReportInputs
 
 STYLE = """
 :root { --ink: #1b1f24; --muted: #59636e; --line: #d0d7de; --band: #f6f8fa; }

@@ -19,8 +19,7 @@ from bench.storage.results import RunResult  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bench.jobs import Replicate
-    from bench.measure.sweep import SweepPoint
+    from bench.storage.records import Replicate, SweepPoint
 
 
 def png_bytes(figure, dpi: int = 120) -> bytes:

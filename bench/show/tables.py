@@ -11,19 +11,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bench.config.experiment import experiment_label, hardware_of, implementation_label
 from bench.judge.compare import Comparison, run_label
 from bench.judge.stats import Spread, Verdict
 from bench.judge.verdicts import RunRow
+from bench.storage.experiment import experiment_label, hardware_of, implementation_label
 from bench.storage.results import Arithmetic, Environment, RunResult
 from bench.storage.throughput import LABELS
 
 if TYPE_CHECKING:
-    from bench.jobs import Replicate
     from bench.judge.portable import PortableVerdict
     from bench.judge.stats import SpeedEffect
-    from bench.measure.peak import Peak
-    from bench.measure.sweep import SweepPoint
+    from bench.storage.records import Peak, Replicate, SweepPoint
 
 
 def inert(text: str, keep_newlines: bool = False) -> str:

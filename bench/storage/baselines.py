@@ -16,7 +16,9 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
 
-from bench.config.experiment import (
+from bench.config.settings import ASSUMED_DRIFT, STRICT_SCHEMA, Percent, Positive, RunConfig
+from bench.errors import BaselineError, ResultFileError
+from bench.storage.experiment import (
     Hardware,
     Identity,
     bitwise_path,
@@ -25,8 +27,6 @@ from bench.config.experiment import (
     identity,
     identity_of,
 )
-from bench.config.settings import ASSUMED_DRIFT, STRICT_SCHEMA, Percent, Positive, RunConfig
-from bench.errors import BaselineError, ResultFileError
 from bench.storage.files import (
     BASELINE,
     BASELINE_MARKER,
@@ -92,7 +92,7 @@ class Baseline:
     # machine's figure when the baseline was saved, or `baseline save --assumed-drift`.
     assumed_drift: Annotated[float, Field(ge=0, le=10)] = ASSUMED_DRIFT
 
-    # What bitwise-equal weights need (bench.config.experiment.bitwise_path); None: unknown.
+    # What bitwise-equal weights need (bench.storage.experiment.bitwise_path); None: unknown.
     bitwise_path: dict[str, str] | None = None
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from bench.config.settings import (
     utc_stamp,
 )
 from bench.errors import ResultFileError
+from bench.storage.throughput import ESTIMATORS, FORMER_NAMES
 
 SCHEMA_VERSION = 3
 T = TypeVar("T")
@@ -38,8 +39,6 @@ ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10,
 
 def _known_estimator(name: str) -> str:
     """The estimator's stable id; a file of before the ids gives its label, read as the id."""
-    from bench.storage.throughput import ESTIMATORS, FORMER_NAMES
-
     name = FORMER_NAMES.get(name, name)
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from bench.storage.results import EpochMetrics
+
+class EpochSamples(Protocol):
+    """What an estimator reads of an epoch (bench.storage.results.EpochMetrics has it), named
+    here so that the results schema can import the estimators' ids without a cycle."""
+
+    train_images_per_s: float
+    block_images_per_s: list[float]
 
 
 def steady_median(per_epoch: Sequence[float]) -> float:
@@ -17,7 +22,7 @@ def steady_median(per_epoch: Sequence[float]) -> float:
     return statistics.median(per_epoch[1:] or per_epoch)
 
 
-def steady_blocks(epochs: Sequence[EpochMetrics]) -> list[float]:
+def steady_blocks(epochs: Sequence[EpochSamples]) -> list[float]:
     """Block throughputs of epochs 2..n; of a single epoch, its blocks after the first (which
     pays for warm-up) when it has more than one."""
     if len(epochs) > 1:
@@ -63,7 +68,7 @@ BLOCK_ESTIMATORS = [name for name in ESTIMATORS if name != EPOCH_MEDIAN]
 HEADLINE = "block-p75"
 
 
-def estimate(epochs: Sequence[EpochMetrics], estimator: str) -> float:
+def estimate(epochs: Sequence[EpochSamples], estimator: str) -> float:
     """The run's training throughput by `estimator`; by the epoch median when it has no
     blocks (the named block estimator needs them)."""
     per_epoch = [m.train_images_per_s for m in epochs]

@@ -23,7 +23,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from bench.config.settings import STRICT_SCHEMA, Count, RunConfig
 
-if TYPE_CHECKING:  # results are read here, never built: no import of the storage room
+if TYPE_CHECKING:  # results are read here, never built
     from bench.storage.results import Environment, RunResult
 
 EXPERIMENT_FIELDS = (
