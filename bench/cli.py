@@ -291,6 +291,7 @@ def run(
 
     from bench.errors import ConfigError
     from bench.jobs import new_group_id, replicate_seeds, run_all
+    from bench.judge.stats import spreads_by_device_and_loader
     from bench.show.progress import RichReporter
     from bench.show.tables import (
         epoch_table,
@@ -390,7 +391,8 @@ def run(
             say(console, f"note: {note}", style="yellow")
         say(console, f"wrote {' and '.join(map(str, run_.paths))}")
     if repeat > 1:
-        show_table(console, group_table([r.result for r in recorded]))
+        results = [r.result for r in recorded]
+        show_table(console, group_table(results, spreads_by_device_and_loader(results)))
     elif len(recorded) > 1:
         show_table(console, side_by_side_table([r.result for r in recorded]))
 
@@ -421,6 +423,7 @@ def run_repeated_in_fresh_processes(
     from rich.console import Console
 
     from bench.jobs import replicate_seeds, run_repeated
+    from bench.judge.stats import spreads_by_device_and_loader
     from bench.show.tables import group_table
 
     arguments = _given_options(
@@ -440,7 +443,8 @@ def run_repeated_in_fresh_processes(
                 f"{r.result.summary.final_test_accuracy_pct:.2f} %",
             ),
         )
-    show_table(console, group_table([r.result for r in replicates]))
+    results = [r.result for r in replicates]
+    show_table(console, group_table(results, spreads_by_device_and_loader(results)))
     say(console, f"wrote {len(replicates)} results to {out}")
 
 
@@ -814,7 +818,7 @@ def ab(
     from rich.console import Console
 
     from bench.jobs import run_ab
-    from bench.judge.stats import REGRESSIONS, Verdict
+    from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
 
@@ -858,7 +862,10 @@ def ab(
             ),
         )
         plot = plot_ab(replicates, folder / "ab-run-order.png")
-    show_table(console, ab_table(replicates, effect, {"A": a, "B": b}))
+    sides = {name: [r.result for r in replicates if r.variant == name] for name in ("A", "B")}
+    spreads = {name: RunsSpread.of(results) for name, results in sides.items()}
+    torch = {name: results[0].environment.torch for name, results in sides.items()}
+    show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))
     for line in speed_notes(effect):
         say(console, line)
     say(console, f"wrote {folder} (A/, B/ and {plot.name})")

@@ -127,7 +127,7 @@ def test_accuracy_over_seeds_gets_the_same_one_sided_rule():
     assert same.verdict == Verdict.OK and same.low == same.high == 0
     few = compare_accuracies(base, base[:1], 0.3)
     assert few.verdict == Verdict.INCONCLUSIVE and "too few seeds" in few.reason
-    assert "vs 1 seeds" in few.describe()
+    assert "vs 1 seed)" in few.describe()
 
 
 def test_a_huge_baseline_is_judged_in_bounded_time_and_memory():

@@ -78,6 +78,11 @@ def is_portable(environ: Mapping[str, str]) -> bool:
     return pinned and environ.get(PORTABLE_MARKER) == "1"
 
 
+def plural(count: int, word: str) -> str:
+    """'1 epoch', '5 epochs': how every count is printed."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 # A `run --repeat` group id: what the results record, and what the hidden --group accepts.
 GROUP_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 

@@ -9,6 +9,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from bench.config.settings import plural
 from bench.judge.stats import Spread
 from bench.storage.experiment import (
     Key,
@@ -77,14 +78,14 @@ def _device_figures(runs: list[RunResult]) -> DeviceFigures:
 
 def claim_verdict(figures: DeviceFigures) -> str:
     if len(figures.accuracy_by_epoch) < CLAIM_EPOCH:
-        return f"not tested (only {len(figures.accuracy_by_epoch)} epochs)"
+        return f"not tested (only {plural(len(figures.accuracy_by_epoch), 'epoch')})"
     at_claim = figures.accuracy_by_epoch[CLAIM_EPOCH - 1]
     mean, std = at_claim.mean, at_claim.std
     reproduced = mean >= CLAIM_ACCURACY_PCT - CLAIM_SLACK_POINTS
     word = "reproduced" if reproduced else "not reproduced"
     return (
         f"{word}: mean test accuracy after epoch {CLAIM_EPOCH} is {mean:.2f}% ± {std:.2f} over "
-        f"{len(figures.seeds)} seeds (claim: {CLAIM}; counted as reproduced at ≥ "
+        f"{plural(len(figures.seeds), 'seed')} (claim: {CLAIM}; counted as reproduced at ≥ "
         f"{CLAIM_ACCURACY_PCT - CLAIM_SLACK_POINTS:.2f}%)"
     )
 

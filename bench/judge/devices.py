@@ -21,6 +21,10 @@ class DeviceSpeedup:
     accuracy_delta_points: float  # mean over seeds, the other device minus the CPU
     relative_l2: list[float]  # per seed run on both with weights kept
 
+    @property
+    def median_relative_l2(self) -> float | None:
+        return statistics.median(self.relative_l2) if self.relative_l2 else None
+
 
 def _label(rows: list[RunRow]) -> str:
     result = rows[0].result

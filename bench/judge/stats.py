@@ -7,8 +7,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from bench.config.settings import ASSUMED_DOF, ASSUMED_DRIFT, ASSUMED_NOISE_CV
+from bench.config.settings import ASSUMED_DOF, ASSUMED_DRIFT, ASSUMED_NOISE_CV, plural
+
+if TYPE_CHECKING:
+    from bench.storage.results import RunResult
 
 
 @dataclass
@@ -22,6 +26,45 @@ class Spread:
     def of(cls, values: Sequence[float]) -> Spread:
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         return cls(statistics.fmean(values), std, min(values), max(values))
+
+
+@dataclass
+class RunsSpread:
+    """Replicates of one configuration, as `run --repeat` and `ab` summarise them."""
+
+    runs: int
+    median_images_per_s: float
+    min_images_per_s: float
+    max_images_per_s: float
+    noise_cv: float  # run to run, std ÷ mean; 0 for one run
+    accuracy_pct: Spread
+    digests: int  # distinct weights digests
+    disturbed: int  # runs the machine was busy during
+
+    @classmethod
+    def of(cls, results: Sequence[RunResult]) -> RunsSpread:
+        rates = [r.summary.steady_train_images_per_s for r in results]
+        spread = Spread.of(rates)
+        return cls(
+            runs=len(results),
+            median_images_per_s=statistics.median(rates),
+            min_images_per_s=spread.min,
+            max_images_per_s=spread.max,
+            noise_cv=spread.std / spread.mean,
+            accuracy_pct=Spread.of([r.summary.final_test_accuracy_pct for r in results]),
+            digests=len({r.weights_sha256 for r in results}),
+            disturbed=sum(bool(r.disturbance and r.disturbance.disturbed) for r in results),
+        )
+
+
+def spreads_by_device_and_loader(
+    results: Sequence[RunResult],
+) -> dict[tuple[str, str], RunsSpread]:
+    """`run --repeat`: each device × loader's replicates summarised, in order of appearance."""
+    groups: dict[tuple[str, str], list[RunResult]] = {}
+    for result in results:
+        groups.setdefault((result.config.device, result.config.loader), []).append(result)
+    return {key: RunsSpread.of(group) for key, group in groups.items()}
 
 
 class Verdict(StrEnum):
@@ -79,9 +122,9 @@ class SpeedEffect:
     def describe(self) -> str:
         """e.g. 'slower −14.0 % [−18.2, −9.1] (5 vs 5 runs, e = 31)'."""
         if self.against_baseline:
-            details = [f"{self.runs_b} vs {self.runs_a} baseline runs"]
+            details = [f"{self.runs_b} vs {plural(self.runs_a, 'baseline run')}"]
         else:
-            details = [f"{self.runs_a} pairs"]
+            details = [plural(self.runs_a, "pair")]
         if not math.isnan(self.evidence):
             details.append(f"e = {self.evidence:.3g}")
         if self.drift:
@@ -240,7 +283,8 @@ class AccuracyEffect:
         text = f"{self.verdict} {self.difference:+.2f} points"
         if not math.isnan(self.low):
             text += f" [{self.low:+.2f}, {self.high:+.2f}]"
-        return f"{text} ({self.seeds_a} vs {self.seeds_b} seeds)".replace("-", "−")
+        seeds = f"{self.seeds_a} vs {plural(self.seeds_b, 'seed')}"
+        return f"{text} ({seeds})".replace("-", "−")
 
 
 MIN_SEEDS = 2  # per side, for a spread of accuracy over seeds

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence, Set
 from dataclasses import asdict
@@ -243,8 +242,8 @@ def devices(speedups: Sequence[DeviceSpeedup]) -> str:
     rows = []
     for s in speedups:
         distances = (
-            f"{statistics.median(s.relative_l2):.3g} (median of {len(s.relative_l2)} seeds)"
-            if s.relative_l2
+            f"{s.median_relative_l2:.3g} (median of {len(s.relative_l2)} seeds)"
+            if s.median_relative_l2 is not None
             else "– (weights not kept)"
         )
         rows.append(

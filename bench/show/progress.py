@@ -12,7 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench.config.settings import RunConfig
+from bench.config.settings import RunConfig, plural
 from bench.show.tables import shown
 from bench.storage.results import EpochMetrics
 
@@ -41,7 +41,7 @@ class RichReporter:
     def run_started(self, config: RunConfig) -> None:
         self.label = f"{config.device} {config.loader}"
         self.progress.console.print(
-            f"[bold]{shown(self.label)}[/]: seed {config.seed}, {config.epochs} epochs, "
+            f"[bold]{shown(self.label)}[/]: seed {config.seed}, {plural(config.epochs, 'epoch')}, "
             f"batch {config.batch_size}, {config.precision}, {config.optimizer}"
             + (", channels-last" if config.channels_last else "")
         )

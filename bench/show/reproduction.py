@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.config.settings import plural
 from bench.judge.claim import (
     CLAIM,
     CLAIM_ACCURACY_PCT,
@@ -66,7 +67,7 @@ def reproduction_report(runs: list[RunResult]) -> str:
             f"### {d.label}",
             "",
             f"- seeds: {', '.join(map(str, d.seeds))}",
-            f"- reached {CLAIM_ACCURACY_PCT:g}%: {len(reached)} of {len(d.seeds)} seeds"
+            f"- reached {CLAIM_ACCURACY_PCT:g}%: {len(reached)} of {plural(len(d.seeds), 'seed')}"
             + (f" ({'; '.join(reached)})" if reached else ""),
             f"- training throughput: {d.train_images_per_s:,.0f} images/s (steady state, mean)"
             + speedup,

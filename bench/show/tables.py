@@ -6,13 +6,13 @@ import csv
 import io
 import json
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench.config.settings import plural
 from bench.judge.compare import Comparison, run_label
-from bench.judge.stats import Spread, Verdict
+from bench.judge.stats import RunsSpread, Spread, Verdict
 from bench.judge.verdicts import RunRow
 from bench.storage.experiment import experiment_label, hardware_of, implementation_label
 from bench.storage.results import Arithmetic, Environment, RunResult
@@ -21,7 +21,7 @@ from bench.storage.throughput import LABELS
 if TYPE_CHECKING:
     from bench.judge.portable import PortableVerdict
     from bench.judge.stats import SpeedEffect
-    from bench.storage.records import Peak, Replicate, SweepPoint
+    from bench.storage.records import Peak, SweepPoint
 
 
 def inert(text: str, keep_newlines: bool = False) -> str:
@@ -199,9 +199,12 @@ def side_by_side_table(results: Sequence[RunResult]) -> TableData:
     )
 
 
-def group_table(results: Sequence[RunResult]) -> TableData:
+def group_table(
+    results: Sequence[RunResult], spreads: dict[tuple[str, str], RunsSpread]
+) -> TableData:
     """`run --repeat`: every replicate, then each device × loader's median and run-to-run
-    spread of training throughput and its accuracy over the replicates."""
+    spread of training throughput and its accuracy over the replicates (`spreads`, keyed by
+    device and loader)."""
     rows = [
         [
             str(r.replicate or "-"),
@@ -214,19 +217,17 @@ def group_table(results: Sequence[RunResult]) -> TableData:
         ]
         for r in results
     ]
-    for label in dict.fromkeys((device_label(r), r.config.loader) for r in results):
-        mine = [r for r in results if (device_label(r), r.config.loader) == label]
-        rates = Spread.of([r.summary.steady_train_images_per_s for r in mine])
-        accuracy = Spread.of([r.summary.final_test_accuracy_pct for r in mine])
+    for (device, loader), spread in spreads.items():
+        first = next(r for r in results if (r.config.device, r.config.loader) == (device, loader))
         rows.append(
             [
-                f"{len(mine)} runs",
-                *label,
+                plural(spread.runs, "run"),
+                device_label(first),
+                loader,
                 "",
-                f"{fmt_rate(statistics.median(r.summary.steady_train_images_per_s for r in mine))}"
-                f" median, ±{100 * rates.std / rates.mean:.1f} %",
-                f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
-                f"{len({r.weights_sha256 for r in mine})} distinct",
+                f"{fmt_rate(spread.median_images_per_s)} median, ±{100 * spread.noise_cv:.1f} %",
+                f"{spread.accuracy_pct.mean:.2f} ± {spread.accuracy_pct.std:.2f}",
+                f"{spread.digests} distinct",
             ]
         )
     group = results[0].group or "-"
@@ -622,25 +623,25 @@ def _finite(value: Any) -> Any:
 
 
 def ab_table(
-    replicates: Sequence[Replicate], effect: SpeedEffect, options: dict[str, str]
+    spreads: dict[str, RunsSpread],
+    torch: dict[str, str],
+    effect: SpeedEffect,
+    options: dict[str, str],
 ) -> TableData:
-    """Per variant: its options, runs, median and range of training throughput, accuracy."""
-    rows = []
-    for name in ("A", "B"):
-        mine = [r.result for r in replicates if r.variant == name]
-        rates = [r.summary.steady_train_images_per_s for r in mine]
-        accuracy = Spread.of([r.summary.final_test_accuracy_pct for r in mine])
-        rows.append(
-            [
-                f"{name}: {options[name] or '(defaults)'}",
-                str(len(mine)),
-                fmt_rate(statistics.median(rates)),
-                f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))}",
-                f"{accuracy.mean:.2f} ± {accuracy.std:.2f}",
-                mine[0].environment.torch,
-                f"{sum(disturbed_mark(r) == 'yes' for r in mine)} of {len(mine)}",
-            ]
-        )
+    """Per variant: its options, runs, median and range of training throughput, accuracy,
+    torch, and how many of its runs were disturbed."""
+    rows = [
+        [
+            f"{name}: {options[name] or '(defaults)'}",
+            str(spread.runs),
+            fmt_rate(spread.median_images_per_s),
+            f"{fmt_rate(spread.min_images_per_s)}–{fmt_rate(spread.max_images_per_s)}",
+            f"{spread.accuracy_pct.mean:.2f} ± {spread.accuracy_pct.std:.2f}",
+            torch[name],
+            f"{spread.disturbed} of {spread.runs}",
+        ]
+        for name, spread in spreads.items()
+    ]
     return TableData(
         f"A/B, interleaved pairs · B vs A: {effect.describe()}",
         ["variant", "runs", "median train img/s", "range", "test acc %", "torch", "disturbed"],
