@@ -18,6 +18,11 @@ class ConfigError(ValueError):
     """An option value that cannot describe a run."""
 
 
+class ReplicateError(RuntimeError):
+    """A replicate (a fresh `run` process of `run --repeat` or `ab`) that could not start,
+    failed or hung; the message names it and its last line."""
+
+
 class ResultFileError(ValueError):
     """A file that is not a usable results file; the message says why."""
 
@@ -32,6 +37,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
     types: tuple[type[BaseException], ...] = (
         ConfigError,
+        ReplicateError,
         BaselineError,
         ResultFileError,
         OSError,

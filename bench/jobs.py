@@ -33,7 +33,7 @@ from bench.config.settings import (
     Tolerances,
     utc_stamp,
 )
-from bench.errors import ConfigError, ResultFileError
+from bench.errors import ConfigError, ReplicateError, ResultFileError
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
@@ -373,18 +373,18 @@ def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Pa
         )
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ConfigError(f"{what}: cannot start {command[0]!r} ({reason})") from None
+        raise ReplicateError(f"{what}: cannot start {command[0]!r} ({reason})") from None
     try:
         stdout, stderr = process.communicate(timeout=REPLICATE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         _end_process_group(process)
-        raise ConfigError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
+        raise ReplicateError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
     except BaseException:
         _end_process_group(process)
         raise
     if process.returncode != 0:
         lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
-        raise ConfigError(f"{what}: exit {process.returncode}: {lines[-1]}")
+        raise ReplicateError(f"{what}: exit {process.returncode}: {lines[-1]}")
     return sorted(set(folder.glob("*.json")) - before)
 
 

@@ -29,7 +29,7 @@ from bench.storage.experiment import (
     identity_of,
     implementation_label,
 )
-from bench.storage.files import load_weights
+from bench.storage.files import load_recorded_weights
 from bench.storage.results import RunResult
 
 
@@ -186,22 +186,6 @@ def relative_l2(a: dict, b: dict) -> float:
     return math.sqrt(difference / norm)
 
 
-def _recorded_weights(row: RunRow) -> dict:
-    """A run's saved weights, if they are the weights its result records (ValueError if not:
-    a swapped or edited file would give a distance to something else)."""
-    import torch
-
-    from mnist_core import state_dict_digest
-
-    assert row.result.weights_file is not None
-    path = row.path.parent / row.result.weights_file
-    weights = load_weights(path)
-    tensors = isinstance(weights, dict) and all(torch.is_tensor(t) for t in weights.values())
-    if not tensors or state_dict_digest(weights) != row.result.weights_sha256:
-        raise ValueError(f"{path.name} is not the weights {row.result.run_id} records")
-    return weights
-
-
 def _weights_distance(cpu: RunRow, other: RunRow, problems: list[tuple[Path, str]]) -> float | None:
     """The relative L2 distance of two runs' saved weights; None (and a problem) when a file
     is missing, special, corrupt or not the weights its result records."""
@@ -210,7 +194,10 @@ def _weights_distance(cpu: RunRow, other: RunRow, problems: list[tuple[Path, str
     cpu_weights = cpu.path.parent / cpu.result.weights_file
     other_weights = other.path.parent / other.result.weights_file
     try:
-        return relative_l2(_recorded_weights(other), _recorded_weights(cpu))
+        return relative_l2(
+            load_recorded_weights(other.result, other.path.parent),
+            load_recorded_weights(cpu.result, cpu.path.parent),
+        )
     except (ResultFileError, ValueError) as error:
         problems.append((other_weights, f"no distance to {cpu_weights}: {error}"))
         return None

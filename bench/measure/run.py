@@ -114,7 +114,7 @@ class _Training:
     steps: int
 
 
-def _training(
+def _set_up_training(
     config: RunConfig,
     model: torch.nn.Module,
     forward: Callable[[torch.Tensor], torch.Tensor],
@@ -319,7 +319,7 @@ def benchmark(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     forward = wrap(model, device) if rank else model
-    training = _training(config, model, forward, optimizer, train_loader)
+    training = _set_up_training(config, model, forward, optimizer, train_loader)
     rss_scope = reset_peak_rss()
 
     with Sampler(asked) as sampler:

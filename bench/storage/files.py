@@ -298,6 +298,23 @@ def load_weights(path: Path) -> dict[str, Any]:
         raise ResultFileError(f"{path}: not a weights file ({reason})") from None
 
 
+def load_recorded_weights(result: RunResult, folder: Path) -> dict[str, Any]:
+    """A run's saved weights (`weights_file` in `folder`), if they are the weights its result
+    records: a swapped or edited file raises ResultFileError rather than give a distance to
+    something else."""
+    import torch
+
+    from mnist_core import state_dict_digest
+
+    assert result.weights_file is not None
+    path = folder / result.weights_file
+    weights = load_weights(path)
+    tensors = isinstance(weights, dict) and all(torch.is_tensor(t) for t in weights.values())
+    if not tensors or state_dict_digest(weights) != result.weights_sha256:
+        raise ResultFileError(f"{path.name} is not the weights {result.run_id} records")
+    return weights
+
+
 def save_sweep(points: list[dict[str, Any]], path: Path) -> Path:
     write_json_atomic(path, {"sweep_schema_version": SWEEP_SCHEMA_VERSION, "points": points})
     return path
