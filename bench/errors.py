@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # Where an option's value lands in RunConfig, when the names differ.
 OPTION_OF_FIELD = {
@@ -51,6 +55,14 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     return types
 
 
+def first_error(error: ValidationError) -> str:
+    """A pydantic error as one line: where, and what is wrong there."""
+    details = error.errors()[0]
+    where = ".".join(str(part) for part in details["loc"])
+    extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where or 'document'}: {details['msg']}{extra}"
+
+
 def user_message(error: BaseException) -> str:
     """One line for a user error: an option's name and what is wrong with its value, a file's
     path and what went wrong with it."""
@@ -58,12 +70,11 @@ def user_message(error: BaseException) -> str:
 
     if isinstance(error, ValidationError):
         details = error.errors()[0]
-        where = ".".join(str(part) for part in details["loc"])
         if error.title in ("RunConfig", "Tolerances") and details["loc"]:  # built from options
             field = str(details["loc"][0])
             option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
             return f"{option} {details.get('input')!r}: {details['msg']}"
-        return f"invalid {error.title} ({where or 'value'}): {details['msg']}"
+        return f"invalid {error.title}: {first_error(error)}"
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error)

@@ -24,11 +24,10 @@ from pathlib import Path
 import torch
 from pydantic import TypeAdapter, ValidationError
 
-from bench.errors import ResultFileError
+from bench.errors import ResultFileError, first_error
 from bench.measure.timing import timed
 from bench.storage.experiment import slug
 from bench.storage.records import Peak
-from bench.storage.results import first_error
 from mnist_core import PRECISIONS, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300

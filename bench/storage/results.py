@@ -28,7 +28,7 @@ from bench.config.settings import (
     RunConfig,
     utc_stamp,
 )
-from bench.errors import ResultFileError
+from bench.errors import ResultFileError, first_error
 from bench.storage.throughput import ESTIMATORS, FORMER_NAMES
 
 SCHEMA_VERSION = 3
@@ -77,14 +77,6 @@ def new_run_id(config: RunConfig, started: datetime) -> str:
     same second (and written exclusively, so a clash could never overwrite)."""
     device = config.device.replace(":", "")
     return f"{utc_stamp(started)}-{device}-{config.loader}-s{config.seed}-{secrets.token_hex(4)}"
-
-
-def first_error(error: ValidationError) -> str:
-    """A pydantic error as one line: where, and what is wrong there."""
-    details = error.errors()[0]
-    where = ".".join(str(part) for part in details["loc"])
-    extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where or 'document'}: {details['msg']}{extra}"
 
 
 @dataclass(config=STRICT_SCHEMA)
