@@ -15,9 +15,11 @@ from bench.jobs import compare_paths
 from bench.judge.compare import compare
 from bench.show.tables import to_json
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
+from bench.storage.experiment import hardware_of
 from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
 from mnist_core import state_dict_digest
+from tests.conftest import REPO_ROOT
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -489,3 +491,32 @@ def test_an_unknown_estimator_is_refused_on_load(template, tmp_path):
     (tmp_path / "x.json").write_text(json.dumps(document))
     results, problems = collect([tmp_path])
     assert not results and "unknown estimator 'the best of three'" in problems[0][1]
+
+
+def test_committed_baselines_judge_a_run_of_their_machine_like_their_own_seeds(template):
+    """results/baselines/ holds this project's machine (fingerprinted): a run of the same
+    experiment, implementation and machine with a baseline seed's figures is `ok` and
+    judged for speed, never another machine's verdict."""
+    baselines, problems = load_baselines(REPO_ROOT / "results" / "baselines")
+    assert problems == [] and len(baselines) >= 2
+    for baseline in baselines:
+        assert {run.seed for run in baseline.runs} == {0, 1, 2, 3, 4}
+        assert baseline.identity.machine_known and baseline.assumed_drift > 0
+        figures = baseline.runs[1]
+        run = copy.deepcopy(template)
+        run.config = dataclasses.replace(baseline.config, seed=figures.seed)
+        run.environment.device_name = baseline.hardware.device_name
+        run.environment.cpu_name = baseline.hardware.cpu_name
+        run.environment.threads = baseline.hardware.threads
+        assert hardware_of(run.environment) == baseline.hardware  # the template's machine
+        run.data.sha256 = baseline.data_sha256
+        run.summary.estimator = baseline.estimator
+        run.summary.steady_train_images_per_s = figures.steady_train_images_per_s
+        run.summary.final_test_accuracy_pct = figures.final_test_accuracy_pct
+        run.weights_sha256 = figures.weights_sha256
+        run.created_utc = "2027-01-01T00:00:00+00:00"
+        comparison = compare([(None, run)], baselines, Tolerances())
+        (row,) = comparison.rows
+        assert (row.baseline, row.verdicts[0]) == (baseline.name, "ok")
+        (group,) = comparison.verdicts
+        assert group.speed is not None and not comparison.regressions

@@ -156,10 +156,11 @@ def test_another_cpu_gets_no_baseline_for_this_machine_never_a_verdict(template,
     assert Verdict.NO_MACHINE_BASELINE in gate.output and "slower" not in gate.output
 
 
-def test_the_committed_baselines_are_of_an_unknown_machine_and_judge_no_run(template):
-    """Recorded before the fingerprint: loaded (upgraded), but never a speed or digest
-    verdict; a run of their experiment here is told to record its own."""
-    baselines, problems = load_baselines(REPO_ROOT / "results" / "baselines")
+def test_baselines_of_before_the_fingerprint_are_of_an_unknown_machine_and_judge_no_run(template):
+    """The baselines committed until schema 2 (kept in tests/data): loaded (upgraded), but
+    never a speed or digest verdict; a run of their experiment here is told to record its
+    own."""
+    baselines, problems = load_baselines(REPO_ROOT / "tests" / "data" / "baselines-v2")
     assert problems == [] and len(baselines) >= 2
     for baseline in baselines:
         assert baseline.hardware.cpu is None and not baseline.identity.machine_known
@@ -233,7 +234,7 @@ def test_result_schema_2_upgrades_to_an_unknown_machine_not_sampled():
 
 
 def test_baseline_schema_1_upgrades_with_its_data_unknown():
-    path = next((REPO_ROOT / "results" / "baselines").glob("*.json"))
+    path = next((REPO_ROOT / "tests" / "data" / "baselines-v2").glob("*.json"))
     document = json.loads(path.read_text())
     del document["data_sha256"]
     document["baseline_schema_version"] = 1
@@ -242,7 +243,7 @@ def test_baseline_schema_1_upgrades_with_its_data_unknown():
 
 
 def test_baseline_schema_2_upgrades_to_an_unknown_machine():
-    path = next((REPO_ROOT / "results" / "baselines").glob("*.json"))
+    path = next((REPO_ROOT / "tests" / "data" / "baselines-v2").glob("*.json"))
     assert json.loads(path.read_text())["baseline_schema_version"] == 2
     baseline = baseline_from_dict(json.loads(path.read_text()))
     assert (baseline.hardware.cpu, baseline.hardware.isa, baseline.bitwise_path) == (

@@ -155,8 +155,6 @@ def test_every_section_with_its_figures_and_numbers(inputs, template, tmp_path):
     change = row_with(page, "history", "between c100000 and c200000")
     after = statistics.median(latest)
     assert change[2:] == [fmt_rate(before), fmt_rate(after), f"{100 * (after / before - 1):+.1f} %"]
-    # The committed baselines are histories of their own (two sittings each).
-    assert page.text["history"].count("cpu-amd-epyc-") >= 2
 
     # Devices: the CUDA twins against the latest CPU sitting.
     speedup = statistics.geometric_mean([250_000, 251_000, 252_000, 253_000])
