@@ -96,7 +96,7 @@ def speedup_figure(speedups: Sequence[DeviceSpeedup]):
     axes.bar_label(bars, fmt="{:.2f}×", padding=6, fontsize=8)
     axes.axvline(1, color="grey", ls="--", lw=1, label="as fast as the CPU")
     axes.set(
-        xlabel="speed-up over the CPU (× training images/s, ratio of medians, 95 % interval)",
+        xlabel="speed-up over the CPU (× training images/s, geometric means, 90 % interval)",
         title="Speed-up over the CPU",
     )
     axes.tick_params(axis="y", labelsize=7)

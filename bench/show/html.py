@@ -166,7 +166,8 @@ def overview(comparison: Comparison) -> str:
     ]
     return (
         "<p>Each experiment's latest sitting on each machine, judged against its baseline: speed "
-        "as the ratio of medians with its 95 % interval, accuracy over seeds.</p>"
+        "as the ratio of geometric means with its interval (one-sided 95 % bounds, allowing for "
+        "the drift between sittings), accuracy over seeds.</p>"
         + table(["experiment · implementation", *machines], rows)
     )
 
@@ -264,7 +265,7 @@ def devices(speedups: Sequence[DeviceSpeedup]) -> str:
             "device · implementation",
             "against the CPU group",
             "speed-up",
-            "95 % interval",
+            "90 % interval",
             "Δ accuracy (points)",
             "relative L2 of weights",
         ],
