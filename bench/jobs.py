@@ -42,7 +42,7 @@ from bench.judge.portable import PortableVerdict, judge_portable
 from bench.judge.report import Curves, ReportInputs, ab_comparisons, pair_log_ratios
 from bench.judge.sequential import Look, look, verdict_after
 from bench.judge.stats import SpeedEffect
-from bench.judge.verdicts import scaling_figures, scaling_reference
+from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import experiment_label
 from bench.storage.files import (
@@ -115,8 +115,14 @@ def with_scaling_reference(result: RunResult, reference: Path | None, baselines_
     if isinstance(found, str):
         result.notes.append(f"no scaling efficiency: {found}")
         return
+    name, rate = found
     # Rebuilt, so the schema checks the new figures like any other.
-    result.distributed = dataclasses.replace(result.distributed, **scaling_figures(result, *found))
+    result.distributed = dataclasses.replace(
+        result.distributed,
+        reference_run=name,
+        reference_train_images_per_s=rate,
+        scaling_efficiency_pct=scaling_efficiency_pct(result, rate),
+    )
 
 
 def check_fits(configs: Sequence[RunConfig], data: MnistData) -> None:

@@ -38,8 +38,9 @@ def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
     starts = [datetime.fromisoformat(r.result.created_utc) for r in replicates[::2]]
     seconds = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
     seconds.append(statistics.fmean(seconds) if seconds else 0.0)
-    effect, _ = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
-    return effect
+    outcome = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
+    assert outcome is not None, "the last pair is the cap: replay always ends"
+    return outcome[0]
 
 
 @dataclass

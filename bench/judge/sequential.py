@@ -206,10 +206,10 @@ def decide(
     if verdict is None:
         return None
     pairs = len(log_ratios)
-    return SpeedEffect(
-        ratio=math.exp(now.estimate),
-        low=math.exp(now.low),
-        high=math.exp(now.high),
+    return SpeedEffect.of_logs(
+        now.estimate,
+        now.low,
+        now.high,
         verdict=verdict,
         reason=reason or why_last,
         runs_a=pairs,

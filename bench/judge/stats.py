@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.config.settings import ASSUMED_DOF, ASSUMED_DRIFT, ASSUMED_NOISE_CV, plural
 
@@ -113,6 +113,11 @@ class SpeedEffect:
     drift: float = 0.0  # between-sitting drift (CV) the interval allows for; 0: same sitting
     against_baseline: bool = False  # A is a baseline of fixed runs, B the new runs
     detectable: float = NAN  # the slowdown flagged with POWER at these run counts
+
+    @classmethod
+    def of_logs(cls, estimate: float, low: float, high: float, **figures: Any) -> SpeedEffect:
+        """From a mean log ratio and the logs of its interval's ends."""
+        return cls(ratio=math.exp(estimate), low=math.exp(low), high=math.exp(high), **figures)
 
     @property
     def could_miss(self) -> float:
@@ -243,10 +248,10 @@ def compare_to_baseline(
         f"; {100 * noise:.1f} % run-to-run noise ({source}), drift between sittings {drift_words}"
     )
     beyond = max(quantile * se, -bounds[0]) + _z_power() * se
-    return SpeedEffect(
-        ratio=math.exp(estimate),
-        low=math.exp(low),
-        high=math.exp(high),
+    return SpeedEffect.of_logs(
+        estimate,
+        low,
+        high,
         verdict=verdict,
         reason=reason,
         runs_a=len(baseline),
@@ -294,21 +299,20 @@ def compare_accuracies(a: Sequence[float], b: Sequence[float], margin: float) ->
     """Is B less or more accurate than A beyond `margin` points, given one accuracy per seed?
     Welch's interval of the difference of means, by the speed rule."""
     difference = statistics.fmean(b) - statistics.fmean(a)
-    counts = {"seeds_a": len(a), "seeds_b": len(b), "margin": margin}
     if min(len(a), len(b)) < MIN_SEEDS:
-        return AccuracyEffect(
-            difference=difference, low=NAN, high=NAN, verdict=Verdict.INCONCLUSIVE,
-            reason=f"too few seeds: {len(a)} vs {len(b)}, need at least {MIN_SEEDS} each",
-            **counts,
+        low = high = NAN
+        verdict = Verdict.INCONCLUSIVE
+        reason = f"too few seeds: {len(a)} vs {len(b)}, need at least {MIN_SEEDS} each"
+    else:
+        low, high = _welch_bounds(a, b)
+        verdict, reason = _one_sided(
+            difference, low, high, (-margin, margin),
+            (Verdict.LESS_ACCURATE, Verdict.MORE_ACCURATE), f"{margin:g} points",
         )  # fmt: skip
-    low, high = _welch_bounds(a, b)
-    verdict, reason = _one_sided(
-        difference, low, high, (-margin, margin),
-        (Verdict.LESS_ACCURATE, Verdict.MORE_ACCURATE), f"{margin:g} points",
-    )  # fmt: skip
     return AccuracyEffect(
-        difference=difference, low=low, high=high, verdict=verdict, reason=reason, **counts
-    )
+        difference=difference, low=low, high=high, seeds_a=len(a), seeds_b=len(b),
+        margin=margin, verdict=verdict, reason=reason,
+    )  # fmt: skip
 
 
 def _welch_bounds(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
@@ -339,10 +343,10 @@ def speedup(a: Sequence[float], b: Sequence[float]) -> SpeedEffect:
         verdict, reason = _one_sided(
             estimate, low, high, (0.0, 0.0), (Verdict.SLOWER, Verdict.FASTER), "0 %"
         )
-    return SpeedEffect(
-        ratio=math.exp(estimate),
-        low=math.exp(low),
-        high=math.exp(high),
+    return SpeedEffect.of_logs(
+        estimate,
+        low,
+        high,
         verdict=verdict,
         reason=reason,
         runs_a=len(a),

@@ -177,15 +177,11 @@ def scaling_reference(
     return single.run_id, estimate(single.epochs, EPOCH_MEDIAN)
 
 
-def scaling_figures(result: RunResult, name: str, rate: float) -> dict[str, object]:
-    """The data-parallel figures against a one-process `rate`: reference and efficiency."""
+def scaling_efficiency_pct(result: RunResult, rate: float) -> float:
+    """A data-parallel run's global throughput against its ranks × a one-process `rate`."""
     assert result.distributed is not None
     info = result.distributed
-    return {
-        "reference_run": name,
-        "reference_train_images_per_s": rate,
-        "scaling_efficiency_pct": 100 * info.global_train_images_per_s / (info.world_size * rate),
-    }
+    return 100 * info.global_train_images_per_s / (info.world_size * rate)
 
 
 def rate_as(result: RunResult, estimator: str) -> float | None:
