@@ -382,7 +382,10 @@ def test_ctrl_c_while_the_cli_loads_prints_one_line(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
-    assert process.returncode == 130 and stderr.strip() == "error: interrupted", stderr
+    assert stderr.strip() == "error: interrupted", stderr
+    # 130 from the handler; rarely, under load, the interpreter reports the SIGINT itself
+    # (-2) after the line was printed. Either way: ended by Ctrl-C, in one line.
+    assert process.returncode in (130, -signal.SIGINT), process.returncode
 
 
 def test_an_interrupted_baseline_save_does_not_speak_of_runs(template, tmp_path, monkeypatch):
