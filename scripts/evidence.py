@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS
-from bench.judge.sequential import replay, simulate
+from bench.judge.sequential import pair_seconds, replay, simulate
 from bench.storage.experiment import identity_of
 from bench.storage.files import collect
 from bench.storage.results import RunResult
@@ -71,15 +71,12 @@ def estimators(folders: list[Path]) -> None:
 
 def pairs_of(folder: Path, estimator: str = HEADLINE) -> list[tuple[float, float, float]]:
     """(A's rate, B's rate, seconds the pair took) of each pair of an `ab` folder, in order,
-    each run's rate by `estimator`; a pair's seconds run from its first start to the next
-    pair's (the last: their mean)."""
+    each run's rate by `estimator` (seconds: sequential.pair_seconds)."""
     runs = sorted(
         [(r.created_utc, side, estimate(r.epochs, estimator))
          for side in "AB" for r in in_order(folder / side)]
     )  # fmt: skip
-    starts = [datetime.fromisoformat(created) for created, _, _ in runs[::2]]
-    seconds = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
-    seconds.append(statistics.fmean(seconds) if seconds else math.nan)
+    seconds = pair_seconds([datetime.fromisoformat(created) for created, _, _ in runs[::2]])
     pairs = []
     for (_, first, rate_1), (_, second, rate_2), took in zip(
         runs[::2], runs[1::2], seconds, strict=False

@@ -13,6 +13,7 @@ from bench.judge.sequential import (
     decide,
     e_values,
     look,
+    pair_seconds,
     replay,
     simulate,
 )
@@ -149,3 +150,12 @@ def test_ok_waits_until_the_interval_rules_out_twice_the_margin():
     tight = [0.01, -0.01, 0.012, -0.008, 0.0, 0.005, -0.004, 0.002]
     effect = decide(tight, MARGIN, last=False)
     assert effect.verdict == Verdict.OK and effect.low > 1 - 2 * MARGIN
+
+
+def test_a_pair_lasts_until_the_next_one_starts_and_the_last_as_long_as_the_others():
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    starts = [start, start + timedelta(seconds=20), start + timedelta(seconds=60)]
+    assert pair_seconds(starts) == [20.0, 40.0, 30.0]
+    assert pair_seconds(starts[:1]) == [0.0]

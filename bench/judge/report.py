@@ -4,18 +4,16 @@ curves per experiment, and the inputs bench.show.html renders. Pure."""
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 
 from bench.judge.claim import DeviceFigures
 from bench.judge.compare import Comparison
 from bench.judge.devices import DeviceSpeedup
 from bench.judge.history import History
-from bench.judge.sequential import replay
+from bench.judge.sequential import pair_seconds, replay
 from bench.judge.stats import SpeedEffect
 from bench.storage.records import Replicate
 from bench.storage.results import RunResult
@@ -36,8 +34,7 @@ def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
     where `ab` stopped, or at its last pair (at least one)."""
     ratios = pair_log_ratios(replicates)
     starts = [datetime.fromisoformat(r.result.created_utc) for r in replicates[::2]]
-    seconds = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
-    seconds.append(statistics.fmean(seconds) if seconds else 0.0)
+    seconds = pair_seconds(starts)
     outcome = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
     assert outcome is not None, "the last pair is the cap: replay always ends"
     return outcome[0]

@@ -28,6 +28,8 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from bench.judge.stats import NAN, SpeedEffect, Verdict
@@ -241,6 +243,13 @@ def verdict_after(
         else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
     )
     return decide(log_ratios, margin, last=capped or out_of_time, why_last=why_last)
+
+
+def pair_seconds(starts: Sequence[datetime]) -> list[float]:
+    """How long each recorded pair took, from the start of each pair's first run: to the next
+    pair's start, the last one their mean (0 for a lone pair)."""
+    seconds = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
+    return [*seconds, statistics.fmean(seconds) if seconds else 0.0]
 
 
 def replay(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.config.settings import RunConfig, Tolerances
@@ -224,30 +224,21 @@ def judge_run(path: Path, result: RunResult, baseline: Baseline, tolerances: Tol
     return row
 
 
-def _utc(text: str) -> datetime | None:
-    """An ISO time as an aware datetime (a zone-less one read as UTC); None when unreadable."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def sitting_of(results: list[RunResult], baseline: Baseline) -> int | None:
     """The baseline's sitting every run started within — interleaved with its runs: between
     its first and last start, give or take the mean time between them — or None: then a
     drift between sittings separates them."""
     spans: dict[int, list[datetime]] = {}
     for run in baseline.runs:
-        started = _utc(run.started_utc) if run.started_utc else None
-        if started is None:
+        if run.started_utc is None:
             return None  # an older baseline: when its runs were taken is not known
-        spans.setdefault(run.sitting, []).append(started)
-    starts = [_utc(result.created_utc) for result in results]
+        spans.setdefault(run.sitting, []).append(datetime.fromisoformat(run.started_utc))
+    # Both times are zone-aware ISO times (the schemas check it), so they compare.
+    starts = [datetime.fromisoformat(result.created_utc) for result in results]
     for sitting, times in spans.items():
         first, last = min(times), max(times)
         slack = (last - first) / (len(times) - 1) if len(times) > 1 else timedelta(0)
-        if all(start and first - slack <= start <= last + slack for start in starts):
+        if all(first - slack <= start <= last + slack for start in starts):
             return sitting
     return None
 
