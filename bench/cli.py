@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -19,24 +17,20 @@ from bench.config.settings import (
     BASELINES_DIR,
     DEVICES,
     DIST_TIMEOUT_S,
-    GROUP_PATTERN,
     LOADER,
-    MAX_DIST_TIMEOUT_S,
-    MIN_DIST_TIMEOUT_S,
     PORTABLE_DIGESTS_PATH,
-    PORTABLE_THREADS,
     RESULTS_DIR,
     SWEEP_BATCH_SIZES,
     SWEEP_STEPS,
     RunConfig,
     Tolerances,
-    is_portable,
     utc_stamp,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from bench.jobs import RunOutcome
     from bench.show.tables import TableData
     from bench.storage.results import RunResult
 
@@ -116,54 +110,14 @@ RUNS_KEPT = "interrupted: finished runs are saved, the unfinished one wrote noth
 def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
     """Errors a user can cause end as one red line and exit code 2, never a traceback; Ctrl-C
     (or SIGTERM) ends in the line `interrupted`, saying what was kept where that applies."""
-    from bench.errors import interrupted_exit_code, user_error_types, user_message
+    from bench.errors import interrupted_exit_code, user_error_types
 
     try:
         yield
     except user_error_types() as error:
-        raise fail(user_message(error)) from None
+        raise fail(str(error)) from None
     except KeyboardInterrupt as error:
         raise fail(interrupted, interrupted_exit_code(error)) from None
-
-
-def _without_option(argv: list[str], option: str) -> list[str]:
-    """`argv` less `option VALUE` and `option=VALUE`."""
-    kept: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-        elif arg == option:
-            skip_next = True
-        elif not arg.startswith(f"{option}="):
-            kept.append(arg)
-    return kept
-
-
-def launch_torchrun(nproc_per_node: int) -> int:
-    """`run --nproc-per-node N`: this command line again, under torch.distributed.run."""
-    import subprocess
-    import sys
-
-    args = _without_option(sys.argv[1:], "--nproc-per-node")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc_per_node}",
-        "-m",
-        "bench",
-        *args,
-    ]
-    code = subprocess.run(command, check=False).returncode
-    if code:
-        typer.secho(
-            f"error: distributed run failed: torchrun exited {code} (rank errors above)",
-            fg=typer.colors.RED,
-            err=True,
-        )
-    return code
 
 
 @app.command()
@@ -281,7 +235,7 @@ def run(
         ),
     ] = False,
     group: Annotated[str | None, typer.Option(hidden=True)] = None,
-    replicate: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
+    replicate: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train the seed CNN on each device (and loader), time it, write results/<run-id>.json
     (and with --plot a loss plot). Several -d/--loader values run in turn and end in a
@@ -289,29 +243,13 @@ def run(
     times and ends in a table of the group's spread."""
     from rich.console import Console
 
-    from bench.errors import ConfigError
-    from bench.jobs import new_group_id, replicate_seeds, run_all
-    from bench.judge.stats import spreads_by_device_and_loader
+    from bench.config.options import RunRequest, from_options
+    from bench.jobs import run_request
     from bench.show.progress import RichReporter
-    from bench.show.tables import (
-        epoch_table,
-        group_table,
-        side_by_side_table,
-        summary_table,
-    )
 
-    if portable:
-        import os
-
-        from bench.jobs import check_portable, rerun_portable
-
-        with user_errors():
-            check_portable(device, threads, nproc_per_node)
-        if not is_portable(os.environ):
-            raise typer.Exit(rerun_portable(_given_options(context, set())))
-        threads = PORTABLE_THREADS
     with user_errors():
-        config = RunConfig(
+        config = from_options(
+            RunConfig,
             device="",
             epochs=epochs,
             batch_size=batch_size,
@@ -329,112 +267,32 @@ def run(
             max_steps_per_epoch=max_steps,
             per_rank_batch=per_rank_batch,
         )
-        if not (MIN_DIST_TIMEOUT_S <= dist_timeout <= MAX_DIST_TIMEOUT_S):
-            raise ConfigError(
-                f"--dist-timeout must be {MIN_DIST_TIMEOUT_S:g} to {MAX_DIST_TIMEOUT_S:,.0f} "
-                f"seconds, got {dist_timeout}"
-            )
-    loaders = [choice.value for choice in loader]
-    if not 1 <= repeat <= 1000:
-        raise fail(f"--repeat must be 1 to 1000, got {repeat}")
-    if group is not None and not re.fullmatch(GROUP_PATTERN, group):
-        raise fail(f"--group must be 1 to 64 letters, digits, '_', '.' or '-', got {group!r}")
-    if repeat > 1 and nproc_per_node is not None:
-        raise fail("--repeat runs one process at a time: leave out --nproc-per-node")
-    if repeat > 1 and not in_process:
-        run_repeated_in_fresh_processes(context, repeat, seed, same_seed, out)
-        return
-    if nproc_per_node is not None:
-        from bench.jobs import check_launch
-
-        if not 1 <= nproc_per_node <= 1024:
-            raise fail(f"--nproc-per-node must be 1 to 1024, got {nproc_per_node}")
-        with user_errors():  # everything a rank could trip over, before torchrun starts
-            check_launch(
-                config,
-                devices=device,
-                loaders=loaders,
-                world_size=nproc_per_node,
-                out_dir=out,
-                data_dir=data_dir,
-                download=download,
-                reference=reference,
-            )
-        raise typer.Exit(launch_torchrun(nproc_per_node))
-    console = Console()
-    recorded = []
-    with user_errors(RUNS_KEPT), RichReporter(console) as reporter:
-        seeds = replicate_seeds(seed, repeat, same_seed) if repeat > 1 else [seed]
-        group = new_group_id() if repeat > 1 else group
-        for index, replicate_seed in enumerate(seeds, 1):
-            recorded += run_all(
-                dataclasses.replace(config, seed=replicate_seed),
-                devices=device,
-                loaders=loaders,
-                out_dir=out,
-                data_dir=data_dir,
-                download=download,
-                save_weights=save_weights,
-                plot=plot,
-                reporter=reporter,
-                reference=reference,
-                dist_timeout_s=dist_timeout,
-                baselines_dir=out / BASELINES_DIR.name,
-                group=group,
-                replicate=index if repeat > 1 else replicate,
-            )
-    for run_ in recorded:
-        if repeat == 1:
-            show_table(console, epoch_table(run_.result))
-            show_table(console, summary_table(run_.result))
-        for note in run_.result.notes:
-            say(console, f"note: {note}", style="yellow")
-        say(console, f"wrote {' and '.join(map(str, run_.paths))}")
-    if repeat > 1:
-        results = [r.result for r in recorded]
-        show_table(console, group_table(results, spreads_by_device_and_loader(results)))
-    elif len(recorded) > 1:
-        show_table(console, side_by_side_table([r.result for r in recorded]))
-
-
-def _given_options(context: typer.Context, skip: set[str]) -> list[str]:
-    """The options given on this command's line (as parsed), less `skip`, as arguments for
-    the same command in another process."""
-    arguments: list[str] = []
-    for param in context.command.params:
-        name = param.name or ""
-        source = context.get_parameter_source(name)
-        given = source is not None and source.name == "COMMANDLINE"
-        if param.param_type_name != "option" or name in skip or not given:
-            continue
-        value = context.params[name]
-        if getattr(param, "is_flag", False):
-            arguments.append(param.opts[0] if value else param.secondary_opts[0])
-        else:
-            for item in value if param.multiple else [value]:
-                arguments += [param.opts[0], str(item)]
-    return arguments
-
-
-def run_repeated_in_fresh_processes(
-    context: typer.Context, repeat: int, seed: int, same_seed: bool, out: Path
-) -> None:
-    """`run --repeat N`: this command N times, each a fresh process with its seed."""
-    from rich.console import Console
-
-    from bench.jobs import replicate_seeds, run_repeated
-    from bench.judge.stats import spreads_by_device_and_loader
-    from bench.show.tables import group_table
-
-    arguments = _given_options(
-        context, {"repeat", "seed", "out", "group", "replicate", "same_seed", "in_process"}
-    )
-    console = Console()
-    with user_errors(RUNS_KEPT):
-        replicates = run_repeated(
-            arguments,
-            replicate_seeds(seed, repeat, same_seed),
+        request = from_options(
+            RunRequest,
+            config=config,
+            devices=device,
+            loaders=[choice.value for choice in loader],
             out_dir=out,
+            data_dir=data_dir,
+            download=download,
+            save_weights=save_weights,
+            plot=plot,
+            reference=reference,
+            dist_timeout_s=dist_timeout,
+            repeat=repeat,
+            same_seed=same_seed,
+            in_process=in_process,
+            nproc_per_node=nproc_per_node,
+            portable=portable,
+            group=group,
+            replicate=replicate,
+        )
+    console = Console()
+    with user_errors(RUNS_KEPT), RichReporter(console) as reporter:
+        outcome = run_request(
+            request,
+            _given_options(context),
+            reporter=reporter,
             on_replicate=lambda r: say(
                 console,
                 f"replicate {r.order}/{repeat} ({r.result.config.device} "
@@ -443,9 +301,56 @@ def run_repeated_in_fresh_processes(
                 f"{r.result.summary.final_test_accuracy_pct:.2f} %",
             ),
         )
-    results = [r.result for r in replicates]
-    show_table(console, group_table(results, spreads_by_device_and_loader(results)))
-    say(console, f"wrote {len(replicates)} results to {out}")
+    if outcome.exit_code is not None:  # the run was handed to another process
+        raise (
+            fail(outcome.failure, outcome.exit_code)
+            if outcome.failure
+            else typer.Exit(outcome.exit_code)
+        )
+    show_runs(console, outcome, repeated=repeat > 1, out=out)
+
+
+def show_runs(console: Console, outcome: RunOutcome, *, repeated: bool, out: Path) -> None:
+    """A run's tables, notes and files; several runs side by side; replicates as a group."""
+    from bench.judge.stats import spreads_by_device_and_loader
+    from bench.show.tables import epoch_table, group_table, side_by_side_table, summary_table
+
+    for recorded in outcome.recorded:
+        if not repeated:
+            show_table(console, epoch_table(recorded.result))
+            show_table(console, summary_table(recorded.result))
+        for note in recorded.result.notes:
+            say(console, f"note: {note}", style="yellow")
+        say(console, f"wrote {' and '.join(map(str, recorded.paths))}")
+    results = [run_.result for run_ in outcome.recorded]
+    results += [replicate.result for replicate in outcome.replicates]
+    if repeated:
+        show_table(console, group_table(results, spreads_by_device_and_loader(results)))
+    elif len(results) > 1:
+        show_table(console, side_by_side_table(results))
+    if outcome.replicates:
+        say(console, f"wrote {len(outcome.replicates)} results to {out}")
+
+
+def _given_options(context: typer.Context) -> dict[str, list[str]]:
+    """The options given on this command's line (as parsed), by parameter name, as arguments
+    for the same command in another process."""
+    given: dict[str, list[str]] = {}
+    for param in context.command.params:
+        name = param.name or ""
+        source = context.get_parameter_source(name)
+        if param.param_type_name != "option" or source is None or source.name != "COMMANDLINE":
+            continue
+        value = context.params[name]
+        if getattr(param, "is_flag", False):
+            given[name] = [param.opts[0] if value else param.secondary_opts[0]]
+        else:
+            given[name] = [
+                argument
+                for item in (value if param.multiple else [value])
+                for argument in (param.opts[0], str(item))
+            ]
+    return given
 
 
 @app.command()
@@ -550,18 +455,18 @@ def compare(
     """
     from rich.console import Console
 
+    from bench.config.options import from_options
     from bench.jobs import compare_paths
     from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
-    if baseline is not None and not baseline.exists():
-        raise fail(f"baseline path {baseline} does not exist")
     with user_errors():
-        tolerances = Tolerances(
+        tolerances = from_options(
+            Tolerances,
             throughput_pct=throughput_tolerance,
             accuracy_points=accuracy_tolerance,
             assumed_drift_pct=assumed_drift,
         )
-        comparison = compare_paths(paths, baseline or BASELINES_DIR, tolerances)
+        comparison = compare_paths(paths, baseline, tolerances)
     console = Console()
     if not comparison.rows:
         for line in notes(comparison):
@@ -669,10 +574,8 @@ def report(
         from bench.jobs import report_inputs
         from bench.show.html import html_report
 
-        if baseline is not None and not baseline.exists():
-            raise fail(f"baseline path {baseline} does not exist")
         with user_errors():
-            inputs = report_inputs(paths, baseline or BASELINES_DIR, TOLERANCES, AB_MARGIN_PCT)
+            inputs = report_inputs(paths, baseline, TOLERANCES, AB_MARGIN_PCT)
             write_text_atomic(html, html_report(inputs))
         for path, reason in inputs.problems:
             echo(f"skipped {path}: {reason}", err=True)
@@ -690,17 +593,6 @@ def report(
         with user_errors():
             write_text_atomic(out, text)
         echo(f"wrote {out}", err=True)
-
-
-def _int_list(text: str, what: str, minimum: int = 1) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
-    if not values or min(values) < minimum:
-        kind = "positive" if minimum == 1 else f"at least {minimum}:"
-        raise fail(f"{what} must be {kind} whole numbers, got {text!r}")
-    return values
 
 
 @app.command()
@@ -727,24 +619,28 @@ def sweep(
     """Training and evaluation throughput per batch size (and CPU thread count): table + plot."""
     from rich.console import Console
 
+    from bench.config.options import SweepRequest, from_options
     from bench.jobs import run_sweep
     from bench.show.tables import sweep_table
 
-    sizes = _int_list(batch_sizes, "--batch-sizes")
-    thread_counts: list[int | None] = [*_int_list(threads, "--threads")] if threads else [None]
-    if steps < 1:
-        raise fail(f"--steps must be at least 1, got {steps}")
-    console = Console()
-    with user_errors("interrupted: the sweep wrote nothing"):
-        points, json_path, plot_path = run_sweep(
-            RunConfig(device="", loader=loader.value, precision=precision.value),
+    with user_errors():
+        request = from_options(
+            SweepRequest,
+            config=from_options(
+                RunConfig, device="", loader=loader.value, precision=precision.value
+            ),
             devices=device,
-            batch_sizes=sizes,
-            threads=thread_counts,
+            batch_sizes=batch_sizes,
+            threads=threads,
             steps=steps,
             data_dir=data_dir,
             download=download,
             out_dir=out,
+        )
+    console = Console()
+    with user_errors("interrupted: the sweep wrote nothing"):
+        points, json_path, plot_path = run_sweep(
+            request,
             on_point=lambda p: say(
                 console,
                 f"{p.device} threads={p.threads} batch={p.batch_size}: "
@@ -812,31 +708,28 @@ def ab(
     with the slowdown it could have missed. Exit codes: 0 ok, faster or inconclusive; 1
     slower with --fail-on-regression; 2 bad input, or inconclusive with --strict.
     """
-    import shlex
-    import sys
-
     from rich.console import Console
 
+    from bench.config.options import AbRequest, from_options
     from bench.jobs import run_ab
     from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
 
-    if not 1 <= max_pairs <= 1000:
-        raise fail(f"--max-pairs must be 1 to 1000, got {max_pairs}")
-    if not 0 < max_time <= 7 * 24 * 60:
-        raise fail(f"--max-time must be more than 0 and at most a week of minutes, got {max_time}")
-    if not 0 < margin < 50:
-        raise fail(f"--margin must be a percentage in (0, 50), got {margin}")
-    try:
-        variants = {
-            name: (shlex.split(python) if python else [sys.executable], shlex.split(options))
-            for name, python, options in (("A", a_python, a), ("B", b_python, b))
-        }
-        shared = shlex.split(common)
-    except ValueError as error:
-        raise fail(f"cannot split the options: {error}") from None
-    folder = out or RESULTS_DIR / f"ab-{utc_stamp()}"
+    with user_errors():
+        request = from_options(
+            AbRequest,
+            out_dir=out or RESULTS_DIR / f"ab-{utc_stamp()}",
+            a_options=a,
+            b_options=b,
+            common_options=common,
+            a_python=a_python,
+            b_python=b_python,
+            max_pairs=max_pairs,
+            max_time_min=max_time,
+            margin_pct=margin,
+        )
+    folder = request.out_dir
     console = Console()
     say(
         console,
@@ -845,12 +738,7 @@ def ab(
     )
     with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
-            variants=variants,
-            common=shared,
-            out_dir=folder,
-            margin=margin / 100,
-            max_pairs=max_pairs,
-            max_time_s=60 * max_time,
+            request,
             on_replicate=lambda r: say(
                 console,
                 f"{r.order:3d} {r.variant}: {r.result.summary.steady_train_images_per_s:,.0f} "
@@ -905,16 +793,22 @@ def verify_portable(
     it cannot judge (another torch build, no reference)."""
     from rich.console import Console
 
+    from bench.config.options import PortableRequest, from_options
     from bench.jobs import verify_portable as verify
     from bench.judge.portable import DIFFERENT, REPRODUCED
     from bench.show.tables import portable_table
 
-    chosen = _int_list(seeds, "--seeds", minimum=0)
-    if not record and not reference.exists():
-        raise fail(f"no reference digests at {reference}")
-    options = [*(["--epochs", str(epochs)] if epochs else [])]
-    options += ["--max-steps", str(max_steps)] if max_steps else []
-    folder = out or RESULTS_DIR / f"portable-{utc_stamp()}"
+    with user_errors():
+        request = from_options(
+            PortableRequest,
+            seeds=seeds,
+            reference=reference,
+            out_dir=out or RESULTS_DIR / f"portable-{utc_stamp()}",
+            data_dir=data_dir,
+            epochs=epochs,
+            max_steps=max_steps,
+            record=record,
+        )
     console = Console()
 
     def show(result: RunResult) -> None:
@@ -923,9 +817,7 @@ def verify_portable(
         say(console, f"seed {result.config.seed}: weights {weights}, {rate:,.0f} train img/s")
 
     with user_errors():
-        verdict = verify(
-            chosen, reference, folder, data_dir, options, record=record, on_result=show
-        )
+        verdict = verify(request, on_result=show)
     show_table(console, portable_table(verdict))
     say(console, f"verdict: {verdict.verdict}: {verdict.reason}")
     if verdict.verdict != REPRODUCED:

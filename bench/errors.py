@@ -9,14 +9,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-# Where an option's value lands in RunConfig, when the names differ.
-OPTION_OF_FIELD = {
-    "target_acc_pct": "--target-acc",
-    "max_steps_per_epoch": "--max-steps",
-    "throughput_pct": "--throughput-tolerance",
-    "accuracy_points": "--accuracy-tolerance",
-}
-
 
 class ConfigError(ValueError):
     """An option value that cannot describe a run."""
@@ -35,17 +27,25 @@ class BaselineError(ValueError):
     """Results that cannot become one baseline, or a baseline that cannot be written."""
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Evaluated when an exception is caught, so that it never loads torch by itself."""
-    from pydantic import ValidationError
+class WriteError(OSError):
+    """A file or folder that could not be written; the message names it (the real target,
+    never a temp file) and says why."""
 
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The project's own errors, which name what the user gave and what is wrong with it.
+    Anything else (a stray OSError, a schema refusing what the code built) is a bug and ends
+    in a traceback. Evaluated when an exception is caught, so that it never loads torch."""
     types: tuple[type[BaseException], ...] = (
         ConfigError,
         ReplicateError,
         BaselineError,
         ResultFileError,
-        OSError,
-        ValidationError,
+        WriteError,
     )
     if "mnist_core" in sys.modules:  # its errors can only have been raised once it is loaded
         from mnist_core import DataError, DeviceUnavailableError, NonFiniteLossError
@@ -61,23 +61,6 @@ def first_error(error: ValidationError) -> str:
     where = ".".join(str(part) for part in details["loc"])
     extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where or 'document'}: {details['msg']}{extra}"
-
-
-def user_message(error: BaseException) -> str:
-    """One line for a user error: an option's name and what is wrong with its value, a file's
-    path and what went wrong with it."""
-    from pydantic import ValidationError
-
-    if isinstance(error, ValidationError):
-        details = error.errors()[0]
-        if error.title in ("RunConfig", "Tolerances") and details["loc"]:  # built from options
-            field = str(details["loc"][0])
-            option = OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
-            return f"{option} {details.get('input')!r}: {details['msg']}"
-        return f"invalid {error.title}: {first_error(error)}"
-    if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        return f"{error.filename}: {error.strerror}"
-    return str(error)
 
 
 class Terminated(KeyboardInterrupt):

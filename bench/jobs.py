@@ -16,24 +16,25 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.config.options import AbRequest, PortableRequest, RunRequest, SweepRequest
 from bench.config.settings import (
     BASELINES_DIR,
-    DIST_TIMEOUT_S,
     PORTABLE_ENVIRONMENT,
     PORTABLE_MARKER,
     PORTABLE_THREADS,
     RunConfig,
     Tolerances,
+    is_portable,
     utc_stamp,
 )
-from bench.errors import ConfigError, ReplicateError, ResultFileError
+from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileError
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
@@ -46,6 +47,7 @@ from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import experiment_label
 from bench.storage.files import (
+    absent,
     collect,
     load_result,
     output_folder,
@@ -136,47 +138,32 @@ def check_fits(configs: Sequence[RunConfig], data: MnistData) -> None:
             )
 
 
-def check_launch(
-    config: RunConfig,
-    *,
-    devices: Sequence[str],
-    loaders: Sequence[str],
-    world_size: int,
-    out_dir: Path,
-    data_dir: Path | None,
-    download: bool,
-    reference: Path | None,
-) -> None:
+def check_launch(request: RunRequest) -> None:
     """Before `--nproc-per-node` starts torchrun: the options, the output folder, the
     reference and the data, so that a user error ends like any other (one line, exit 2)."""
     from bench.config.resolve import plan
     from mnist_core import load_mnist
 
-    configs = plan(config, devices, loaders, world_size=world_size)
-    with run_folder(configs, out_dir):  # left empty, it goes again: the ranks make their own
-        if reference is not None:
-            load_result(reference)
-        check_fits(configs, load_mnist(data_dir, download=download))
+    assert request.nproc_per_node is not None
+    configs = plan(
+        request.config, request.devices, request.loaders, world_size=request.nproc_per_node
+    )
+    with run_folder(configs, request.out_dir):  # left empty, it goes again: the ranks make theirs
+        if request.reference is not None:
+            load_result(request.reference)
+        check_fits(configs, load_mnist(request.data_dir, download=request.download))
 
 
 def run_all(
+    request: RunRequest,
     config: RunConfig,
     *,
-    devices: Sequence[str],
-    loaders: Sequence[str],
-    out_dir: Path,
-    data_dir: Path | None,
-    download: bool,
-    save_weights: bool = False,
-    plot: bool = False,
     reporter: Reporter | None = None,
-    reference: Path | None = None,
-    dist_timeout_s: float = DIST_TIMEOUT_S,
-    baselines_dir: Path = BASELINES_DIR,
     group: str | None = None,
     replicate: int | None = None,
 ) -> list[RecordedRun]:
-    """Check everything a user can get wrong, then benchmark each device × loader in turn.
+    """Check everything a user can get wrong, then benchmark `config` on each of the request's
+    devices × loaders in turn.
 
     Each finished run is written before the next one starts. Under torchrun every rank trains
     its shard and rank 0 alone writes the one result.
@@ -189,17 +176,17 @@ def run_all(
     from mnist_core.distributed import init_process_group, rank_from_environment, shutdown
 
     rank = rank_from_environment()
-    configs = plan(config, devices, loaders, rank)
+    configs = plan(config, request.devices, request.loaders, rank)
     main = rank is None or rank.is_main
     recorded: list[RecordedRun] = []
-    with run_folder(configs, out_dir) if main else nullcontext():
-        if main and reference is not None:
-            load_result(reference)  # a bad reference fails now, not after training
-        data = load_mnist(data_dir, download=download)
+    with run_folder(configs, request.out_dir) if main else nullcontext():
+        if main and request.reference is not None:
+            load_result(request.reference)  # a bad reference fails now, not after training
+        data = load_mnist(request.data_dir, download=request.download)
         check_fits(configs, data)
         try:
             if rank:
-                init_process_group(torch.device(configs[0].device), dist_timeout_s)
+                init_process_group(torch.device(configs[0].device), request.dist_timeout_s)
             for run_config in configs:
                 if reporter and main:
                     reporter.run_started(run_config)
@@ -208,7 +195,7 @@ def run_all(
                     data,
                     reporter=reporter if main else None,
                     rank=rank,
-                    keep_weights=save_weights,
+                    keep_weights=request.save_weights,
                 )
                 if measurement is None:
                     continue
@@ -217,28 +204,91 @@ def run_all(
                     measurement.result, group=group, replicate=replicate
                 )
                 if measurement.result.distributed:
-                    with_scaling_reference(measurement.result, reference, baselines_dir)
-                recorded.append(record(measurement, out_dir, plot=plot))
+                    baselines_dir = request.out_dir / BASELINES_DIR.name
+                    with_scaling_reference(measurement.result, request.reference, baselines_dir)
+                recorded.append(record(measurement, request.out_dir, plot=request.plot))
         finally:
             if rank:
                 shutdown()
     return recorded
 
 
-def check_portable(devices: Sequence[str], threads: int | None, nproc: int | None) -> None:
-    """`run --portable` pins the CPU's arithmetic: one CPU process of one thread."""
-    if list(devices) != ["cpu"]:
-        raise ConfigError(f"--portable pins the CPU's arithmetic: give -d cpu, not {devices}")
-    if threads not in (None, PORTABLE_THREADS):
-        raise ConfigError(f"--portable runs {PORTABLE_THREADS} thread, not --threads {threads}")
-    if nproc is not None:
-        raise ConfigError("--portable runs one process: leave out --nproc-per-node")
+@dataclass
+class RunOutcome:
+    """What `run` did: runs recorded in this process, or replicates each run in a fresh
+    process, or the exit code of the process the whole run was handed to (portable mode's
+    rerun, torchrun) with a line saying why it failed."""
+
+    recorded: list[RecordedRun] = dataclasses.field(default_factory=list)
+    replicates: list[Replicate] = dataclasses.field(default_factory=list)
+    exit_code: int | None = None
+    failure: str | None = None
+
+
+# `run`'s options that each fresh replicate of `run --repeat` is given anew.
+PER_REPLICATE = {"repeat", "seed", "out_dir", "group", "replicate", "same_seed", "in_process"}
+
+
+def run_request(
+    request: RunRequest,
+    given: dict[str, list[str]],
+    *,
+    reporter: Reporter | None = None,
+    on_replicate: Callable[[Replicate], None] | None = None,
+) -> RunOutcome:
+    """`run`, whichever way the request asks: portable mode not yet pinned, the same command
+    rerun in a fresh process that pins it; `--repeat` (not `--in-process`), each replicate a
+    fresh process; `--nproc-per-node`, torchrun over this command; else in this process.
+    `given` holds the options as given on the command line (by field), to pass on."""
+    if request.portable and not is_portable(os.environ):
+        return RunOutcome(exit_code=rerun_portable(_arguments(given)))
+    if request.repeat > 1 and not request.in_process:
+        replicates = run_repeated(
+            _arguments(given, skip=PER_REPLICATE),
+            request.seeds,
+            out_dir=request.out_dir,
+            on_replicate=on_replicate,
+        )
+        return RunOutcome(replicates=replicates)
+    if request.nproc_per_node is not None:
+        check_launch(request)
+        return launch_torchrun(_arguments(given, skip={"nproc_per_node"}), request.nproc_per_node)
+    config = request.config
+    if request.portable:
+        config = dataclasses.replace(config, threads=PORTABLE_THREADS)
+    repeated = request.repeat > 1
+    group = new_group_id() if repeated else request.group
+    recorded: list[RecordedRun] = []
+    for index, seed in enumerate(request.seeds, 1):
+        recorded += run_all(
+            request,
+            dataclasses.replace(config, seed=seed),
+            reporter=reporter,
+            group=group,
+            replicate=index if repeated else request.replicate,
+        )
+    return RunOutcome(recorded=recorded)
+
+
+def _arguments(given: dict[str, list[str]], skip: Collection[str] = ()) -> list[str]:
+    """The command line's options again, less those named in `skip`."""
+    return [argument for name, option in given.items() if name not in skip for argument in option]
+
+
+def launch_torchrun(arguments: Sequence[str], nproc_per_node: int) -> RunOutcome:
+    """`run --nproc-per-node N`: `run` with these arguments under torch.distributed.run."""
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={nproc_per_node}", "-m", "bench", "run", *arguments]
+    code = subprocess.run(command, check=False).returncode
+    failure = f"distributed run failed: torchrun exited {code} (rank errors above)"
+    return RunOutcome(exit_code=code, failure=failure if code else None)
 
 
 def rerun_portable(run_arguments: Sequence[str]) -> int:
     """`run` with these arguments in a fresh process with the portable knobs set before torch
     loads (its libraries read them once, when they start); its exit code."""
-    import os
     import sys
 
     environment = os.environ | PORTABLE_ENVIRONMENT | {PORTABLE_MARKER: "1"}
@@ -266,14 +316,23 @@ def describe_environment(
     )
 
 
+def baselines_at(path: Path | None) -> tuple[list[Baseline], list[tuple[Path, str]]]:
+    """The baselines in a folder or file the user named (it must be there), else in the
+    default folder (none when it is absent); and the files that could not be read as one."""
+    if path is None:
+        return load_baselines(BASELINES_DIR) if BASELINES_DIR.is_dir() else ([], [])
+    missing = absent(path)
+    if missing:
+        raise BaselineError(f"baseline path {path}: {missing}")
+    return load_baselines(path)
+
+
 def compare_paths(
-    paths: Sequence[Path], baselines_path: Path, tolerances: Tolerances
+    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances
 ) -> Comparison:
-    """`compare` over results files or folders and a baselines folder (absent: none)."""
+    """`compare` over results files or folders and the baselines (bench.jobs.baselines_at)."""
     results, problems = collect(paths)
-    baselines, baseline_problems = (
-        load_baselines(baselines_path) if baselines_path.exists() else ([], [])
-    )
+    baselines, baseline_problems = baselines_at(baselines_path)
     return compare(results, baselines, tolerances, problems, baseline_problems)
 
 
@@ -300,16 +359,7 @@ def reproduction(paths: Sequence[Path]) -> tuple[str, list[tuple[Path, str]]]:
 
 
 def run_sweep(
-    config: RunConfig,
-    *,
-    devices: Sequence[str],
-    batch_sizes: Sequence[int],
-    threads: Sequence[int | None],
-    steps: int,
-    data_dir: Path | None,
-    download: bool,
-    out_dir: Path,
-    on_point: Callable[[SweepPoint], None] | None = None,
+    request: SweepRequest, on_point: Callable[[SweepPoint], None] | None = None
 ) -> tuple[list[SweepPoint], Path, Path]:
     """Measure every device × thread count × batch size; write the sweep document and plot."""
     from bench.config.resolve import check_threads
@@ -317,22 +367,28 @@ def run_sweep(
     from bench.show.plots import plot_sweep
     from mnist_core import load_mnist
 
-    for count in threads:
-        if count is not None:
-            check_threads(count)
-
+    threads: list[int | None] = [*request.threads] if request.threads else [None]
+    for count in request.threads or []:
+        check_threads(count)
+    out_dir = request.out_dir
     # Two sweeps finishing in the same second must not share a name.
     stem = f"sweep-{utc_stamp()}-{secrets.token_hex(4)}"
     with output_folder(out_dir, len(stem) + len(".json")), written_together() as written:
-        data = load_mnist(data_dir, download=download)
-        for size in batch_sizes:
+        data = load_mnist(request.data_dir, download=request.download)
+        for size in request.batch_sizes:
             if math.ceil(len(data.train) / size) <= WARMUP_STEPS:
                 raise ConfigError(
                     f"--batch-sizes {size} leaves no batch of the {len(data.train)} training "
                     f"images to time after {WARMUP_STEPS} warm-up steps"
                 )
         points = sweep(
-            config, list(devices), list(batch_sizes), list(threads), data, steps, on_point=on_point
+            request.config,
+            request.devices,
+            request.batch_sizes,
+            threads,
+            data,
+            request.steps,
+            on_point=on_point,
         )
         written.append(save_sweep([asdict(point) for point in points], out_dir / f"{stem}.json"))
         written.append(plot_sweep(points, out_dir / f"{stem}.png"))
@@ -398,15 +454,6 @@ def new_group_id() -> str:
     return f"g{utc_stamp()}-{secrets.token_hex(3)}"
 
 
-def replicate_seeds(seed: int, repeat: int, same_seed: bool) -> list[int]:
-    """`run --repeat`: the seed of each replicate, consecutive unless `same_seed`."""
-    from bench.config.settings import MAX_SEED
-
-    if not same_seed and seed + repeat - 1 > MAX_SEED:
-        raise ConfigError(f"--seed {seed} with --repeat {repeat} runs past the largest seed")
-    return [seed] * repeat if same_seed else list(range(seed, seed + repeat))
-
-
 def run_repeated(
     run_arguments: Sequence[str],
     seeds: Sequence[int],
@@ -442,30 +489,35 @@ class AbProgress:
 
 
 def run_ab(
+    request: AbRequest,
     *,
-    variants: dict[str, tuple[list[str], list[str]]],
-    common: Sequence[str],
-    out_dir: Path,
-    margin: float,
-    max_pairs: int,
-    max_time_s: float,
     on_replicate: Callable[[Replicate], None] | None = None,
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
     """Run the variants in interleaved pairs, A B, B A, A B …, each replicate a fresh process,
     so that drift of the machine hits both alike and neither always runs second; after each
     pair the sequential test (bench.judge.sequential) stops with a verdict or asks for another,
-    until `max_pairs` or `max_time_s` (the next pair would pass it) ends it inconclusive.
-    `variants` maps "A" and "B" to (interpreter command, run options); the interpreter lets a
-    variant be another environment, e.g. another torch through `uv run --with torch==X python`."""
+    until `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
+    Each variant has its interpreter command (default: this one), so that it can be another
+    environment, e.g. another torch through `uv run --with torch==X python`."""
+    import sys
+
+    variants = {
+        "A": (request.a_python or [sys.executable], request.a_options),
+        "B": (request.b_python or [sys.executable], request.b_options),
+    }
+    margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
     replicates: list[Replicate] = []
     started = time.monotonic()
-    with output_folder(out_dir, 64):
-        for pair in range(1, max_pairs + 1):
+    pair = 0
+    with output_folder(request.out_dir, 64):
+        while True:  # verdict_after ends it at max_pairs at the latest
+            pair += 1
             for name in ("A", "B") if pair % 2 else ("B", "A"):
                 python, options = variants[name]
-                folder = out_dir / name
-                command = [*python, "-m", "bench", "run", *common, *options, "--out", str(folder)]
+                folder = request.out_dir / name
+                command = [*python, "-m", "bench", "run", *request.common_options, *options]
+                command += ["--out", str(folder)]
                 order = len(replicates) + 1
                 new = run_in_fresh_process(command, f"variant {name}, replicate {order}", folder)
                 if len(new) != 1:
@@ -481,27 +533,29 @@ def run_ab(
             if on_pair:
                 on_pair(AbProgress(pair, look(ratios, margin), elapsed))
             effect = verdict_after(
-                ratios, margin, elapsed_s=elapsed, max_pairs=max_pairs, max_time_s=max_time_s
+                ratios,
+                margin,
+                elapsed_s=elapsed,
+                max_pairs=request.max_pairs,
+                max_time_s=max_time_s,
             )
             if effect is not None:
                 return replicates, effect
-    raise ConfigError("--max-pairs must be at least 1")
 
 
 def report_inputs(
-    paths: Sequence[Path], baselines_path: Path, tolerances: Tolerances, ab_margin_pct: float
+    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances, ab_margin_pct: float
 ) -> ReportInputs:
-    """`report --html`: the results and baselines under `paths` (and in `baselines_path`),
-    their histories with change points, each group's latest sitting judged against its
-    baseline, devices against the CPU, the claim, and the `ab` folders."""
+    """`report --html`: the results and baselines under `paths` (and at `baselines_path`, see
+    baselines_at), their histories with change points, each group's latest sitting judged
+    against its baseline, devices against the CPU, the claim, and the `ab` folders."""
     results, problems = collect(paths)
     baselines: dict[str, Baseline] = {}
-    for root in [*paths, baselines_path]:
-        if root.exists():
-            found, baseline_problems = load_baselines(root)
-            baselines.update((baseline.name, baseline) for baseline in found)
-            known = {path for path, _ in problems}  # unreadable files: said once
-            problems += [problem for problem in baseline_problems if problem[0] not in known]
+    found_under_paths = [load_baselines(root) for root in paths if not absent(root)]
+    for found, baseline_problems in [*found_under_paths, baselines_at(baselines_path)]:
+        baselines.update((baseline.name, baseline) for baseline in found)
+        known = {path for path, _ in problems}  # unreadable files: said once
+        problems += [problem for problem in baseline_problems if problem[0] not in known]
     if not results and not baselines:
         raise ResultFileError(f"no results or baselines in {', '.join(map(str, paths))}")
     runs = [result for _, result in results]
@@ -536,32 +590,29 @@ def report_inputs(
 
 
 def verify_portable(
-    seeds: Sequence[int],
-    reference_path: Path,
-    out_dir: Path,
-    data_dir: Path | None,
-    run_options: Sequence[str] = (),
-    *,
-    record: bool = False,
-    on_result: Callable[[RunResult], None] | None = None,
+    request: PortableRequest, on_result: Callable[[RunResult], None] | None = None
 ) -> PortableVerdict:
     """Each seed as `run -d cpu --portable` in a fresh process, judged against the reference
     digests (with `record`, first written from these runs: how the committed ones were made)."""
     import sys
 
-    data = ["--data-dir", str(data_dir)] if data_dir else []
+    if not request.record:
+        load_portable_digests(request.reference)  # an unreadable reference fails before the runs
+    options = ["--data-dir", str(request.data_dir)] if request.data_dir else []
+    options += ["--epochs", str(request.epochs)] if request.epochs else []
+    options += ["--max-steps", str(request.max_steps)] if request.max_steps else []
     results: list[RunResult] = []
-    with output_folder(out_dir, 64):
-        for seed in seeds:
+    with output_folder(request.out_dir, 64):
+        for seed in request.seeds:
             command = [sys.executable, "-m", "bench", "run", "-d", "cpu", "--portable"]
-            command += ["--seed", str(seed), "--out", str(out_dir), *data, *run_options]
-            for path in run_in_fresh_process(command, f"seed {seed}", out_dir):
+            command += ["--seed", str(seed), "--out", str(request.out_dir), *options]
+            for path in run_in_fresh_process(command, f"seed {seed}", request.out_dir):
                 results.append(load_result(path))
                 if on_result:
                     on_result(results[-1])
-    if record:
-        save_portable_digests(portable_reference(results), reference_path)
-    return judge_portable(load_portable_digests(reference_path), results)
+    if request.record:
+        save_portable_digests(portable_reference(results), request.reference)
+    return judge_portable(load_portable_digests(request.reference), results)
 
 
 def portable_reference(results: Sequence[RunResult]) -> PortableDigests:

@@ -93,7 +93,10 @@ def locate_files(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, Path] = {}
     missing = []
     for stem in FILES:
-        path = _find(data_dir, stem)
+        try:
+            path = _find(data_dir, stem)
+        except OSError as error:  # a name too long, a folder that may not be searched
+            raise DataError(f"{data_dir}: cannot be searched ({error.strerror})") from None
         if path is None:
             missing.append(stem)
         else:

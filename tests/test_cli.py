@@ -256,9 +256,9 @@ def test_repeat_in_process_with_the_same_seed(tiny_mnist, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--repeat", 0], "--repeat must be 1 to 1000"),
+        (["--repeat", 0], "--repeat 0: Input should be greater than or equal to 1"),
         (["--repeat", 2, "--nproc-per-node", 2], "leave out --nproc-per-node"),
-        (["--group", "no spaces/or slashes"], "--group must be 1 to 64 letters"),
+        (["--group", "no spaces/or slashes"], "--group 'no spaces/or slashes': must be 1 to 64"),
     ],
 )
 def test_bad_repeats_are_refused(tiny_mnist, tmp_path, args, message):

@@ -303,7 +303,7 @@ def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path)
     save_weights_of(cuda, {"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
     write([cpu, cuda], tmp_path)
 
-    comparison = compare_paths([tmp_path], tmp_path / "no-baselines", Tolerances())
+    comparison = compare_paths([tmp_path], tmp_path, Tolerances())
     cuda_group = next(g for g in comparison.groups if g.device_type == "cuda")
     assert cuda_group.speedup_vs_cpu == pytest.approx(25.0)
     (pair,) = comparison.cross_device

@@ -190,7 +190,7 @@ def test_sections_only_when_the_data_has_them(template, tmp_path):
     ("setup", "args", "message"),
     [
         (None, ["nowhere"], "no results or baselines in nowhere"),
-        (None, [".", "--baseline", "nowhere"], "baseline path nowhere does not exist"),
+        (None, [".", "--baseline", "nowhere"], "baseline path nowhere: no such file or folder"),
         ("exists", ["one"], "exists already"),
         (None, ["one", "--out", "r.md"], "give one of them"),
     ],

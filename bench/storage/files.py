@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ResultFileError
+from bench.errors import ResultFileError, WriteError
 from bench.storage.results import RunResult
 
 SWEEP_SCHEMA_VERSION = 1
@@ -32,15 +32,6 @@ RESULT, BASELINE, SWEEP = "result", "baseline", "sweep"
 PYTEST_BENCHMARK, JSON_SCHEMA = "pytest-benchmark", "JSON Schema"
 PORTABLE_DIGESTS = "portable digests"
 NOT_RUNS = (BASELINE, SWEEP, PYTEST_BENCHMARK, JSON_SCHEMA, PORTABLE_DIGESTS)
-
-
-class WriteError(OSError):
-    """A file that could not be written; the message names it (the real target, never a temp
-    file) and says why."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.reason = reason
 
 
 def _reason(error: OSError) -> str:
@@ -101,13 +92,15 @@ def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> None:
 def append_text(path: Path, text: str) -> None:
     """`text` added at the end of `path` (created when missing), in one write: what the file
     held stays. Only a regular file: a FIFO would wait for a reader."""
-    if path.exists() and not path.is_file():
-        raise WriteError(path, "not a regular file")
     try:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        regular = path.is_file() or not path.exists()
+        if regular:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
     except OSError as error:
         raise WriteError(path, _reason(error)) from None
+    if not regular:
+        raise WriteError(path, "not a regular file")
 
 
 def write_json_atomic(path: Path, payload: Any, *, replace: bool = False) -> None:
@@ -120,6 +113,15 @@ def save_result(result: RunResult, folder: Path) -> Path:
     path = folder / f"{result.run_id}.json"
     write_json_atomic(path, result.to_dict())
     return path
+
+
+def absent(path: Path) -> str | None:
+    """Why a path given to read is not there (missing, a name too long, a folder that may not
+    be searched), or None when it is."""
+    try:
+        return None if path.exists() else "no such file or folder"
+    except OSError as error:
+        return _reason(error)
 
 
 def json_files(root: Path) -> list[Path]:
@@ -183,9 +185,12 @@ def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
     On leaving, the folders this created (`folder` and any missing parents) are removed again
     if nothing landed in them (a run that failed, or a launcher whose ranks write there later),
     so no empty folder is left behind."""
-    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     what = f"cannot write results to {folder}"
-    if folder.exists() and not folder.is_dir():
+    try:
+        created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    except OSError as error:
+        raise WriteError(what, _reason(error)) from None
+    if folder not in created and not folder.is_dir():
         raise WriteError(what, "not a folder")
     try:
         _make_folder(folder, what)
@@ -249,8 +254,9 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
     problems: list[tuple[Path, str]] = []
     seen: dict[str, tuple[Path, RunResult]] = {}
     for root in paths:
-        if not root.exists():
-            problems.append((root, "no such file or folder"))
+        missing = absent(root)
+        if missing:
+            problems.append((root, missing))
             continue
         for path in json_files(root):
             try:

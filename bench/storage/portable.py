@@ -12,6 +12,7 @@ from pydantic import Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
 from bench.config.settings import PORTABLE_DIGESTS_PATH, STRICT_SCHEMA, RunConfig
+from bench.errors import ResultFileError
 from bench.storage.files import PORTABLE_MARKER_KEY, read_document, write_json_atomic
 from bench.storage.results import upgrade, validate_document
 
@@ -38,9 +39,12 @@ PORTABLE_SCHEMA = TypeAdapter(PortableDigests)
 
 
 def load_portable_digests(path: Path = PORTABLE_DIGESTS_PATH) -> PortableDigests:
-    data, raw = read_document(path)
-    current = upgrade(data, PORTABLE_MARKER_KEY, PORTABLE_DIGESTS_VERSION, {}, "version")
-    return validate_document(PORTABLE_SCHEMA, current, raw)
+    try:
+        data, raw = read_document(path)
+        current = upgrade(data, PORTABLE_MARKER_KEY, PORTABLE_DIGESTS_VERSION, {}, "version")
+        return validate_document(PORTABLE_SCHEMA, current, raw)
+    except ResultFileError as error:
+        raise ResultFileError(f"{path}: {error}") from None
 
 
 def save_portable_digests(reference: PortableDigests, path: Path = PORTABLE_DIGESTS_PATH) -> Path:
