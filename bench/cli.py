@@ -293,12 +293,12 @@ def run(
             request,
             _given_options(context),
             reporter=reporter,
-            on_replicate=lambda r: say(
+            on_replicate=lambda replicate: say(
                 console,
-                f"replicate {r.order}/{repeat} ({r.result.config.device} "
-                f"{r.result.config.loader}, seed {r.result.config.seed}): "
-                f"{r.result.summary.steady_train_images_per_s:,.0f} train img/s, "
-                f"{r.result.summary.final_test_accuracy_pct:.2f} %",
+                f"replicate {replicate.order}/{repeat} ({replicate.result.config.device} "
+                f"{replicate.result.config.loader}, seed {replicate.result.config.seed}): "
+                f"{replicate.result.summary.steady_train_images_per_s:,.0f} train img/s, "
+                f"{replicate.result.summary.final_test_accuracy_pct:.2f} %",
             ),
         )
     if outcome.exit_code is not None:  # the run was handed to another process
@@ -739,10 +739,11 @@ def ab(
     with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
             request,
-            on_replicate=lambda r: say(
+            on_replicate=lambda replicate: say(
                 console,
-                f"{r.order:3d} {r.variant}: {r.result.summary.steady_train_images_per_s:,.0f} "
-                f"train img/s, {r.result.summary.final_test_accuracy_pct:.2f} %",
+                f"{replicate.order:3d} {replicate.variant}: "
+                f"{replicate.result.summary.steady_train_images_per_s:,.0f} train img/s, "
+                f"{replicate.result.summary.final_test_accuracy_pct:.2f} %",
             ),
             on_pair=lambda p: say(
                 console,
@@ -750,7 +751,10 @@ def ab(
             ),
         )
         plot = plot_ab(replicates, folder / "ab-run-order.png")
-    sides = {name: [r.result for r in replicates if r.variant == name] for name in ("A", "B")}
+    sides = {
+        name: [replicate.result for replicate in replicates if replicate.variant == name]
+        for name in ("A", "B")
+    }
     spreads = {name: RunsSpread.of(results) for name, results in sides.items()}
     torch = {name: results[0].environment.torch for name, results in sides.items()}
     show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))

@@ -8,12 +8,10 @@ and bench.show (tables, plots, reports).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -399,54 +397,16 @@ def run_sweep(
 REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
 
 
-# After Ctrl-C or SIGTERM, how long a replicate has to clean up before it is killed.
-REPLICATE_GRACE_S = 30
-
-
-def _end_process_group(process: subprocess.Popen[str]) -> None:
-    """End `process` and whatever it started, and reap it: SIGTERM first, which the CLI takes
-    like Ctrl-C (its unfinished files removed; SIGINT could be ignored in a background job),
-    then SIGKILL if it has not ended in time."""
-    for signum, grace_s in ((signal.SIGTERM, REPLICATE_GRACE_S), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)
-        try:
-            process.communicate(timeout=grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Path]:
-    """`command` (a `run`) in a fresh process; the result files it wrote into `folder`.
+    """`command` (a `run`) in a fresh process (bench.measure.processes: it never outlives
+    this one); the result files it wrote into `folder`."""
+    from bench.measure.processes import ChildFailed, run_child
 
-    The process leads its own process group, which this ends and reaps (see
-    _end_process_group) when it times out or when this one is interrupted or terminated: no
-    replicate outlives the series that started it, and a terminal's Ctrl-C reaches it once,
-    through this process."""
     before = set(folder.glob("*.json")) if folder.exists() else set()
     try:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise ReplicateError(f"{what}: cannot start {command[0]!r} ({reason})") from None
-    try:
-        stdout, stderr = process.communicate(timeout=REPLICATE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        _end_process_group(process)
-        raise ReplicateError(f"{what}: no result after {REPLICATE_TIMEOUT_S} s") from None
-    except BaseException:
-        _end_process_group(process)
-        raise
-    if process.returncode != 0:
-        lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
-        raise ReplicateError(f"{what}: exit {process.returncode}: {lines[-1]}")
+        run_child(command, timeout_s=REPLICATE_TIMEOUT_S)
+    except ChildFailed as failure:
+        raise ReplicateError(f"{what}: {failure}") from None
     return sorted(set(folder.glob("*.json")) - before)
 
 
@@ -620,7 +580,7 @@ def portable_reference(results: Sequence[RunResult]) -> PortableDigests:
     from bench.show.tables import machine_label
 
     first = results[0]
-    if not all(r.environment.math and r.environment.math.portable for r in results):
+    if not all(result.environment.math and result.environment.math.portable for result in results):
         raise ConfigError("a reference needs runs made in portable mode")
     return PortableDigests(
         recorded_utc=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -629,5 +589,5 @@ def portable_reference(results: Sequence[RunResult]) -> PortableDigests:
         machine=machine_label(first),
         config=dataclasses.replace(first.config),
         data_sha256=first.data.sha256,
-        digests={str(r.config.seed): r.weights_sha256 for r in results},
+        digests={str(result.config.seed): result.weights_sha256 for result in results},
     )

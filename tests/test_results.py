@@ -128,3 +128,16 @@ def test_a_newer_tool_reads_files_of_the_same_version_with_fields_it_does_not_kn
     document["a_field_from_a_newer_tool"] = {"anything": [1, 2]}
     document["summary"]["another_new_figure"] = 1.5
     assert RunResult.from_dict(document).run_id == document["run_id"]
+
+
+def test_a_field_set_after_construction_is_checked_like_one_given_to_it(template):
+    """A result is checked when it is built and whenever a field is set later: code that
+    records a weights file or rebuilt figures cannot slip a bad value past the schema."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        template.config.epochs = 0
+    with pytest.raises(ValidationError, match="finite"):
+        template.summary.steady_train_images_per_s = float("nan")
+    template.weights_file = "run-weights.pt"
+    assert template.weights_file == "run-weights.pt"

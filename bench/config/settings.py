@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 # Strict types (no "5" for 5), no NaN or ±Infinity anywhere.
-STRICT_SCHEMA = ConfigDict(strict=True, allow_inf_nan=False)
+STRICT_SCHEMA = ConfigDict(strict=True, allow_inf_nan=False, validate_assignment=True)
 Count = Annotated[int, Field(ge=1)]
 # Positive figures (seconds, images/s, FLOP/s, MB) between 1e-12 and 1e18: beyond either end a
 # figure is a corrupt file, and ratios of such numbers would overflow to infinity.

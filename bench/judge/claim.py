@@ -42,13 +42,13 @@ class DeviceFigures:
 
 
 def _device_figures(runs: list[RunResult]) -> DeviceFigures:
-    epochs = min(len(r.epochs) for r in runs)
+    epochs = min(len(run.epochs) for run in runs)
     by_seed: dict[int, list[RunResult]] = defaultdict(list)
     for run in runs:
         by_seed[run.config.seed].append(run)
     first_of_seed = [group[0] for group in by_seed.values()]
     accuracy_by_epoch = [
-        Spread.of([r.epochs[index].test_accuracy_pct for r in first_of_seed])
+        Spread.of([run.epochs[index].test_accuracy_pct for run in first_of_seed])
         for index in range(epochs)
     ]
     reached = {
@@ -69,10 +69,10 @@ def _device_figures(runs: list[RunResult]) -> DeviceFigures:
         accuracy_by_epoch=accuracy_by_epoch,
         reached=reached,
         train_images_per_s=statistics.fmean(
-            r.summary.steady_train_images_per_s for r in first_of_seed
+            run.summary.steady_train_images_per_s for run in first_of_seed
         ),
         rerun_groups=len(reruns),
-        reruns_identical=all(len({r.weights_sha256 for r in group}) == 1 for group in reruns),
+        reruns_identical=all(len({run.weights_sha256 for run in group}) == 1 for group in reruns),
     )
 
 

@@ -139,16 +139,20 @@ def _groups(rows: list[RunRow]) -> list[Group]:
         by_identity[identity_of(row.result)].append(row.result)
     groups: dict[Identity, Group] = {}
     for key, results in by_identity.items():
-        reached = [r.summary.time_to_target_s for r in results if r.summary.time_to_target_s]
+        reached = [
+            result.summary.time_to_target_s for result in results if result.summary.time_to_target_s
+        ]
         groups[key] = Group(
             experiment=experiment_label(results[0]),
             implementation=implementation_label(results[0]),
             device=results[0].environment.device_name,
             device_type=results[0].environment.device_type,
             runs=len(results),
-            seeds=sorted(r.config.seed for r in results),
-            accuracy_pct=Spread.of([r.summary.final_test_accuracy_pct for r in results]),
-            train_images_per_s=Spread.of([r.summary.steady_train_images_per_s for r in results]),
+            seeds=sorted(result.config.seed for result in results),
+            accuracy_pct=Spread.of([result.summary.final_test_accuracy_pct for result in results]),
+            train_images_per_s=Spread.of(
+                [result.summary.steady_train_images_per_s for result in results]
+            ),
             time_to_target_s=Spread.of(reached) if reached else None,
             reached_target=len(reached),
         )
@@ -211,11 +215,13 @@ def _cross_device(rows: list[RunRow], problems: list[tuple[Path, str]]) -> list[
         by_experiment_seed[(identity_of(row.result).experiment, row.result.config.seed)].append(row)
     pairs = []
     for (_, seed), group in by_experiment_seed.items():
-        cpus = [r for r in group if r.result.environment.device_type == "cpu"]
+        cpus = [row for row in group if row.result.environment.device_type == "cpu"]
         for other in group:
             if not cpus or other.result.environment.device_type == "cpu":
                 continue
-            same_loader = [r for r in cpus if r.result.config.loader == other.result.config.loader]
+            same_loader = [
+                row for row in cpus if row.result.config.loader == other.result.config.loader
+            ]
             cpu = (same_loader or cpus)[0]
             pairs.append(
                 CrossDevice(
@@ -258,7 +264,9 @@ def compare(
         if own is not None and replace(figures_of(result), sitting=own.sitting) == own:
             continue  # the baseline's own run (e.g. still in results/): no evidence against it
         judged.setdefault((identity_of(result), baseline.name), (baseline, []))[1].append(rows[-1])
-    rows.sort(key=lambda r: (run_label(r.result), r.result.config.device, r.result.config.seed))
+    rows.sort(
+        key=lambda row: (run_label(row.result), row.result.config.device, row.result.config.seed)
+    )
     verdicts = [
         judge_group(
             f"{run_label(group[0].result)} · {group[0].result.environment.device_name}",

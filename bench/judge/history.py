@@ -162,7 +162,7 @@ def run_to_run_noise(sittings: list[Sitting]) -> float | None:
     within = [value - statistics.fmean(side) for side in logs if len(side) > 1 for value in side]
     degrees = sum(len(side) - 1 for side in logs if len(side) > 1)
     if degrees >= 2:
-        return math.sqrt(sum(r * r for r in within) / degrees)
+        return math.sqrt(sum(residual * residual for residual in within) / degrees)
     series = [value for side in logs for value in side]
     if len(series) < 3:
         return None

@@ -53,14 +53,14 @@ def why_not_comparable(reference: PortableDigests, result: RunResult) -> str | N
 
 def judge_portable(reference: PortableDigests, results: list[RunResult]) -> PortableVerdict:
     checks = []
-    for result in sorted(results, key=lambda r: r.config.seed):
+    for result in sorted(results, key=lambda result: result.config.seed):
         expected = reference.expected(result.config.seed)
         if expected is None:
             verdict = NOT_CHECKED
         else:
             verdict = REPRODUCED if result.weights_sha256 == expected else DIFFERENT
         checks.append(SeedCheck(result.config.seed, expected, result.weights_sha256, verdict))
-    reasons = [why for why in (why_not_comparable(reference, r) for r in results) if why]
+    reasons = [why for why in (why_not_comparable(reference, result) for result in results) if why]
     checked = [c for c in checks if c.verdict != NOT_CHECKED]
     different = [c.seed for c in checked if c.verdict == DIFFERENT]
     if reasons:

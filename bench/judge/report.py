@@ -23,7 +23,10 @@ def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
     """log(B / A) of each complete pair, the pairs in run order."""
     ratios = []
     for first, second in zip(replicates[::2], replicates[1::2], strict=False):
-        rates = {r.variant: r.result.summary.steady_train_images_per_s for r in (first, second)}
+        rates = {
+            replicate.variant: replicate.result.summary.steady_train_images_per_s
+            for replicate in (first, second)
+        }
         if rates.keys() == {"A", "B"}:  # a folder read back may hold a broken pair
             ratios.append(math.log(rates["B"] / rates["A"]))
     return ratios
@@ -33,7 +36,7 @@ def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
     """An `ab` folder's verdict read back: the sequential rule over its pairs in run order,
     where `ab` stopped, or at its last pair (at least one)."""
     ratios = pair_log_ratios(replicates)
-    starts = [datetime.fromisoformat(r.result.created_utc) for r in replicates[::2]]
+    starts = [datetime.fromisoformat(replicate.result.created_utc) for replicate in replicates[::2]]
     seconds = pair_seconds(starts)
     outcome = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
     assert outcome is not None, "the last pair is the cap: replay always ends"

@@ -43,7 +43,7 @@ class RunsSpread:
 
     @classmethod
     def of(cls, results: Sequence[RunResult]) -> RunsSpread:
-        rates = [r.summary.steady_train_images_per_s for r in results]
+        rates = [result.summary.steady_train_images_per_s for result in results]
         spread = Spread.of(rates)
         return cls(
             runs=len(results),
@@ -51,9 +51,11 @@ class RunsSpread:
             min_images_per_s=spread.min,
             max_images_per_s=spread.max,
             noise_cv=spread.std / spread.mean,
-            accuracy_pct=Spread.of([r.summary.final_test_accuracy_pct for r in results]),
-            digests=len({r.weights_sha256 for r in results}),
-            disturbed=sum(bool(r.disturbance and r.disturbance.disturbed) for r in results),
+            accuracy_pct=Spread.of([result.summary.final_test_accuracy_pct for result in results]),
+            digests=len({result.weights_sha256 for result in results}),
+            disturbed=sum(
+                bool(result.disturbance and result.disturbance.disturbed) for result in results
+            ),
         )
 
 

@@ -53,9 +53,9 @@ def aggregate(
         global_train_images_per_s=steady_median([m.train_images_per_s for m in slowest]),
         ranks=[
             RankFigures(
-                rank=r, host=host, device=name, train_images_per_s=rate, weights_sha256=digest
+                rank=number, host=host, device=name, train_images_per_s=rate, weights_sha256=digest
             )
-            for r, (_, _, rate, host, name, digest) in enumerate(gathered)
+            for number, (_, _, rate, host, name, digest) in enumerate(gathered)
         ],
         weights_identical=len(digests) == 1,
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,6 +24,7 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 
 from bench.errors import ResultFileError, first_error
+from bench.measure.processes import ChildFailed, run_child
 from bench.measure.timing import timed
 from bench.storage.experiment import slug
 from bench.storage.records import Peak
@@ -125,16 +125,11 @@ def cached_peak(
         return peak, None
     command = [sys.executable, "-m", "bench.measure.peak", str(device), precision, str(threads)]
     try:
-        probe = subprocess.run(
-            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise PeakProbeError(f"the peak probe took over {PROBE_TIMEOUT_S} s") from None
-    if probe.returncode != 0:
-        last_line = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PeakProbeError(f"the peak probe failed: {last_line}")
+        printed = run_child(command, timeout_s=PROBE_TIMEOUT_S)
+    except ChildFailed as failure:
+        raise PeakProbeError(f"the peak probe failed: {failure}") from None
     try:
-        peak = _parse(probe.stdout)
+        peak = _parse(printed)
     except ValidationError as error:
         reason = first_error(error)
         raise PeakProbeError(f"the peak probe printed no usable peak: {reason}") from None

@@ -228,8 +228,8 @@ def _history(history: History) -> str:
                     esc(s.source),
                     str(len(s.runs)),
                     fmt_rate(s.median_images_per_s),
-                    f"{fmt_rate(min(r.train_images_per_s for r in s.runs))}–"
-                    f"{fmt_rate(max(r.train_images_per_s for r in s.runs))}",
+                    f"{fmt_rate(min(run.train_images_per_s for run in s.runs))}–"
+                    f"{fmt_rate(max(run.train_images_per_s for run in s.runs))}",
                 ]
                 for s in history.sittings
             ],
@@ -309,7 +309,7 @@ def _curves(curves: Curves) -> str:
 def per_run(results: Sequence[RunResult]) -> str:
     """Each group's latest run: its confusion matrix and accuracy per class."""
     latest: dict[str, RunResult] = {}
-    for result in sorted(results, key=lambda r: r.created_utc):
+    for result in sorted(results, key=lambda result: result.created_utc):
         latest[f"{run_label(result)} · {result.environment.device_name}"] = result
     parts = [
         f'<p class="note">The latest run of each experiment × implementation × machine '
@@ -349,14 +349,14 @@ def _ab(comparison: AbComparison) -> str:
     effect = comparison.effect
     rows = [
         [
-            str(r.order),
-            esc(r.variant),
-            fmt_rate(r.result.summary.steady_train_images_per_s),
-            f"{r.result.summary.final_test_accuracy_pct:.2f}",
-            esc(r.result.environment.torch),
-            f"<code>{esc(r.result.run_id)}</code>",
+            str(replicate.order),
+            esc(replicate.variant),
+            fmt_rate(replicate.result.summary.steady_train_images_per_s),
+            f"{replicate.result.summary.final_test_accuracy_pct:.2f}",
+            esc(replicate.result.environment.torch),
+            f"<code>{esc(replicate.result.run_id)}</code>",
         ]
-        for r in comparison.replicates
+        for replicate in comparison.replicates
     ]
     alt = (
         f"Training throughput of the {len(comparison.replicates)} replicates of "

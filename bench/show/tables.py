@@ -184,16 +184,16 @@ def side_by_side_table(results: Sequence[RunResult]) -> TableData:
         ],
         [
             [
-                device_label(r),
-                r.config.loader,
-                fmt_rate(r.summary.steady_train_images_per_s),
-                f"{r.summary.steady_train_images_per_s / base_rate:.2f}×",
-                fmt_rate(r.summary.eval_images_per_s),
-                f"{r.summary.final_test_accuracy_pct:.2f}",
-                fmt_optional_s(r.summary.time_to_target_s),
-                r.weights_sha256[:12],
+                device_label(result),
+                result.config.loader,
+                fmt_rate(result.summary.steady_train_images_per_s),
+                f"{result.summary.steady_train_images_per_s / base_rate:.2f}×",
+                fmt_rate(result.summary.eval_images_per_s),
+                f"{result.summary.final_test_accuracy_pct:.2f}",
+                fmt_optional_s(result.summary.time_to_target_s),
+                result.weights_sha256[:12],
             ]
-            for r in results
+            for result in results
         ],
         optional=["eval img/s", "time to target s", "weights"],
     )
@@ -207,18 +207,22 @@ def group_table(
     device and loader)."""
     rows = [
         [
-            str(r.replicate or "-"),
-            device_label(r),
-            r.config.loader,
-            str(r.config.seed),
-            fmt_rate(r.summary.steady_train_images_per_s),
-            f"{r.summary.final_test_accuracy_pct:.2f}",
-            r.weights_sha256[:12],
+            str(result.replicate or "-"),
+            device_label(result),
+            result.config.loader,
+            str(result.config.seed),
+            fmt_rate(result.summary.steady_train_images_per_s),
+            f"{result.summary.final_test_accuracy_pct:.2f}",
+            result.weights_sha256[:12],
         ]
-        for r in results
+        for result in results
     ]
     for (device, loader), spread in spreads.items():
-        first = next(r for r in results if (r.config.device, r.config.loader) == (device, loader))
+        first = next(
+            result
+            for result in results
+            if (result.config.device, result.config.loader) == (device, loader)
+        )
         rows.append(
             [
                 plural(spread.runs, "run"),
@@ -299,32 +303,32 @@ def _delta(value: float | None, unit: str) -> str:
 
 def run_record(row: RunRow) -> dict[str, Any]:
     """One run's figures as plain values: the CSV row and the JSON entry."""
-    r, s = row.result, row.result.summary
+    result, s = row.result, row.result.summary
     return {
-        "run_id": r.run_id,
+        "run_id": result.run_id,
         "path": str(row.path),
-        "device": r.config.device,
-        "device_name": r.environment.device_name,
-        "experiment": experiment_label(r),
-        "implementation": implementation_label(r),
-        "seed": r.config.seed,
+        "device": result.config.device,
+        "device_name": result.environment.device_name,
+        "experiment": experiment_label(result),
+        "implementation": implementation_label(result),
+        "seed": result.config.seed,
         "train_images_per_s": s.steady_train_images_per_s,
         "eval_images_per_s": s.eval_images_per_s,
         "test_accuracy_pct": s.final_test_accuracy_pct,
         "time_to_target_s": s.time_to_target_s,
-        "target_acc_pct": r.config.target_acc_pct,
+        "target_acc_pct": result.config.target_acc_pct,
         "peak_host_rss_mb": s.peak_host_rss_mb,
         "peak_device_mem_mb": s.peak_device_mem_mb,
         "mfu_pct": s.mfu_pct,
-        "weights_sha256": r.weights_sha256,
-        "torch": r.environment.torch,
+        "weights_sha256": result.weights_sha256,
+        "torch": result.environment.torch,
         "baseline": row.baseline,
         "throughput_delta_pct": row.throughput_delta_pct,
         "accuracy_delta_points": row.accuracy_delta_points,
         "verdict": row.verdict_text,
         "why_no_baseline": row.why_no_baseline,
-        "machine": machine_label(r),
-        "disturbed": r.disturbance.disturbed if r.disturbance else None,
+        "machine": machine_label(result),
+        "disturbed": result.disturbance.disturbed if result.disturbance else None,
     }
 
 
@@ -385,26 +389,26 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         [],
     )
     for row in comparison.rows:
-        r, s = row.result, row.result.summary
+        result, s = row.result, row.result.summary
         memory = s.peak_device_mem_mb if s.peak_device_mem_mb is not None else s.peak_host_rss_mb
         runs.rows.append(
             [
-                r.run_id,
-                device_label(r),
-                experiment_label(r),
-                implementation_label(r),
-                str(r.config.seed),
+                result.run_id,
+                device_label(result),
+                experiment_label(result),
+                implementation_label(result),
+                str(result.config.seed),
                 fmt_rate(s.steady_train_images_per_s),
                 fmt_rate(s.eval_images_per_s),
                 f"{s.final_test_accuracy_pct:.2f}",
                 fmt_optional_s(s.time_to_target_s),
                 f"{memory:,.0f}",
                 "-" if s.mfu_pct is None else f"{s.mfu_pct:.1f}",
-                r.weights_sha256[:12],
+                result.weights_sha256[:12],
                 _delta(row.throughput_delta_pct, "%"),
                 _delta(row.accuracy_delta_points, ""),
                 row.verdict_text,
-                disturbed_mark(r),
+                disturbed_mark(result),
             ]
         )
     runs.optional = [
@@ -518,9 +522,9 @@ def notes(comparison: Comparison) -> list[str]:
     ]
     disturbed = [row.result for row in comparison.rows if row.result.disturbance]
     lines += [
-        f"{r.run_id}: disturbed while it ran: {'; '.join(r.disturbance.reasons)}"
-        for r in disturbed
-        if r.disturbance and r.disturbance.disturbed
+        f"{result.run_id}: disturbed while it ran: {'; '.join(result.disturbance.reasons)}"
+        for result in disturbed
+        if result.disturbance and result.disturbance.disturbed
     ]
     for group in comparison.verdicts:
         if group.speed is None:

@@ -198,11 +198,11 @@ def spread_of(rates: list[float], sittings: list[int]) -> tuple[float | None, fl
     # Pooled by degrees of freedom, as a variance (an average of standard deviations is biased
     # low and weighs a sitting of 2 runs like one of 20).
     within = [
-        (len(r) - 1, (statistics.stdev(r) / statistics.fmean(r)) ** 2)
-        for r in by_sitting.values()
-        if len(r) > 1
+        (len(rates) - 1, (statistics.stdev(rates) / statistics.fmean(rates)) ** 2)
+        for rates in by_sitting.values()
+        if len(rates) > 1
     ]
-    medians = [statistics.median(r) for r in by_sitting.values()]
+    medians = [statistics.median(rates) for rates in by_sitting.values()]
     dof = sum(count for count, _ in within)
     noise = math.sqrt(sum(count * variance for count, variance in within) / dof) if dof else None
     drift = statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else None
@@ -263,8 +263,12 @@ def make_baseline(
                 "needs reproducible runs"
             )
     sittings = sittings_of(results)
-    noise, drift = spread_of([r.summary.steady_train_images_per_s for r in results], sittings)
-    figures = [figures_of(r, sitting) for r, sitting in zip(results, sittings, strict=True)]
+    noise, drift = spread_of(
+        [result.summary.steady_train_images_per_s for result in results], sittings
+    )
+    figures = [
+        figures_of(result, sitting) for result, sitting in zip(results, sittings, strict=True)
+    ]
     return Baseline(
         name=default_name(first) if name is None else name,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,0 +1,62 @@
+"""Child processes that never outlive the one that started them.
+
+Each child leads its own process group, so that a terminal's Ctrl-C reaches it once, through
+its parent; when it overruns its time, or when the parent is interrupted or terminated, the
+group is ended (SIGTERM, which `mnist-bench` takes like Ctrl-C and so removes its unfinished
+files, then SIGKILL if it has not ended in time) and reaped. Replicates of `run --repeat`,
+`ab` and `verify-portable`, and the peak probe, all run this way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+
+# After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
+GRACE_S = 30
+
+
+class ChildFailed(Exception):
+    """A child that could not start, ran past its time or exited with an error; the message
+    says which (and the child's last line of output)."""
+
+
+def _end_process_group(process: subprocess.Popen[str]) -> None:
+    for signum, grace_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        try:
+            process.communicate(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_child(command: Sequence[str], *, timeout_s: float) -> str:
+    """`command`'s standard output, once it has ended well; ChildFailed otherwise."""
+    try:
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ChildFailed(f"cannot start {command[0]!r} ({reason})") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _end_process_group(process)
+        raise ChildFailed(f"still running after {timeout_s:g} s, ended") from None
+    except BaseException:
+        _end_process_group(process)
+        raise
+    if process.returncode != 0:
+        lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
+        raise ChildFailed(f"exit {process.returncode}: {lines[-1]}")
+    return stdout
