@@ -4,8 +4,9 @@ import pytest
 
 from bench.config.settings import Tolerances
 from bench.judge.compare import compare
-from bench.show.plots import comparison_figure
+from bench.show.plots import comparison_figure, sweep_figure
 from bench.storage.baselines import make_baseline
+from bench.storage.records import SweepPoint
 from tests.test_compare import sittings, variant
 
 
@@ -45,3 +46,25 @@ def test_the_comparison_figure_shows_what_compare_judged(template):
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert any(entry.startswith("baseline's geometric mean") for entry in legend)
     assert any(entry.startswith("no baseline verdict") for entry in legend)
+
+
+def test_the_sweep_figure_ticks_the_batch_sizes_swept():
+    points = [
+        SweepPoint(
+            device="cpu",
+            device_name="CPU",
+            threads=2,
+            batch_size=size,
+            steps=3,
+            train_images_per_s=1_000.0 * size**0.3,
+            eval_images_per_s=5_000.0,
+            channels_last=True,
+            optimizer="adam",
+            precision="fp32",
+        )
+        for size in (100, 250, 1000, 5000)
+    ]
+    figure = sweep_figure(points)
+    for axes in figure.axes:
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["100", "250", "1000", "5000"]
+        assert len(axes.xaxis.get_minorticklocs()) == 0

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from bench.judge.compare import Comparison  # noqa: E402
 from bench.storage.files import write_bytes_atomic  # noqa: E402
@@ -188,7 +188,12 @@ def comparison_figure(comparison: Comparison):
 
 
 def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
-    """Training and evaluation images/s against batch size, one line per device and threads."""
+    return save_figure(sweep_figure(points), path)
+
+
+def sweep_figure(points: list[SweepPoint]):
+    """Training and evaluation images/s against batch size, one line per device and threads;
+    a tick at each batch size swept."""
     figure, (train_axes, eval_axes) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     lines: dict[str, list[SweepPoint]] = {}
     for point in points:
@@ -200,6 +205,7 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
         sizes = [p.batch_size for p in line]
         train_axes.plot(sizes, [p.train_images_per_s for p in line], "o-", label=label)
         eval_axes.plot(sizes, [p.eval_images_per_s for p in line], "o-", label=label)
+    swept = sorted({point.batch_size for point in points})
     for axes, what in ((train_axes, "training"), (eval_axes, "evaluation")):
         axes.set(
             xscale="log",
@@ -208,10 +214,12 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
             ylabel=f"{what} images/s",
             title=f"{what.capitalize()} throughput",
         )
+        axes.set_xticks(swept, [str(size) for size in swept])
+        axes.xaxis.set_minor_locator(NullLocator())
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure
 
 
 def plot_ab(replicates: Sequence[Replicate], path: Path) -> Path:
