@@ -7,6 +7,7 @@ Produces one plain `Comparison`; bench.show.tables renders it as a table, markdo
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,10 +46,16 @@ class Group:
     seeds: list[int]
     accuracy_pct: Spread
     train_images_per_s: Spread
+    geomean_train_images_per_s: float  # the typical rate: speed is judged by their ratios
     time_to_target_s: Spread | None
     reached_target: int
     speedup_vs_cpu: float | None = None  # against the fastest CPU group of the experiment
     cpu_reference: str | None = None  # that group's implementation
+
+    @property
+    def label(self) -> str:
+        """Experiment · implementation · device, as its verdict against a baseline is named."""
+        return f"{self.experiment} · {self.implementation} · {self.device}"
 
 
 @dataclass
@@ -74,6 +81,11 @@ class Comparison:
     problems: list[tuple[Path, str]] = field(default_factory=list)  # skipped results
     baseline_problems: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
     verdicts: list[GroupVerdict] = field(default_factory=list)  # groups against baselines
+
+    def verdict_of(self, group: Group) -> GroupVerdict | None:
+        """The group's verdict against its baseline; None when none judged it (no baseline, or
+        its runs are the baseline's own)."""
+        return next((verdict for verdict in self.verdicts if verdict.label == group.label), None)
 
     @property
     def regressions(self) -> list[str]:
@@ -142,6 +154,7 @@ def _groups(rows: list[RunRow]) -> list[Group]:
         reached = [
             result.summary.time_to_target_s for result in results if result.summary.time_to_target_s
         ]
+        rates = [result.summary.steady_train_images_per_s for result in results]
         groups[key] = Group(
             experiment=experiment_label(results[0]),
             implementation=implementation_label(results[0]),
@@ -150,9 +163,8 @@ def _groups(rows: list[RunRow]) -> list[Group]:
             runs=len(results),
             seeds=sorted(result.config.seed for result in results),
             accuracy_pct=Spread.of([result.summary.final_test_accuracy_pct for result in results]),
-            train_images_per_s=Spread.of(
-                [result.summary.steady_train_images_per_s for result in results]
-            ),
+            train_images_per_s=Spread.of(rates),
+            geomean_train_images_per_s=statistics.geometric_mean(rates),
             time_to_target_s=Spread.of(reached) if reached else None,
             reached_target=len(reached),
         )

@@ -115,6 +115,10 @@ class SpeedEffect:
     drift: float = 0.0  # between-sitting drift (CV) the interval allows for; 0: same sitting
     against_baseline: bool = False  # A is a baseline of fixed runs, B the new runs
     detectable: float = NAN  # the slowdown flagged with POWER at these run counts
+    # The geometric means of A's and B's training images/s whose ratio is `ratio`; kept by
+    # compare_to_baseline (for `compare --plot`), NaN elsewhere.
+    a_images_per_s: float = NAN
+    b_images_per_s: float = NAN
 
     @classmethod
     def of_logs(cls, estimate: float, low: float, high: float, **figures: Any) -> SpeedEffect:
@@ -264,6 +268,8 @@ def compare_to_baseline(
         drift=spread,
         against_baseline=True,
         detectable=-math.expm1(-beyond),
+        a_images_per_s=math.exp(base_log),
+        b_images_per_s=math.exp(mean_log),
     )
 
 

@@ -10,7 +10,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from bench.judge.compare import Comparison  # noqa: E402
 from bench.storage.files import write_bytes_atomic  # noqa: E402
@@ -82,38 +84,96 @@ def device_color(device_type: str) -> str:
     return "tab:orange" if device_type == "cpu" else "tab:green"
 
 
+def draw_against_baselines(axes, comparison: Comparison) -> list[Line2D | Patch]:
+    """Per group, the geometric mean of its runs' training throughput (where a baseline judged
+    the group, of the runs it judged) as a bar, the baseline's as a line across it, and the
+    verdict beneath; the legend entries that explain them."""
+    groups = comparison.groups
+    verdicts = [comparison.verdict_of(group) for group in groups]
+    speeds = [verdict.speed if verdict else None for verdict in verdicts]
+    rates = [
+        speed.b_images_per_s if speed else group.geomean_train_images_per_s
+        for group, speed in zip(groups, speeds, strict=True)
+    ]
+    axes.barh(
+        [f"{g.device}\n{g.experiment}\n{g.implementation}" for g in groups],
+        rates,
+        height=0.4,
+        color=[device_color(g.device_type) for g in groups],
+        hatch=["" if verdict else "//" for verdict in verdicts],
+        edgecolor="white",
+    )
+    for index, (rate, verdict, speed) in enumerate(zip(rates, verdicts, speeds, strict=True)):
+        caption = f"{rate:,.0f} images/s"
+        if speed is not None:
+            axes.vlines(speed.a_images_per_s, index - 0.3, index + 0.3, color="black", lw=2)
+            caption += f" vs baseline {speed.a_images_per_s:,.0f}\n{speed.describe()}"
+        elif verdict is not None:
+            caption += f"\nspeed inconclusive: {verdict.why_no_speed}"
+        axes.annotate(
+            caption,
+            (0, index + 0.2),
+            xytext=(2, -2),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+        )
+    axes.set(
+        xlabel="training images/s (steady state, geometric mean over seeds)",
+        title="Training throughput against the baselines",
+    )
+    axes.tick_params(axis="y", labelsize=7)
+    axes.margins(x=0.05)
+    axes.set_ylim(len(groups) - 0.4, -0.5)  # top down, with room for the last caption
+    legend: list[Line2D | Patch] = []
+    if any(speeds):
+        legend.append(
+            Line2D(
+                [], [], color="black", lw=2, label="baseline's geometric mean, as judged against"
+            )
+        )
+    if not all(verdicts):
+        legend.append(
+            Patch(
+                facecolor="white",
+                hatch="//",
+                edgecolor="dimgrey",
+                label="no baseline verdict (none matched, or only the baseline's own runs)",
+            )
+        )
+    return legend
+
+
 def plot_comparison(comparison: Comparison, path: Path) -> Path:
-    """Mean training throughput per config and device (± std), and accuracy per run."""
+    return save_figure(comparison_figure(comparison), path)
+
+
+def comparison_figure(comparison: Comparison):
+    """Above, each group's training throughput against its baseline, as compare judged it;
+    below, the accuracy of each run."""
     groups = comparison.groups
     figure, (rate_axes, acc_axes) = plt.subplots(
-        1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, max(1, len(comparison.rows) / 6)]}
+        2,
+        1,
+        figsize=(max(10, len(comparison.rows) / 2), 5 + 1.1 * len(groups)),
+        gridspec_kw={"height_ratios": [1 + 1.1 * len(groups), 3.5]},
+        layout="constrained",
     )
-    labels = [f"{g.device}\n{g.experiment}\n{g.implementation}" for g in groups]
-    rate_bars = rate_axes.barh(
-        labels,
-        [g.train_images_per_s.mean for g in groups],
-        xerr=[g.train_images_per_s.std for g in groups],
-        color=[device_color(g.device_type) for g in groups],
-    )
-    rate_axes.set(
-        xlabel="training images/s (steady state, mean ± std over seeds)",
-        title="Training throughput",
-    )
-    rate_axes.tick_params(axis="y", labelsize=7)
-    rate_axes.bar_label(rate_bars, fmt="{:,.0f}", fontsize=7, padding=3)
-    rate_axes.invert_yaxis()
+    legend = draw_against_baselines(rate_axes, comparison)
+    if legend:
+        figure.legend(handles=legend, loc="outside upper center", ncols=2, fontsize=8)
     accuracies = [row.result.summary.final_test_accuracy_pct for row in comparison.rows]
     acc_bars = acc_axes.bar(
         range(len(comparison.rows)),
         accuracies,
-        color=[device_color(r.result.environment.device_type) for r in comparison.rows],
+        color=[device_color(row.result.environment.device_type) for row in comparison.rows],
     )
     acc_axes.set_xticks(
         range(len(comparison.rows)),
         [
-            f"{r.result.config.device} s{r.result.config.seed} {r.result.config.loader}"
-            + (f" ×{r.result.config.world_size}" if r.result.config.world_size > 1 else "")
-            for r in comparison.rows
+            f"{row.result.config.device} s{row.result.config.seed} {row.result.config.loader}"
+            + (f" ×{row.result.config.world_size}" if row.result.config.world_size > 1 else "")
+            for row in comparison.rows
         ],
         fontsize=7,
         rotation=45,
@@ -124,12 +184,16 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     acc_axes.set(
         ylim=(max(0, low - 1), 100), ylabel="final test accuracy (%)", title="Accuracy per run"
     )
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return figure
 
 
 def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
-    """Training and evaluation images/s against batch size, one line per device and threads."""
+    return save_figure(sweep_figure(points), path)
+
+
+def sweep_figure(points: list[SweepPoint]):
+    """Training and evaluation images/s against batch size, one line per device and threads;
+    a tick at each batch size swept."""
     figure, (train_axes, eval_axes) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     lines: dict[str, list[SweepPoint]] = {}
     for point in points:
@@ -141,6 +205,7 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
         sizes = [p.batch_size for p in line]
         train_axes.plot(sizes, [p.train_images_per_s for p in line], "o-", label=label)
         eval_axes.plot(sizes, [p.eval_images_per_s for p in line], "o-", label=label)
+    swept = sorted({point.batch_size for point in points})
     for axes, what in ((train_axes, "training"), (eval_axes, "evaluation")):
         axes.set(
             xscale="log",
@@ -149,10 +214,12 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
             ylabel=f"{what} images/s",
             title=f"{what.capitalize()} throughput",
         )
+        axes.set_xticks(swept, [str(size) for size in swept])
+        axes.xaxis.set_minor_locator(NullLocator())
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure
 
 
 def plot_ab(replicates: Sequence[Replicate], path: Path) -> Path:
@@ -164,10 +231,10 @@ def ab_figure(replicates: Sequence[Replicate], title: str = "A/B replicates"):
     trend both share, a real difference as a gap between them."""
     figure, axes = plt.subplots(figsize=(8, 4))
     for name, colour in (("A", "tab:blue"), ("B", "tab:red")):
-        mine = [r for r in replicates if r.variant == name]
+        mine = [replicate for replicate in replicates if replicate.variant == name]
         axes.plot(
-            [r.order for r in mine],
-            [r.result.summary.steady_train_images_per_s for r in mine],
+            [replicate.order for replicate in mine],
+            [replicate.result.summary.steady_train_images_per_s for replicate in mine],
             "o-",
             color=colour,
             label=name,
