@@ -68,3 +68,7 @@ def test_the_sweep_figure_ticks_the_batch_sizes_swept():
     for axes in figure.axes:
         assert [t.get_text() for t in axes.get_xticklabels()] == ["100", "250", "1000", "5000"]
         assert len(axes.xaxis.get_minorticklocs()) == 0
+    figure.canvas.draw()
+    labels = [t.get_text() for axes in figure.axes for t in axes.get_yticklabels(which="both")]
+    shown = [label for label in labels if label]
+    assert shown and all(label.replace(",", "").isdigit() for label in shown), labels

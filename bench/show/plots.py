@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.judge.compare import Comparison  # noqa: E402
 from bench.storage.files import write_bytes_atomic  # noqa: E402
@@ -191,6 +191,14 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> Path:
     return save_figure(sweep_figure(points), path)
 
 
+class PlainLogFormatter(LogFormatterSciNotation):
+    """A log axis labelled where matplotlib would label it, in plain numbers: 20,000, not
+    2×10⁴."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:,.6g}" if super().__call__(x, pos) else ""
+
+
 def sweep_figure(points: list[SweepPoint]):
     """Training and evaluation images/s against batch size, one line per device and threads;
     a tick at each batch size swept."""
@@ -216,6 +224,8 @@ def sweep_figure(points: list[SweepPoint]):
         )
         axes.set_xticks(swept, [str(size) for size in swept])
         axes.xaxis.set_minor_locator(NullLocator())
+        axes.yaxis.set_major_formatter(PlainLogFormatter())
+        axes.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
