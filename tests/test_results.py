@@ -141,3 +141,11 @@ def test_a_field_set_after_construction_is_checked_like_one_given_to_it(template
         template.summary.steady_train_images_per_s = float("nan")
     template.weights_file = "run-weights.pt"
     assert template.weights_file == "run-weights.pt"
+
+
+def test_a_key_given_twice_in_one_object_is_refused_not_read_last_wins(template, tmp_path):
+    path = save_result(template, tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("{", '{"run_id": "someone-else", ', 1))
+    with pytest.raises(ResultFileError, match="key 'run_id' twice in one object"):
+        load_result(path)

@@ -49,7 +49,8 @@ class Group:
     geomean_train_images_per_s: float  # the typical rate: speed is judged by their ratios
     time_to_target_s: Spread | None
     reached_target: int
-    speedup_vs_cpu: float | None = None  # against the fastest CPU group of the experiment
+    # Ratio of geometric means against the fastest CPU group of the experiment.
+    speedup_vs_cpu: float | None = None
     cpu_reference: str | None = None  # that group's implementation
 
     @property
@@ -171,13 +172,13 @@ def _groups(rows: list[RunRow]) -> list[Group]:
     fastest_cpu: dict[Key, Group] = {}
     for key, group in groups.items():
         best = fastest_cpu.get(key.experiment)
-        faster = best is None or group.train_images_per_s.mean > best.train_images_per_s.mean
+        faster = best is None or group.geomean_train_images_per_s > best.geomean_train_images_per_s
         if group.device_type == "cpu" and faster:
             fastest_cpu[key.experiment] = group
     for key, group in groups.items():
         cpu = fastest_cpu.get(key.experiment)
         if group.device_type != "cpu" and cpu is not None:
-            group.speedup_vs_cpu = group.train_images_per_s.mean / cpu.train_images_per_s.mean
+            group.speedup_vs_cpu = group.geomean_train_images_per_s / cpu.geomean_train_images_per_s
             group.cpu_reference = cpu.implementation
     return list(groups.values())
 

@@ -152,10 +152,19 @@ def read_regular_file(path: Path) -> bytes:
     return data
 
 
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = next(key for key in keys if keys.count(key) > 1)
+        raise ResultFileError(f"not strict JSON (key {repeated!r} twice in one object)")
+    return dict(pairs)
+
+
 def read_document(path: Path) -> tuple[Any, bytes]:
     """A JSON document from a regular file of bounded size, parsed strictly (no NaN or
-    Infinity) by pydantic-core, whose nesting depth is bounded; and the file's bytes, which the
-    schema then validates."""
+    Infinity) by pydantic-core, whose nesting depth is bounded, and refused when an object
+    gives a key twice (a reader would silently take one of the two); and the file's bytes,
+    which the schema then validates."""
     from pydantic_core import from_json
 
     try:
@@ -163,9 +172,11 @@ def read_document(path: Path) -> tuple[Any, bytes]:
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
-        return from_json(raw, allow_inf_nan=False), raw
+        document = from_json(raw, allow_inf_nan=False)
     except ValueError as error:
         raise ResultFileError(f"not strict JSON ({error})") from None
+    json.loads(raw, object_pairs_hook=_one_value_per_key)  # parsed once already: depth bounded
+    return document, raw
 
 
 def load_result(path: Path) -> RunResult:
