@@ -392,7 +392,7 @@ class Format(StrEnum):
 def compare(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Results files or folders (recursive)."),
+        typer.Argument(metavar="PATH", help="Results files or folders (recursive)."),
     ],
     baseline: Annotated[
         Path | None,
@@ -523,7 +523,7 @@ def gate(regressions: list[str], cannot_judge: str | None, undecided: str | None
 def baseline_save(
     results: Annotated[
         list[Path],
-        typer.Argument(help="Results of one config, one per seed."),
+        typer.Argument(metavar="RESULT", help="Results of one config, one per seed."),
     ],
     name: Annotated[
         str | None, typer.Option(help="Baseline name (default: from the config).")
@@ -544,7 +544,7 @@ def baseline_save(
 def report(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Results, baselines and `ab` folders (recursive)."),
+        typer.Argument(metavar="PATH", help="Results, baselines and `ab` folders (recursive)."),
     ],
     out: Annotated[
         Path | None, typer.Option(help="Also write the report (markdown) to this file.")

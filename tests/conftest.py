@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import gzip
 import json
 import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.config.settings import RunConfig
 from bench.storage.files import load_result
-from bench.storage.results import RunResult
+from bench.storage.results import EpochMetrics, RunResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "mnist"
@@ -110,6 +113,32 @@ def template() -> RunResult:
     """A real result of a short CPU run on tiny data, committed in tests/data; a fresh copy
     per test, to derive variants from without training."""
     return load_result(COMMITTED_RESULT)
+
+
+def edited(result: RunResult, changes: dict[str, Any]) -> RunResult:
+    """`result` with fields changed by dotted path ({"config.seed": 1, "epochs": [...]}) and
+    checked once, as a whole, the way a file is: fields that must agree change together."""
+    document = copy.deepcopy(result.to_dict())
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        target = document
+        for part in parents:
+            target = target[part]
+        target[last] = _plain(value)
+    return RunResult.from_dict(document)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def renumbered(epochs: list[EpochMetrics], count: int) -> list[EpochMetrics]:
+    """`count` epochs' figures, numbered 1…count, cycling through `epochs`."""
+    return [dataclasses.replace(epochs[i % len(epochs)], epoch=i + 1) for i in range(count)]
 
 
 def measure(config: RunConfig, data) -> RunResult:

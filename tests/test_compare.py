@@ -19,7 +19,7 @@ from bench.storage.experiment import hardware_of
 from bench.storage.files import collect, save_result, save_sweep
 from bench.storage.results import RunResult
 from mnist_core import state_dict_digest
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, edited, renumbered
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -34,20 +34,49 @@ def variant(
     device_name=None,
     **config,
 ) -> RunResult:
-    result = copy.deepcopy(template)
-    result.run_id = f"{device_type}-s{seed}-{rate:.0f}-{accuracy}"
-    result.config.seed = seed
-    for key, value in config.items():
-        setattr(result.config, key, value)
-    if not result.config.deterministic:
-        result.arithmetic.determinism, result.arithmetic.bitwise_reruns = "off", False
-    result.summary.steady_train_images_per_s = rate
-    result.summary.final_test_accuracy_pct = accuracy
-    result.weights_sha256 = digest or f"digest-{seed}"
-    result.environment.device_type = device_type
-    result.config.device = "cpu" if device_type == "cpu" else "cuda:0"
-    result.environment.device_name = device_name or result.environment.device_name
-    return result
+    """`template` as another run: its seed, rate, accuracy, digest, device and config fields;
+    what must agree with them (epochs' figures, determinism, ranks) changed along."""
+    changes = {f"config.{key}": value for key, value in config.items()} | {
+        "run_id": f"{device_type}-s{seed}-{rate:.0f}-{accuracy}",
+        "config.seed": seed,
+        "config.device": "cpu" if device_type == "cpu" else "cuda:0",
+        "summary.steady_train_images_per_s": rate,
+        "summary.final_test_accuracy_pct": accuracy,
+        "weights_sha256": digest or f"digest-{seed}",
+        "environment.device_type": device_type,
+        "environment.device_name": device_name or template.environment.device_name,
+    }
+    if "epochs" in config:
+        changes["epochs"] = renumbered(template.epochs, config["epochs"])
+    if not config.get("deterministic", True):
+        changes |= {"arithmetic.determinism": "off", "arithmetic.bitwise_reruns": False}
+    if config.get("world_size", 1) > 1:
+        changes["distributed"] = two_ranks(rate, digest or f"digest-{seed}", template)
+    return edited(template, changes)
+
+
+def two_ranks(rate: float, digest: str, template: RunResult) -> dict:
+    """A strong-scaling data-parallel run's figures over two ranks of one host."""
+    return {
+        "world_size": 2,
+        "nodes": 1,
+        "backend": "gloo",
+        "scaling": "strong",
+        "global_batch_size": template.config.batch_size,
+        "per_rank_batch_size": template.config.batch_size // 2,
+        "global_train_images_per_s": rate,
+        "ranks": [
+            {
+                "rank": rank,
+                "host": "h",
+                "device": "cpu",
+                "train_images_per_s": rate / 2,
+                "weights_sha256": digest,
+            }
+            for rank in (0, 1)
+        ],
+        "weights_identical": True,
+    }
 
 
 def save_weights_of(result, weights, path):
@@ -121,9 +150,13 @@ def test_run_verdicts_against_the_same_seed(template, seeds, change, expected):
     assert verdicts(template, seeds, run).verdicts == expected
 
 
-def test_nondeterministic_runs_are_not_judged_on_weights(template, seeds):
-    for result in seeds:
-        result.config.deterministic = False
+def test_nondeterministic_runs_are_not_judged_on_weights(template):
+    seeds = [
+        variant(
+            template, seed=s, rate=10_000 + 100 * s, accuracy=98.0 + 0.1 * s, deterministic=False
+        )
+        for s in range(3)
+    ]
     run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other", deterministic=False)
     row = verdicts(template, seeds, run)
     assert row.verdict_text == "ok, not bitwise comparable: determinism off"
@@ -132,7 +165,9 @@ def test_nondeterministic_runs_are_not_judged_on_weights(template, seeds):
 def test_warn_only_determinism_is_not_judged_on_weights(template, seeds):
     # e.g. MPS: determinism asked for, but a kernel had no deterministic version.
     run = variant(template, seed=1, rate=10_100, accuracy=98.1, digest="other")
-    run.arithmetic.determinism, run.arithmetic.bitwise_reruns = "warn-only", False
+    run.arithmetic = dataclasses.replace(
+        run.arithmetic, determinism="warn-only", bitwise_reruns=False
+    )
     row = verdicts(template, seeds, run)
     assert row.verdict_text == "ok, not bitwise comparable: determinism warn-only"
 
@@ -273,7 +308,8 @@ def test_seeds_are_summarised_and_cuda_speedup_shown(template, seeds):
     assert cpu_group.train_images_per_s.mean == pytest.approx(10_100)
     assert cpu_group.train_images_per_s.std == pytest.approx(100)
     assert (cpu_group.accuracy_pct.min, cpu_group.accuracy_pct.max) == (98.0, 98.2)
-    assert gpu_group.speedup_vs_cpu == pytest.approx(50_000 / 10_100)
+    cpu_geomean = statistics.geometric_mean([10_000, 10_100, 10_200])
+    assert gpu_group.speedup_vs_cpu == pytest.approx(50_000 / cpu_geomean)
     assert {(x.seed, x.other_device) for x in comparison.cross_device} == {
         (0, "Some GPU"),
         (1, "Some GPU"),
@@ -284,15 +320,18 @@ def cuda_twin(cpu: RunResult, rate: float) -> RunResult:
     """`cpu`'s experiment as a CUDA run records it: CUDA's own defaults, CUDA's fingerprint."""
     from bench.config.resolve import for_device
 
-    result = copy.deepcopy(cpu)
     unresolved = dataclasses.replace(cpu.config, channels_last=None, optimizer=None)
-    result.config = for_device(unresolved, "cuda:0")
-    result.run_id = f"cuda-{cpu.run_id}"
-    result.environment.device_type = "cuda"
-    result.environment.device_name = "NVIDIA H100 80GB HBM3"
-    result.environment.threads = 16
-    result.summary.steady_train_images_per_s = rate
-    return result
+    return edited(
+        cpu,
+        {
+            "config": for_device(unresolved, "cuda:0"),
+            "run_id": f"cuda-{cpu.run_id}",
+            "environment.device_type": "cuda",
+            "environment.device_name": "NVIDIA H100 80GB HBM3",
+            "environment.threads": 16,
+            "summary.steady_train_images_per_s": rate,
+        },
+    )
 
 
 def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path):
@@ -503,18 +542,23 @@ def test_committed_baselines_judge_a_run_of_their_machine_like_their_own_seeds(t
         assert {run.seed for run in baseline.runs} == {0, 1, 2, 3, 4}
         assert baseline.identity.machine_known and baseline.assumed_drift > 0
         figures = baseline.runs[1]
-        run = copy.deepcopy(template)
-        run.config = dataclasses.replace(baseline.config, seed=figures.seed)
-        run.environment.device_name = baseline.hardware.device_name
-        run.environment.cpu_name = baseline.hardware.cpu_name
-        run.environment.threads = baseline.hardware.threads
+        run = edited(
+            template,
+            {
+                "config": dataclasses.replace(baseline.config, seed=figures.seed),
+                "epochs": renumbered(template.epochs, baseline.config.epochs),
+                "environment.device_name": baseline.hardware.device_name,
+                "environment.cpu_name": baseline.hardware.cpu_name,
+                "environment.threads": baseline.hardware.threads,
+                "data.sha256": baseline.data_sha256,
+                "summary.estimator": baseline.estimator,
+                "summary.steady_train_images_per_s": figures.steady_train_images_per_s,
+                "summary.final_test_accuracy_pct": figures.final_test_accuracy_pct,
+                "weights_sha256": figures.weights_sha256,
+                "created_utc": "2027-01-01T00:00:00+00:00",
+            },
+        )
         assert hardware_of(run.environment) == baseline.hardware  # the template's machine
-        run.data.sha256 = baseline.data_sha256
-        run.summary.estimator = baseline.estimator
-        run.summary.steady_train_images_per_s = figures.steady_train_images_per_s
-        run.summary.final_test_accuracy_pct = figures.final_test_accuracy_pct
-        run.weights_sha256 = figures.weights_sha256
-        run.created_utc = "2027-01-01T00:00:00+00:00"
         comparison = compare([(None, run)], baselines, Tolerances())
         (row,) = comparison.rows
         assert (row.baseline, row.verdicts[0]) == (baseline.name, "ok")

@@ -27,7 +27,7 @@ from bench.storage.baselines import baseline_from_dict, load_baselines, make_bas
 from bench.storage.experiment import hardware_of, identity, identity_of
 from bench.storage.files import load_result, save_result
 from bench.storage.results import RunResult
-from tests.conftest import COMMITTED_RESULT, REPO_ROOT
+from tests.conftest import COMMITTED_RESULT, REPO_ROOT, edited, renumbered
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -164,13 +164,19 @@ def test_baselines_of_before_the_fingerprint_are_of_an_unknown_machine_and_judge
     assert problems == [] and len(baselines) >= 2
     for baseline in baselines:
         assert baseline.hardware.cpu is None and not baseline.identity.machine_known
-        run = copy.deepcopy(template)
-        run.config = dataclasses.replace(baseline.config, seed=0)
-        run.environment.device_name = run.environment.cpu_name = baseline.hardware.device_name
-        run.environment.threads = baseline.hardware.threads
-        run.data.sha256 = baseline.data_sha256
-        run.summary.estimator = baseline.estimator
-        run.summary.steady_train_images_per_s = baseline.runs[0].steady_train_images_per_s / 3
+        run = edited(
+            template,
+            {
+                "config": dataclasses.replace(baseline.config, seed=0),
+                "epochs": renumbered(template.epochs, baseline.config.epochs),
+                "environment.device_name": baseline.hardware.device_name,
+                "environment.cpu_name": baseline.hardware.device_name,
+                "environment.threads": baseline.hardware.threads,
+                "data.sha256": baseline.data_sha256,
+                "summary.estimator": baseline.estimator,
+                "summary.steady_train_images_per_s": baseline.runs[0].steady_train_images_per_s / 3,
+            },
+        )
         comparison = compare([(None, run)], baselines, Tolerances())
         (row,) = comparison.rows
         assert row.verdicts == [Verdict.NO_MACHINE_BASELINE], row.why_no_baseline

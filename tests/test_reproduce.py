@@ -1,21 +1,28 @@
-import copy
+import dataclasses
 
 from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.show.reproduction import reproduction_report
 from bench.storage.files import save_result
+from tests.conftest import edited
 
 
 def with_accuracies(template, seed, accuracies, digest="same"):
-    result = copy.deepcopy(template)
-    result.run_id = f"run-s{seed}-{digest}-{len(accuracies)}"
-    result.config.seed = seed
-    result.weights_sha256 = digest
-    result.epochs = [copy.deepcopy(template.epochs[0]) for _ in accuracies]
-    for number, (metrics, accuracy) in enumerate(zip(result.epochs, accuracies, strict=True), 1):
-        metrics.epoch, metrics.test_accuracy_pct = number, accuracy
-    return result
+    epochs = [
+        dataclasses.replace(template.epochs[0], epoch=number, test_accuracy_pct=accuracy)
+        for number, accuracy in enumerate(accuracies, 1)
+    ]
+    return edited(
+        template,
+        {
+            "run_id": f"run-s{seed}-{digest}-{len(accuracies)}",
+            "config.seed": seed,
+            "config.epochs": len(accuracies),
+            "weights_sha256": digest,
+            "epochs": epochs,
+        },
+    )
 
 
 def test_report_states_the_claim_against_the_seeds(template):
@@ -51,8 +58,7 @@ def test_the_report_groups_by_experiment_identity_not_by_device(template):
     torchvision = with_accuracies(template, 0, [97.0, 98.0, 98.5, 99.0, 99.1], "b")
     torchvision.run_id += "-tv"
     torchvision.config.loader = "torchvision"
-    shorter = with_accuracies(template, 1, [97.0, 98.0], "c")
-    shorter.config.epochs = template.config.epochs + 1
+    shorter = with_accuracies(template, 1, [97.0, 98.0], "c")  # 2 epochs, not 5
     text = reproduction_report([tensor, torchvision, shorter])
     assert "rerun seed(s)" not in text and text.count("no seed was rerun") == 3
     assert text.count("### ") == 3

@@ -1,6 +1,6 @@
 """A run's training throughput: blocks timed within each epoch, and the estimators over them."""
 
-import copy
+import dataclasses
 import statistics
 
 import pytest
@@ -12,15 +12,15 @@ from bench.measure.sweep import measure_point
 from bench.measure.timing import BlockClock
 from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate, steady_blocks
 from mnist_core import load_mnist
-from tests.conftest import measure
+from tests.conftest import edited, measure
 
 
 def with_blocks(template, blocks_per_epoch):
-    result = copy.deepcopy(template)
-    result.epochs = [copy.deepcopy(result.epochs[0]) for _ in blocks_per_epoch]
-    for epoch, blocks in zip(result.epochs, blocks_per_epoch, strict=True):
-        epoch.block_images_per_s = list(blocks)
-    return result
+    epochs = [
+        dataclasses.replace(template.epochs[0], epoch=number, block_images_per_s=list(blocks))
+        for number, blocks in enumerate(blocks_per_epoch, 1)
+    ]
+    return edited(template, {"config.epochs": len(epochs), "epochs": epochs})
 
 
 def test_steady_blocks_leave_out_the_warm_up(template):
