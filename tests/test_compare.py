@@ -13,7 +13,7 @@ from bench.cli import app
 from bench.config.settings import Tolerances
 from bench.jobs import compare_paths
 from bench.judge.compare import compare
-from bench.show.tables import to_json
+from bench.show.tables import to_csv, to_json
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import hardware_of
 from bench.storage.files import collect, save_result, save_sweep
@@ -564,3 +564,38 @@ def test_committed_baselines_judge_a_run_of_their_machine_like_their_own_seeds(t
         assert (row.baseline, row.verdicts[0]) == (baseline.name, "ok")
         (group,) = comparison.verdicts
         assert group.speed is not None and not comparison.regressions
+
+
+def test_two_machines_under_one_label_each_get_their_own_baselines_verdict(template):
+    """CPUs that differ only in stepping print alike ("AMD EPYC"), yet are two machines: each
+    group's verdict (table, CSV) is its own baseline's, not the other's."""
+    stepping = template.environment.cpu.stepping
+
+    def on(cpu_stepping, seed, rate):
+        run = variant(template, seed=seed, rate=rate, accuracy=98.0)
+        run.run_id += f"-st{cpu_stepping}"
+        run.environment.cpu = dataclasses.replace(run.environment.cpu, stepping=cpu_stepping)
+        return run
+
+    baseline_here = make_baseline([on(stepping, s, 10_000 + 10 * s) for s in range(5)], "here")
+    baseline_there = make_baseline(
+        [on(stepping + 1, s, 10_000 + 10 * s) for s in range(5)], "there"
+    )
+    here = [on(stepping, s, 5_000 + 10 * s) for s in range(5)]  # half as fast: slower
+    there = [on(stepping + 1, s, 10_005 + 10 * s) for s in range(5)]  # unchanged: ok
+    comparison = compare(
+        [(None, run) for run in here + there], [baseline_here, baseline_there], Tolerances()
+    )
+    assert len(comparison.groups) == 2
+    assert len({group.label for group in comparison.groups}) == 1  # printed alike
+    by_baseline = {
+        comparison.verdict_of(group).baseline: comparison.verdict_of(group).speed.verdict
+        for group in comparison.groups
+    }
+    assert by_baseline == {"here": "slower", "there": "ok"}
+    records = {
+        row["seed"]: row["group_speed_verdict"]
+        for row in csv.DictReader(io.StringIO(to_csv(comparison)))
+        if row["run_id"].endswith(f"-st{stepping + 1}")
+    }
+    assert set(records.values()) == {"ok"}

@@ -38,6 +38,7 @@ from bench.storage.results import RunResult
 class Group:
     """Runs of one experiment × implementation on one machine: the seeds' spread."""
 
+    identity: Identity
     experiment: str
     implementation: str
     device: str
@@ -86,7 +87,7 @@ class Comparison:
     def verdict_of(self, group: Group) -> GroupVerdict | None:
         """The group's verdict against its baseline; None when none judged it (no baseline, or
         its runs are the baseline's own)."""
-        return next((verdict for verdict in self.verdicts if verdict.label == group.label), None)
+        return next((v for v in self.verdicts if v.identity == group.identity), None)
 
     @property
     def regressions(self) -> list[str]:
@@ -157,6 +158,7 @@ def _groups(rows: list[RunRow]) -> list[Group]:
         ]
         rates = [result.summary.steady_train_images_per_s for result in results]
         groups[key] = Group(
+            identity=key,
             experiment=experiment_label(results[0]),
             implementation=implementation_label(results[0]),
             device=results[0].environment.device_name,

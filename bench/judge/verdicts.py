@@ -23,7 +23,13 @@ from bench.judge.stats import (
     compare_to_baseline,
 )
 from bench.storage.baselines import Baseline
-from bench.storage.experiment import as_single_process, bitwise_path, differing, identity_of
+from bench.storage.experiment import (
+    Identity,
+    as_single_process,
+    bitwise_path,
+    differing,
+    identity_of,
+)
 from bench.storage.results import RunResult
 from bench.storage.throughput import BLOCK_ESTIMATORS, EPOCH_MEDIAN, LABELS, estimate
 
@@ -54,7 +60,8 @@ class RunRow:
 class GroupVerdict:
     """A group of runs against its baseline: speed over runs, accuracy over seeds."""
 
-    label: str  # experiment · implementation · device
+    identity: Identity  # the group's: experiment × implementation × machine
+    label: str  # experiment · implementation · device, as printed
     baseline: str
     speed: SpeedEffect | None  # None: why_no_speed
     accuracy: AccuracyEffect
@@ -295,4 +302,5 @@ def judge_group(
         worse = any(Verdict.LESS_ACCURATE in row.verdicts for row in rows)
         accuracy.verdict = Verdict.LESS_ACCURATE if worse else Verdict.OK
         accuracy.reason = "judged seed by seed against the baseline's same seeds"
-    return GroupVerdict(label, baseline.name, speed, accuracy, why_no_speed)
+    identity = identity_of(rows[0].result)
+    return GroupVerdict(identity, label, baseline.name, speed, accuracy, why_no_speed)

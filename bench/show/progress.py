@@ -30,15 +30,21 @@ class RichReporter:
         self.task = TaskID(-1)
         self.label = ""
         self.every = 1
+        self.started = False
 
     def __enter__(self) -> RichReporter:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def run_started(self, config: RunConfig) -> None:
+        # Live only once a run trains here: a run handed to another process (torchrun, portable
+        # mode's rerun) writes to this terminal itself, under no live display of this one.
+        if not self.started:
+            self.progress.start()
+            self.started = True
         self.label = f"{config.device} {config.loader}"
         self.progress.console.print(
             f"[bold]{shown(self.label)}[/]: seed {config.seed}, {plural(config.epochs, 'epoch')}, "

@@ -11,10 +11,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench.config.settings import plural
-from bench.judge.compare import Comparison, run_label
+from bench.judge.compare import Comparison
 from bench.judge.stats import RunsSpread, Spread, Verdict
 from bench.judge.verdicts import RunRow
-from bench.storage.experiment import experiment_label, hardware_of, implementation_label
+from bench.storage.experiment import (
+    experiment_label,
+    hardware_of,
+    identity_of,
+    implementation_label,
+)
 from bench.storage.results import Arithmetic, Environment, RunResult
 from bench.storage.throughput import LABELS
 
@@ -562,10 +567,11 @@ def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
 def group_record(comparison: Comparison, row: RunRow) -> dict[str, Any]:
     """The verdicts of the run's group against its baseline (empty when it has none), for the
     CSV: speed over runs and accuracy over seeds, each as a verdict and in words."""
-    label = f"{run_label(row.result)} · {row.result.environment.device_name}"
-    group = next((g for g in comparison.verdicts if g.label == label), None)
+    identity = identity_of(row.result)
+    group = next((g for g in comparison.verdicts if g.identity == identity), None)
     if group is None:
         return dict.fromkeys(GROUP_COLUMNS, "")
+    label = group.label
     speed = group.speed.describe() if group.speed else f"inconclusive: {group.why_no_speed}"
     return dict(
         zip(
