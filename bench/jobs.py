@@ -224,7 +224,7 @@ class RunOutcome:
 
 
 # `run`'s options that each fresh replicate of `run --repeat` is given anew.
-PER_REPLICATE = {"repeat", "seed", "out_dir", "group", "replicate", "same_seed", "in_process"}
+PER_REPLICATE = {"repeat", "seed", "out", "group", "replicate", "same_seed", "in_process"}
 
 
 def run_request(

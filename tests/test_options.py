@@ -91,3 +91,15 @@ LONG = "n" * 300  # longer than any file name may be: every stat of it fails
 def test_a_path_the_system_refuses_is_one_line_naming_it(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     one_line_exit_2(invoke(*args), message)
+
+
+def test_the_options_given_anew_to_each_replicate_are_options_of_run():
+    """`run --repeat` passes the command line on less these, which each replicate is given
+    anew: were one misnamed, it would reach the replicate twice."""
+    from typer.main import get_command
+
+    from bench.cli import app
+    from bench.jobs import PER_REPLICATE
+
+    run = get_command(app).commands["run"]
+    assert {"nproc_per_node", *PER_REPLICATE} <= {param.name for param in run.params}
