@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from bench.config.settings import (
     AB_MARGIN_PCT,
@@ -37,7 +39,52 @@ if TYPE_CHECKING:
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
 
+EXIT_USAGE = 2
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Typer's command group, with a usage error (an unknown option, a value of the wrong type,
+    a missing argument) ending as one line like every other bad input: `error: …`, exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+        parse_and_invoke = functools.partial(
+            super().main,
+            args,
+            prog_name,
+            complete_var,
+            standalone_mode=False,
+            windows_expand_args=windows_expand_args,
+            **extra,
+        )
+        if not standalone_mode:
+            return parse_and_invoke()
+        try:
+            code = parse_and_invoke()
+        except NoArgsIsHelpError as error:  # the help, asked for by giving nothing
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        except UsageError as error:
+            where = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
+            raise SystemExit(
+                fail(error.format_message() + where, error.exit_code).exit_code
+            ) from None
+        except typer.Abort:  # end of input at a prompt
+            raise SystemExit(fail("aborted", 1).exit_code) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     rich_markup_mode=None,
     help="Benchmark and reproduce the classic PyTorch MNIST CNN on CPU and GPU.",
     no_args_is_help=True,
@@ -45,8 +92,6 @@ app = typer.Typer(
 )
 baseline_app = typer.Typer(help="Record results as baselines for `compare`.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
-
-EXIT_USAGE = 2
 
 
 class Loader(StrEnum):

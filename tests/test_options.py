@@ -103,3 +103,22 @@ def test_the_options_given_anew_to_each_replicate_are_options_of_run():
 
     run = get_command(app).commands["run"]
     assert {"nproc_per_node", *PER_REPLICATE} <= {param.name for param in run.params}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["run", "--loader", "x"], "'x' is not one of 'tensor', 'torchvision'"),
+        (["compare"], "Missing argument 'PATH'"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_where_help_is(args, message):
+    one_line_exit_2(invoke(*args), message, "--help)")
+
+
+def test_no_command_shows_the_help_not_an_error():
+    outcome = invoke()
+    assert "Commands:" in outcome.output and "error:" not in outcome.output
