@@ -69,3 +69,18 @@ def test_tables_fit_without_splitting_a_word(template, which, width):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+def test_a_name_longer_than_the_terminal_breaks_after_its_hyphens_and_nothing_else_does():
+    name = "cpu-amd-epyc-tensor-adam-fused-channels-last-2-threads-seed-cnn-fp32-e5-b100-lr0-001"
+    heading = "seed-cnn fp32 e5 b100 lr0.001 · tensor adam-fused channels-last 2 threads · AMD EPYC"
+    speed = "inconclusive +11.7 % [−14.2, +45.4] (2 vs 3 baseline runs, ±8.0 % drift)"
+    table = TableData(
+        "Against the baselines", ["group", "baseline", "speed"], [[heading, name, speed]]
+    )
+    lines = shown(table, 80).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    baseline = next(i for i, line in enumerate(lines) if line.strip().startswith("baseline"))
+    first, second = lines[baseline].split()[1], lines[baseline + 1].strip()
+    assert first.endswith("-") and first + second == name  # broken after a hyphen, whole
+    assert {"adam-fused", "[−14.2,", "+45.4]"} <= {word for line in lines for word in line.split()}

@@ -108,18 +108,25 @@ def _boxed(table: TableData, width: int) -> Table:
     return rendered
 
 
+def wrapped_at_spaces(text: str, room: int) -> list[str]:
+    """`text` in lines of at most `room` columns, broken at spaces; only a word longer than a
+    whole line (a long baseline name) is broken too, after its hyphens."""
+    lines = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
+    if any(cell_len(line) > room for line in lines):
+        lines = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=True)
+    return lines or ["-"]
+
+
 def vertical(table: TableData, width: int) -> RenderableType:
     """One block per row: its first cell as a heading, then `header  value` lines, values
-    wrapped at spaces only."""
+    wrapped at spaces (see wrapped_at_spaces)."""
     key_width = max(cell_len(header) for header in table.headers[1:]) if table.headers else 0
     room = max(20, width - len(INDENT) - key_width - 2)
     blocks: list[RenderableType] = [Text(table.title, style="italic")]
     for row in table.rows:
-        lines = [Text(row[0], style="bold")]
+        lines = [Text(line, style="bold") for line in wrapped_at_spaces(row[0], width)]
         for header, value in zip(table.headers[1:], row[1:], strict=True):
-            wrapped = textwrap.wrap(
-                value, room, break_long_words=False, break_on_hyphens=False
-            ) or ["-"]
+            wrapped = wrapped_at_spaces(value, room)
             label = f"{INDENT}{header:<{key_width}}  "
             lines += [Text(label + wrapped[0])]
             lines += [Text(" " * len(label) + more) for more in wrapped[1:]]
