@@ -158,10 +158,11 @@ def read_regular_file(path: Path) -> bytes:
 
 
 def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        repeated = next(key for key in keys if keys.count(key) > 1)
-        raise ResultFileError(f"not strict JSON (key {repeated!r} twice in one object)")
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ResultFileError(f"not strict JSON (key {key!r} twice in one object)")
+        seen.add(key)
     return dict(pairs)
 
 
