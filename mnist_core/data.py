@@ -76,7 +76,10 @@ def user_cache_dir() -> Path:
 def default_data_dir() -> Path:
     """MNIST_BENCH_DATA if set, else the per-user cache folder."""
     if os.environ.get(DATA_ENV_VAR):
-        return Path(os.environ[DATA_ENV_VAR]).expanduser()
+        try:
+            return Path(os.environ[DATA_ENV_VAR]).expanduser()
+        except RuntimeError as error:  # ~user of no user known here
+            raise DataError(f"{DATA_ENV_VAR} {os.environ[DATA_ENV_VAR]}: {error}") from None
     return user_cache_dir()
 
 
@@ -124,13 +127,16 @@ def _header_count(header: bytes, spec: IdxFile, source: Path, name: str) -> int:
 
 def _check_idx(path: Path, spec: IdxFile, source: Path) -> tuple[str, bool]:
     """Check the IDX header against the file size, then the checksum of full-size files."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        header = handle.read(4 + 4 * (1 + len(spec.item_shape)))
-        count = _header_count(header, spec, source, path.name)
-        digest = hashlib.sha256(header)
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            header = handle.read(4 + 4 * (1 + len(spec.item_shape)))
+            count = _header_count(header, spec, source, path.name)
+            digest = hashlib.sha256(header)
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as error:  # a file that may not be read
+        raise DataError(f"{source}: cannot be read ({error.strerror or error})") from None
     expected_size = len(header) + count * math.prod(spec.item_shape)
     if size != expected_size:
         raise DataError(

@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,20 @@ def test_broken_archive_is_named(tiny_mnist):
         load_mnist(tiny_mnist, download=False)
 
 
+def test_a_raw_file_that_may_not_be_read_is_named(tmp_path, monkeypatch):
+    folder = make_tiny_mnist(tmp_path / "raw", compress=False)
+    opened = Path.open
+
+    def refused(path, *args, **kwargs):  # as for a file of mode 000, which root reads anyway
+        if path.name == "t10k-labels-idx1-ubyte":
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refused)
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: cannot be read"):
+        load_mnist(folder, download=False)
+
+
 def test_full_size_file_with_wrong_content_fails_checksum(tiny_mnist):
     (tiny_mnist / "train-labels-idx1-ubyte.gz").unlink()
     write_idx(tiny_mnist / "train-labels-idx1-ubyte", np.zeros(60000, dtype=np.uint8), False)
@@ -68,6 +83,12 @@ def test_full_size_file_with_wrong_content_fails_checksum(tiny_mnist):
 def test_data_dir_falls_back_to_environment(tiny_mnist, monkeypatch):
     monkeypatch.setenv("MNIST_BENCH_DATA", str(tiny_mnist))
     assert load_mnist(download=False).source == tiny_mnist
+
+
+def test_an_environment_folder_of_an_unknown_user_is_named(monkeypatch):
+    monkeypatch.setenv("MNIST_BENCH_DATA", "~no-such-user-here/mnist")
+    with pytest.raises(DataError, match="MNIST_BENCH_DATA ~no-such-user-here/mnist: "):
+        load_mnist(download=False)
 
 
 def test_raw_preferred_and_source_never_written(tmp_path):

@@ -468,6 +468,34 @@ def test_a_baselines_dir_that_is_a_file_is_named_as_such(template, tmp_path):
     one_line_exit_2(invoke("baseline", "save", path, "--dir", path), f"{path} is not a folder")
 
 
+def test_a_baselines_dir_whose_name_is_too_long_is_one_line(template, tmp_path):
+    path = save_result(template, tmp_path / "runs")
+    outcome = invoke("baseline", "save", path, "--dir", tmp_path / ("n" * 300))
+    one_line_exit_2(outcome, "File name too long")
+
+
+def deeper_than_path_max(root: Path) -> None:
+    """Folders nested below `root` until their path is longer than the system opens."""
+    folder = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 × 251 bytes: past PATH_MAX (4096)
+            os.mkdir("d" * 250, dir_fd=folder)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+    finally:
+        os.close(folder)
+
+
+@pytest.mark.parametrize("as_baselines", [False, True])
+def test_a_folder_nested_past_what_the_system_opens_is_one_line(template, tmp_path, as_baselines):
+    save_result(template, tmp_path / "runs")
+    deeper_than_path_max(tmp_path / "runs")
+    where = ["--baseline", tmp_path / "runs"] if as_baselines else []
+    outcome = invoke("compare", tmp_path / "runs", *where)
+    one_line_exit_2(outcome, "cannot be searched", "File name too long")
+
+
 @pytest.mark.parametrize("seconds", ["1e300", "0.01"])
 def test_a_dist_timeout_torch_cannot_hold_is_refused(tiny_mnist, tmp_path, seconds):
     outcome = smoke(tiny_mnist, tmp_path / "o", "--nproc-per-node", 2, "--dist-timeout", seconds)

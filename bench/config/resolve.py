@@ -93,6 +93,9 @@ def validate(config: RunConfig) -> None:
             raise ConfigError("--cuda-graphs needs a CUDA device")
         if config.loader != "tensor" or config.compile or config.precision == "fp16":
             raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")
+    # torch's capturable Adam asserts on CPU and MPS tensors, mid-step.
+    if config.optimizer == "adam-capturable" and device_type != "cuda":
+        raise ConfigError("--optimizer adam-capturable needs a CUDA device")
 
 
 def resolve(config: RunConfig) -> RunConfig:

@@ -17,7 +17,7 @@ from pydantic import Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
 
 from bench.config.settings import ASSUMED_DRIFT, STRICT_SCHEMA, Percent, Positive, RunConfig
-from bench.errors import BaselineError, ResultFileError
+from bench.errors import BaselineError, ResultFileError, WriteError
 from bench.storage.experiment import (
     Hardware,
     Identity,
@@ -286,10 +286,15 @@ def make_baseline(
 
 
 def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path:
-    if folder.exists() and not folder.is_dir():
-        raise BaselineError(f"{folder} is not a folder")
     path = folder / f"{baseline.name}.json"
-    if path.exists() and not force:
+    try:
+        not_a_folder = folder.exists() and not folder.is_dir()
+        taken = path.exists()
+    except OSError as error:  # a name too long, a folder that may not be searched
+        raise WriteError(path, error.strerror or type(error).__name__) from None
+    if not_a_folder:
+        raise BaselineError(f"{folder} is not a folder")
+    if taken and not force:
         raise BaselineError(f"{path} exists; pass --force to replace it")
     write_json_atomic(path, asdict(baseline), replace=force)
     return path

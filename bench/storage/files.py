@@ -127,7 +127,12 @@ def absent(path: Path) -> str | None:
 def json_files(root: Path) -> list[Path]:
     """`root` itself when it is not a folder, else every .json path below it (folders named
     *.json included: the reader says why it skips them)."""
-    return sorted(root.rglob("*.json")) if root.is_dir() else [root]
+    try:
+        return sorted(root.rglob("*.json")) if root.is_dir() else [root]
+    except OSError as error:  # a folder below it nested past what the system opens
+        raise ResultFileError(
+            f"{error.filename or root}: cannot be searched ({_reason(error)})"
+        ) from None
 
 
 # A result of a thousand epochs is a few MB; nothing the harness writes comes near this.
@@ -153,10 +158,11 @@ def read_regular_file(path: Path) -> bytes:
 
 
 def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        repeated = next(key for key in keys if keys.count(key) > 1)
-        raise ResultFileError(f"not strict JSON (key {repeated!r} twice in one object)")
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ResultFileError(f"not strict JSON (key {key!r} twice in one object)")
+        seen.add(key)
     return dict(pairs)
 
 
