@@ -12,7 +12,6 @@ import dataclasses
 import math
 import os
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -277,9 +276,11 @@ def launch_torchrun(arguments: Sequence[str], nproc_per_node: int) -> RunOutcome
     """`run --nproc-per-node N`: `run` with these arguments under torch.distributed.run."""
     import sys
 
+    from bench.measure.processes import run_in_foreground
+
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += [f"--nproc-per-node={nproc_per_node}", "-m", "bench", "run", *arguments]
-    code = subprocess.run(command, check=False).returncode
+    code = run_in_foreground(command)
     failure = f"distributed run failed: torchrun exited {code} (rank errors above)"
     return RunOutcome(exit_code=code, failure=failure if code else None)
 
@@ -289,9 +290,10 @@ def rerun_portable(run_arguments: Sequence[str]) -> int:
     loads (its libraries read them once, when they start); its exit code."""
     import sys
 
+    from bench.measure.processes import run_in_foreground
+
     environment = os.environ | PORTABLE_ENVIRONMENT | {PORTABLE_MARKER: "1"}
-    command = [sys.executable, "-m", "bench", "run", *run_arguments]
-    return subprocess.run(command, env=environment, check=False).returncode
+    return run_in_foreground([sys.executable, "-m", "bench", "run", *run_arguments], environment)
 
 
 def describe_environment(

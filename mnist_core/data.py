@@ -69,8 +69,15 @@ class MnistData:
 
 def user_cache_dir() -> Path:
     """The per-user cache folder: $XDG_CACHE_HOME/mnist-bench, else ~/.cache/mnist-bench."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "mnist-bench"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "mnist-bench"
+    try:
+        return Path.home() / ".cache" / "mnist-bench"
+    except RuntimeError:  # no HOME, and no home in the user database either
+        raise DataError(
+            f"no home folder for the cache: set XDG_CACHE_HOME (and {DATA_ENV_VAR} or "
+            "--data-dir for the data)"
+        ) from None
 
 
 def default_data_dir() -> Path:

@@ -375,6 +375,26 @@ def test_sigterm_to_a_repeat_series_ends_and_reaps_its_replicate(tiny_mnist, tmp
     assert not (tmp_path / "deep").exists()  # nothing written: no folder left either
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
+def test_sigterm_to_a_portable_run_reaches_its_rerun_which_cleans_up(tiny_mnist, tmp_path):
+    """`run --portable` hands the run to a fresh process on the terminal: SIGTERM to the one
+    the user started is passed on, the rerun removes what it wrote, both end 128 + 15."""
+    out = tmp_path / "deep" / "out"
+    parent = bench_process(*smoke_args(tiny_mnist, out, "--portable", "--max-steps", 10**6,
+                                       "--epochs", 1000))  # fmt: skip
+    assert parent.stdout is not None
+    while "seed 0" not in parent.stdout.readline():  # the rerun has started training
+        assert parent.poll() is None, parent.communicate()
+    (rerun,) = children_of(parent.pid)
+    parent.send_signal(signal.SIGTERM)
+    ended = time.monotonic()
+    _, stderr = parent.communicate(timeout=60)
+    assert time.monotonic() - ended < 20, "the rerun ended at the grace's end, not on SIGTERM"
+    assert parent.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and not alive(rerun)
+    assert not (tmp_path / "deep").exists()
+
+
 def test_ctrl_c_while_the_cli_loads_prints_one_line(tmp_path):
     # As from a terminal: SIGINT handled, even where this test runs with it ignored.
     process = bench_process(
@@ -521,3 +541,30 @@ def test_a_file_where_a_folder_should_be_is_named(template, tmp_path):
     path = save_result(template, tmp_path)
     outcome = invoke("compare", path, "--plot", path / "plot.png")
     one_line_exit_2(outcome, f"{path} is a file, not a folder")
+
+
+def test_no_home_folder_is_one_line_for_the_data_and_a_note_for_the_peak_cache(monkeypatch):
+    """A process with no HOME and no home in the user database: the default data folder
+    cannot exist (one line saying what to set), the optional peak cache is skipped (a note)."""
+    from bench.measure.peak import _cache_entry, save_cached
+    from bench.storage.records import Peak
+
+    def no_home(cls):
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("MNIST_BENCH_DATA", raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    with pytest.raises(DataError, match="no home folder .*set XDG_CACHE_HOME"):
+        load_mnist()
+    assert _cache_entry("Test CPU", "cpu", "fp32", 1) is None
+    peak = Peak(1e9, 1e9, 64, 1.0, "float32", "fp32", "2026-11-30T00:00:00+00:00")
+    assert "not cached (no home folder" in (save_cached(peak, None) or "")
+
+
+@pytest.mark.parametrize("option", ["--out", "--html"])
+def test_a_write_that_fails_leaves_no_folder_it_made(template, tmp_path, option):
+    save_result(template, tmp_path / "runs")
+    target = tmp_path / "new" / "deeper" / ("n" * 300)  # a name the system refuses
+    one_line_exit_2(invoke("report", tmp_path / "runs", option, target), "File name too long")
+    assert not (tmp_path / "new").exists()

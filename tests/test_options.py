@@ -29,6 +29,7 @@ from tests.test_faults import one_line_exit_2
         (["ab", "--margin", 50], "--margin 50.0: Input should be less than 50"),
         (["ab", "--a", "'unclosed"], '--a "\'unclosed": cannot be split into arguments'),
         (["ab", "--b-python", '"'], "--b-python '\"': cannot be split"),
+        (["ab", "--a-python", " "], "--a-python ' ': Value should have at least 1 item"),
         (["verify-portable", "--seeds", "-1"], "--seeds -1: Input should be greater"),
         (["verify-portable", "--reference", "nowhere.json"], "no reference digests at"),
         (["compare", "x", "--throughput-tolerance", 50], "--throughput-tolerance 50.0:"),

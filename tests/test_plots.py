@@ -1,5 +1,6 @@
 import statistics
 
+import matplotlib.pyplot as plt
 import pytest
 
 from bench.config.settings import Tolerances
@@ -8,6 +9,12 @@ from bench.show.plots import comparison_figure, sweep_figure
 from bench.storage.baselines import make_baseline
 from bench.storage.records import SweepPoint
 from tests.test_compare import sittings, variant
+
+
+@pytest.fixture(autouse=True)
+def figures_closed():
+    yield
+    plt.close("all")
 
 
 def test_the_comparison_figure_shows_what_compare_judged(template):
@@ -72,3 +79,12 @@ def test_the_sweep_figure_ticks_the_batch_sizes_swept():
     labels = [t.get_text() for axes in figure.axes for t in axes.get_yticklabels(which="both")]
     shown = [label for label in labels if label]
     assert shown and all(label.replace(",", "").isdigit() for label in shown), labels
+
+
+def test_the_comparison_figure_stays_bounded_however_many_runs(template):
+    runs = [variant(template, seed=seed, rate=10_000 + seed) for seed in range(300)]
+    figure = comparison_figure(compare([(None, run) for run in runs], [], Tolerances()))
+    width_in, height_in = figure.get_size_inches()
+    assert width_in <= 30 and height_in <= 30
+    accuracy_axes = figure.axes[1]
+    assert "300 runs" in accuracy_axes.get_xlabel() and not accuracy_axes.get_xticklabels()

@@ -97,6 +97,7 @@ def _split_numbers(text: Any) -> Any:
 
 GroupId = Annotated[str, AfterValidator(_group_id)]
 Arguments = Annotated[list[str], BeforeValidator(_split_arguments)]
+Command = Annotated[list[str], BeforeValidator(_split_arguments), Field(min_length=1)]
 Counts = Annotated[list[Bounded], BeforeValidator(_split_numbers), Field(min_length=1)]
 Seeds = Annotated[
     list[Annotated[int, Field(ge=0, le=MAX_SEED)]],
@@ -185,8 +186,8 @@ class AbRequest:
     a_options: Arguments
     b_options: Arguments
     common_options: Arguments
-    a_python: Arguments | None = None
-    b_python: Arguments | None = None
+    a_python: Command | None = None  # None: this interpreter
+    b_python: Command | None = None
     max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
     max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
     margin_pct: Annotated[float, Field(gt=0, lt=50)] = AB_MARGIN_PCT

@@ -28,7 +28,7 @@ from bench.measure.processes import ChildFailed, run_child
 from bench.measure.timing import timed
 from bench.storage.experiment import slug
 from bench.storage.records import Peak
-from mnist_core import PRECISIONS, set_float32_precision, user_cache_dir
+from mnist_core import PRECISIONS, DataError, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
 
@@ -72,11 +72,22 @@ def cache_path(device_name: str, device_type: str, precision: str, threads: int)
     return user_cache_dir() / "peak" / f"{name}.json"
 
 
-def save_cached(peak: Peak, path: Path) -> str | None:
+def _cache_entry(device_name: str, device_type: str, precision: str, threads: int) -> Path | None:
+    """cache_path, or None where there is no cache folder (no home folder: the cache is
+    optional)."""
+    try:
+        return cache_path(device_name, device_type, precision, threads)
+    except DataError:
+        return None
+
+
+def save_cached(peak: Peak, path: Path | None) -> str | None:
     """Put `peak` in the cache; None, or a note saying why it could not be (the cache is
     optional: the peak is then measured again next time)."""
     from bench.storage.files import write_json_atomic
 
+    if path is None:
+        return "the peak was not cached (no home folder: set XDG_CACHE_HOME to keep it)"
     try:
         # The cache's own entry: replacing it (another rank, a fresh `env --peak`) is its purpose.
         write_json_atomic(path, asdict(peak), replace=True)
@@ -93,11 +104,13 @@ def _parse(text: str | bytes) -> Peak:
     return PEAK_SCHEMA.validate_json(text)
 
 
-def _read_cached(path: Path) -> Peak | None:
+def _read_cached(path: Path | None) -> Peak | None:
     """The cached peak, read like any document (a regular file of bounded size, never waiting
     on a FIFO); None when it is absent, unreadable or not a peak: measure again."""
     from bench.storage.files import read_regular_file
 
+    if path is None:
+        return None
     try:
         return _parse(read_regular_file(path))
     except (OSError, ResultFileError, ValidationError):
@@ -110,7 +123,7 @@ def refresh_peak(
     """Measure the peak now, in this process, and put it in the cache `run` reads; the peak,
     and a note if the cache could not be written."""
     peak = measure_peak(device, precision)
-    return peak, save_cached(peak, cache_path(device_name, device.type, precision, threads))
+    return peak, save_cached(peak, _cache_entry(device_name, device.type, precision, threads))
 
 
 def cached_peak(
@@ -119,7 +132,7 @@ def cached_peak(
     """The cached peak for this device, torch, precision and thread count; measured once, in
     a separate process, when there is none. With it, a note if the cache could not be
     written."""
-    path = cache_path(device_name, device.type, precision, threads)
+    path = _cache_entry(device_name, device.type, precision, threads)
     peak = _read_cached(path)
     if peak is not None:
         return peak, None

@@ -1,10 +1,14 @@
 """Child processes that never outlive the one that started them.
 
-Each child leads its own process group, so that a terminal's Ctrl-C reaches it once, through
-its parent; when it overruns its time, or when the parent is interrupted or terminated, the
-group is ended (SIGTERM, which `mnist-bench` takes like Ctrl-C and so removes its unfinished
-files, then SIGKILL if it has not ended in time) and reaped. Replicates of `run --repeat`,
-`ab` and `verify-portable`, and the peak probe, all run this way.
+`run_child`: the child leads its own process group, so that a terminal's Ctrl-C reaches it
+once, through its parent; when it overruns its time, or when the parent is interrupted or
+terminated, the group is ended (SIGTERM, which `mnist-bench` takes like Ctrl-C and so removes
+its unfinished files, then SIGKILL if it has not ended in time) and reaped. Replicates of
+`run --repeat`, `ab` and `verify-portable`, and the peak probe, run this way.
+
+`run_in_foreground`: a child that takes over the terminal (portable mode's rerun, torchrun):
+it gets Ctrl-C from the terminal itself, SIGTERM or SIGHUP passed on from its parent, and the
+same grace to clean up before it is killed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
 GRACE_S = 30
@@ -33,6 +37,30 @@ def _end_process_group(process: subprocess.Popen[str]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _wait_or_kill(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_in_foreground(command: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """`command` writing to this terminal, to its end; its exit code."""
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C reached the child from the terminal already; a signal sent to this process
+        # alone (SIGTERM, SIGHUP: bench.errors.Terminated) is passed on.
+        signum = getattr(interrupt, "signum", None)
+        if signum is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
+        _wait_or_kill(process)
+        raise
 
 
 def run_child(command: Sequence[str], *, timeout_s: float) -> str:

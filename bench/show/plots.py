@@ -148,38 +148,51 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     return save_figure(comparison_figure(comparison), path)
 
 
+# A figure grows with what it shows up to this many inches a side (1,100 runs once made a
+# 66,000-pixel PNG); beyond this many runs, the accuracy bars go unlabelled.
+MAX_FIGURE_IN = 30
+LABELLED_RUNS = 60
+
+
 def comparison_figure(comparison: Comparison):
     """Above, each group's training throughput against its baseline, as compare judged it;
     below, the accuracy of each run."""
-    groups = comparison.groups
+    groups, rows = comparison.groups, comparison.rows
     figure, (rate_axes, acc_axes) = plt.subplots(
         2,
         1,
-        figsize=(max(10, len(comparison.rows) / 2), 5 + 1.1 * len(groups)),
+        figsize=(
+            min(MAX_FIGURE_IN, max(10, len(rows) / 2)),
+            min(MAX_FIGURE_IN, 5 + 1.1 * len(groups)),
+        ),
         gridspec_kw={"height_ratios": [1 + 1.1 * len(groups), 3.5]},
         layout="constrained",
     )
     legend = draw_against_baselines(rate_axes, comparison)
     if legend:
         figure.legend(handles=legend, loc="outside upper center", ncols=2, fontsize=8)
-    accuracies = [row.result.summary.final_test_accuracy_pct for row in comparison.rows]
+    accuracies = [row.result.summary.final_test_accuracy_pct for row in rows]
     acc_bars = acc_axes.bar(
-        range(len(comparison.rows)),
+        range(len(rows)),
         accuracies,
-        color=[device_color(row.result.environment.device_type) for row in comparison.rows],
+        color=[device_color(row.result.environment.device_type) for row in rows],
     )
-    acc_axes.set_xticks(
-        range(len(comparison.rows)),
-        [
-            f"{row.result.config.device} s{row.result.config.seed} {row.result.config.loader}"
-            + (f" ×{row.result.config.world_size}" if row.result.config.world_size > 1 else "")
-            for row in comparison.rows
-        ],
-        fontsize=7,
-        rotation=45,
-        ha="right",
-    )
-    acc_axes.bar_label(acc_bars, fmt="{:.2f}", fontsize=6, padding=2)
+    if len(rows) <= LABELLED_RUNS:
+        acc_axes.set_xticks(
+            range(len(rows)),
+            [
+                f"{row.result.config.device} s{row.result.config.seed} {row.result.config.loader}"
+                + (f" ×{row.result.config.world_size}" if row.result.config.world_size > 1 else "")
+                for row in rows
+            ],
+            fontsize=7,
+            rotation=45,
+            ha="right",
+        )
+        acc_axes.bar_label(acc_bars, fmt="{:.2f}", fontsize=6, padding=2)
+    else:
+        acc_axes.set_xticks([])
+        acc_axes.set_xlabel(f"{len(rows)} runs, in the order of the runs table")
     low = min(accuracies) if accuracies else 0
     acc_axes.set(
         ylim=(max(0, low - 1), 100), ylabel="final test accuracy (%)", title="Accuracy per run"

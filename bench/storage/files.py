@@ -38,14 +38,27 @@ def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
-def _make_folder(folder: Path, what: str | Path) -> None:
-    """`folder` and its missing parents; WriteError naming `what` if they cannot be made."""
+@contextmanager
+def _folder_made(folder: Path, what: str | Path) -> Iterator[None]:
+    """`folder` and its missing parents, made (WriteError naming `what` if they cannot be),
+    and removed again on leaving if nothing landed in them: a failed write leaves no empty
+    folder behind."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # exist_ok covers folders: this is a file in the way
-        raise WriteError(what, f"{folder} is a file, not a folder") from None
+        created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     except OSError as error:
         raise WriteError(what, _reason(error)) from None
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # exist_ok covers folders: this is a file in the way
+            raise WriteError(what, f"{folder} is a file, not a folder") from None
+        except OSError as error:
+            raise WriteError(what, _reason(error)) from None
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            for made in created:  # deepest first; rmdir only succeeds when empty
+                made.rmdir()
 
 
 @contextmanager
@@ -56,28 +69,28 @@ def atomic_path(path: Path, *, replace: bool = False) -> Iterator[Path]:
     exists), so no writer ever replaces a file it did not create; with `replace` it is renamed
     over the old one. Either way no reader sees a half-written file, and no temp file is left.
     """
-    _make_folder(path.parent, path)
-    try:
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".mnist-bench-", suffix=".tmp")
-    except OSError as error:
-        raise WriteError(path, _reason(error)) from None
-    os.close(handle)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; a result is an ordinary file
-    try:
-        yield tmp
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    except FileExistsError:
-        raise WriteError(path, "exists already; nothing was replaced") from None
-    except OSError as error:
-        raise WriteError(path, _reason(error)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _folder_made(path.parent, path):
+        try:
+            handle, name = tempfile.mkstemp(dir=path.parent, prefix=".mnist-bench-", suffix=".tmp")
+        except OSError as error:
+            raise WriteError(path, _reason(error)) from None
+        os.close(handle)
+        tmp = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; a result is an ordinary file
+        try:
+            yield tmp
+            if replace:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+        except FileExistsError:
+            raise WriteError(path, "exists already; nothing was replaced") from None
+        except OSError as error:
+            raise WriteError(path, _reason(error)) from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, replace: bool = False) -> None:
@@ -203,14 +216,7 @@ def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
     if nothing landed in them (a run that failed, or a launcher whose ranks write there later),
     so no empty folder is left behind."""
     what = f"cannot write results to {folder}"
-    try:
-        created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
-    except OSError as error:
-        raise WriteError(what, _reason(error)) from None
-    if folder not in created and not folder.is_dir():
-        raise WriteError(what, "not a folder")
-    try:
-        _make_folder(folder, what)
+    with _folder_made(folder, what):
         prefix = f".probe-{os.getpid()}-"
         probe = folder / (prefix + "x" * max(0, name_length - len(prefix)))
         try:
@@ -219,10 +225,6 @@ def output_folder(folder: Path, name_length: int) -> Iterator[Path]:
             raise WriteError(what, error.reason) from None
         probe.unlink()
         yield folder
-    finally:
-        with contextlib.suppress(OSError):
-            for made in created:  # deepest first; rmdir only succeeds when empty
-                made.rmdir()
 
 
 @contextmanager
