@@ -558,13 +558,19 @@ def verify_portable(
     digests (with `record`, first written from these runs: how the committed ones were made)."""
     import sys
 
-    if not request.record:
-        load_portable_digests(request.reference)  # an unreadable reference fails before the runs
+    # A reference that cannot be read, or (to record) written, fails before the runs.
+    reference = request.reference
+    reference_folder: AbstractContextManager[Path]
+    if request.record:
+        reference_folder = output_folder(reference.parent, len(reference.name))
+    else:
+        load_portable_digests(reference)
+        reference_folder = nullcontext(reference.parent)
     options = ["--data-dir", str(request.data_dir)] if request.data_dir else []
     options += ["--epochs", str(request.epochs)] if request.epochs else []
     options += ["--max-steps", str(request.max_steps)] if request.max_steps else []
     results: list[RunResult] = []
-    with output_folder(request.out_dir, 64):
+    with reference_folder, output_folder(request.out_dir, 64):
         for seed in request.seeds:
             command = [sys.executable, "-m", "bench", "run", "-d", "cpu", "--portable"]
             command += ["--seed", str(seed), "--out", str(request.out_dir), *options]
@@ -572,9 +578,9 @@ def verify_portable(
                 results.append(load_result(path))
                 if on_result:
                     on_result(results[-1])
-    if request.record:
-        save_portable_digests(portable_reference(results), request.reference)
-    return judge_portable(load_portable_digests(request.reference), results)
+        if request.record:
+            save_portable_digests(portable_reference(results), reference)
+    return judge_portable(load_portable_digests(reference), results)
 
 
 def portable_reference(results: Sequence[RunResult]) -> PortableDigests:

@@ -12,6 +12,7 @@ from bench.config.settings import PORTABLE_ENVIRONMENT
 from bench.judge.portable import CANNOT_JUDGE, DIFFERENT, REPRODUCED, judge_portable
 from bench.storage.portable import PortableDigests, load_portable_digests
 from tests.conftest import REPO_ROOT
+from tests.test_faults import invoke, one_line_exit_2
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -92,3 +93,12 @@ def test_a_portable_run_pins_its_knobs_and_verify_portable_checks_the_bits(tiny_
     reference.write_text(json.dumps(tampered))
     differs = runner.invoke(app, ["verify-portable", *common, "--out", str(tmp_path / "c")])
     assert differs.exit_code == 1 and "verdict: DIFFERENT" in differs.output
+
+
+def test_a_reference_that_cannot_be_written_fails_before_any_run(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    outcome = invoke("verify-portable", "--record", "--reference", blocker / "ref.json",
+                     "--seeds", "0", "--out", tmp_path / "runs")  # fmt: skip
+    one_line_exit_2(outcome, "a-file is a file, not a folder")
+    assert not (tmp_path / "runs").exists()  # no run was started
