@@ -750,8 +750,9 @@ def ab(
     at. The interval printed is a confidence sequence (each end 95 %), valid when it stops.
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
-    with the slowdown it could have missed. Exit codes: 0 ok, faster or inconclusive; 1
-    slower with --fail-on-regression; 2 bad input, or inconclusive with --strict.
+    with the slowdown it could have missed. A replicate running past the cap by more than the
+    longest so far is ended as hung. Exit codes: 0 ok, faster or inconclusive; 1 slower with
+    --fail-on-regression; 2 bad input, a hung replicate, or inconclusive with --strict.
     """
     from rich.console import Console
 

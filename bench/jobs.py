@@ -399,14 +399,16 @@ def run_sweep(
 REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
 
 
-def run_in_fresh_process(command: list[str], what: str, folder: Path) -> list[Path]:
+def run_in_fresh_process(
+    command: list[str], what: str, folder: Path, timeout_s: float = REPLICATE_TIMEOUT_S
+) -> list[Path]:
     """`command` (a `run`) in a fresh process (bench.measure.processes: it never outlives
-    this one); the result files it wrote into `folder`."""
+    this one, nor `timeout_s`); the result files it wrote into `folder`."""
     from bench.measure.processes import ChildFailed, run_child
 
     before = set(folder.glob("*.json")) if folder.exists() else set()
     try:
-        run_child(command, timeout_s=REPLICATE_TIMEOUT_S)
+        run_child(command, timeout_s=timeout_s)
     except ChildFailed as failure:
         raise ReplicateError(f"{what}: {failure}") from None
     return sorted(set(folder.glob("*.json")) - before)
@@ -471,7 +473,7 @@ def run_ab(
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
     replicates: list[Replicate] = []
     started = time.monotonic()
-    pair = 0
+    pair, longest_s = 0, 0.0
     with output_folder(request.out_dir, 64):
         while True:  # verdict_after ends it at max_pairs at the latest
             pair += 1
@@ -481,7 +483,14 @@ def run_ab(
                 command = [*python, "-m", "bench", "run", *request.common_options, *options]
                 command += ["--out", str(folder)]
                 order = len(replicates) + 1
-                new = run_in_fresh_process(command, f"variant {name}, replicate {order}", folder)
+                # A replicate may overrun the cap by as long as the longest so far took (the
+                # first, by a minute), no more: slower than estimated is allowed for, a hung
+                # one ends the series.
+                spent = time.monotonic() - started
+                allowed = max_time_s - spent + (longest_s if replicates else 60.0)
+                what = f"variant {name}, replicate {order}"
+                new = run_in_fresh_process(command, what, folder, min(REPLICATE_TIMEOUT_S, allowed))
+                longest_s = max(longest_s, time.monotonic() - started - spent)
                 if len(new) != 1:
                     raise ConfigError(
                         f"variant {name} wrote {len(new)} results per replicate: give it one "

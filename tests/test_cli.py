@@ -2,6 +2,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -231,6 +232,19 @@ def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, 
     strict = invoke(*args, "--max-pairs", 1, "--out", tmp_path / "ab2", "--fail-on-regression",
                     "--strict")  # fmt: skip
     assert strict.exit_code == 2 and "inconclusive (--strict)" in strict.output
+
+
+def test_ab_ends_a_hung_replicate_soon_after_its_cap_not_an_hour_later(tiny_mnist, tmp_path):
+    """B's interpreter hangs (a shell sleeping in its place): with a cap of 3 s it is ended
+    about a replicate's length past the cap, in one line, A's replicate kept."""
+    common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
+    started = time.monotonic()
+    outcome = invoke("ab", "--common", common, "--b-python", "sh -c 'sleep 600' hung",
+                     "--max-time", 0.05, "--out", tmp_path / "ab")  # fmt: skip
+    assert time.monotonic() - started < 120
+    assert outcome.exit_code == 2, outcome.output
+    assert "variant B, replicate 2: still running after" in outcome.output
+    assert len(list((tmp_path / "ab" / "A").glob("*.json"))) == 1
 
 
 def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_path):
