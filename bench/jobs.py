@@ -484,10 +484,15 @@ def run_ab(
                 command += ["--out", str(folder)]
                 order = len(replicates) + 1
                 # A replicate may overrun the cap by as long as the longest so far took (the
-                # first, by a minute), no more: slower than estimated is allowed for, a hung
-                # one ends the series.
+                # first, by a minute), and may take twice that longest (a slower variant's
+                # first, which the cap alone could end as soon as it passes), no more: slower
+                # than estimated is allowed for, a hung one ends the series.
                 spent = time.monotonic() - started
-                allowed = max_time_s - spent + (longest_s if replicates else 60.0)
+                allowed = (
+                    max(max_time_s - spent + longest_s, 2 * longest_s)
+                    if replicates
+                    else max_time_s + 60.0
+                )
                 what = f"variant {name}, replicate {order}"
                 new = run_in_fresh_process(command, what, folder, min(REPLICATE_TIMEOUT_S, allowed))
                 longest_s = max(longest_s, time.monotonic() - started - spent)

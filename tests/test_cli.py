@@ -247,6 +247,18 @@ def test_ab_ends_a_hung_replicate_soon_after_its_cap_not_an_hour_later(tiny_mnis
     assert len(list((tmp_path / "ab" / "A").glob("*.json"))) == 1
 
 
+def test_ab_lets_a_slower_variant_finish_its_first_pair_past_a_small_cap(tiny_mnist, tmp_path):
+    """B starts 2 s later than A (an interpreter slower to start): not hung, though its first
+    replicate ends past a 3 s cap; the pair is judged, inconclusive."""
+    common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
+    slower = f"sh -c 'sleep 2; exec {sys.executable} \"$@\"' slower"
+    outcome = invoke("ab", "--common", common, "--b-python", slower, "--max-time", 0.05,
+                     "--out", tmp_path / "ab")  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output
+    assert "inconclusive" in outcome.output
+    assert len(list((tmp_path / "ab" / "B").glob("*.json"))) == 1
+
+
 def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_path):
     out = tmp_path / "out"
     shown = smoke_run(tiny_mnist, out, "--repeat", 2, "--loader", "tensor")
