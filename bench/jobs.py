@@ -31,7 +31,7 @@ from bench.config.settings import (
     is_portable,
     utc_stamp,
 )
-from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileError
+from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileError, WriteError
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
@@ -576,6 +576,8 @@ def verify_portable(
     reference = request.reference
     reference_folder: AbstractContextManager[Path]
     if request.record:
+        if reference.is_dir():
+            raise WriteError(reference, "a folder, not a file")
         reference_folder = output_folder(reference.parent, len(reference.name))
     else:
         load_portable_digests(reference)

@@ -102,3 +102,12 @@ def test_a_reference_that_cannot_be_written_fails_before_any_run(tmp_path):
                      "--seeds", "0", "--out", tmp_path / "runs")  # fmt: skip
     one_line_exit_2(outcome, "a-file is a file, not a folder")
     assert not (tmp_path / "runs").exists()  # no run was started
+
+
+def test_a_reference_that_is_a_folder_fails_before_any_run(tmp_path):
+    folder = tmp_path / "references"
+    folder.mkdir()
+    outcome = invoke("verify-portable", "--record", "--reference", folder,
+                     "--seeds", "0", "--out", tmp_path / "runs")  # fmt: skip
+    one_line_exit_2(outcome, "references: a folder, not a file")
+    assert not (tmp_path / "runs").exists()  # no run was started
