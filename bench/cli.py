@@ -751,7 +751,7 @@ def ab(
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. A replicate running past the cap by more than the
-    longest so far, and for more than twice it, is ended as hung. Exit codes: 0 ok, faster or
+    longest so far, and for more than five times it, is ended as hung. Exit codes: 0 ok, faster or
     inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung replicate, or
     inconclusive with --strict.
     """

@@ -484,12 +484,12 @@ def run_ab(
                 command += ["--out", str(folder)]
                 order = len(replicates) + 1
                 # A replicate may overrun the cap by as long as the longest so far took (the
-                # first, by a minute), and may take twice that longest (a slower variant's
+                # first, by a minute), and may take five times that longest (a slower variant's
                 # first, which the cap alone could end as soon as it passes), no more: slower
                 # than estimated is allowed for, a hung one ends the series.
                 spent = time.monotonic() - started
                 allowed = (
-                    max(max_time_s - spent + longest_s, 2 * longest_s)
+                    max(max_time_s - spent + longest_s, 5 * longest_s)
                     if replicates
                     else max_time_s + 60.0
                 )

@@ -392,6 +392,7 @@ def test_sigterm_to_a_portable_run_reaches_its_rerun_which_cleans_up(tiny_mnist,
     assert time.monotonic() - ended < 20, "the rerun ended at the grace's end, not on SIGTERM"
     assert parent.returncode == 128 + signal.SIGTERM, stderr
     assert "Traceback" not in stderr and not alive(rerun)
+    assert stderr.count("error: interrupted") == 1, stderr  # the rerun's, said once
     assert not (tmp_path / "deep").exists()
 
 

@@ -39,16 +39,10 @@ def _end_process_group(process: subprocess.Popen[str]) -> None:
             continue
 
 
-def _wait_or_kill(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
-    try:
-        process.wait(timeout=GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def run_in_foreground(command: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-    """`command` writing to this terminal, to its end; its exit code."""
+    """`command` writing to this terminal, to its end; its exit code. Interrupted, the child
+    has the grace to end and say why itself (its code is then this one's); only a child that
+    does not is killed, and the interrupt goes on here."""
     process = subprocess.Popen(command, env=env)
     try:
         return process.wait()
@@ -59,8 +53,12 @@ def run_in_foreground(command: Sequence[str], env: Mapping[str, str] | None = No
         if signum is not None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signum)
-        _wait_or_kill(process)
-        raise
+        try:
+            return process.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise interrupt from None
 
 
 def run_child(command: Sequence[str], *, timeout_s: float) -> str:
@@ -80,7 +78,7 @@ def run_child(command: Sequence[str], *, timeout_s: float) -> str:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _end_process_group(process)
-        raise ChildFailed(f"still running after {timeout_s:g} s, ended") from None
+        raise ChildFailed(f"still running after {timeout_s:.0f} s, ended") from None
     except BaseException:
         _end_process_group(process)
         raise
