@@ -16,7 +16,14 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
 
-from bench.config.settings import ASSUMED_DRIFT, STRICT_SCHEMA, Percent, Positive, RunConfig
+from bench.config.settings import (
+    ASSUMED_DRIFT,
+    MAX_COUNT,
+    STRICT_SCHEMA,
+    Percent,
+    Positive,
+    RunConfig,
+)
 from bench.errors import BaselineError, ResultFileError, WriteError
 from bench.storage.experiment import (
     Hardware,
@@ -85,7 +92,7 @@ class Baseline:
     estimator: EstimatorName = "epoch-median"
     # Sittings: one `run --repeat` group each (ungrouped runs: a gap of SITTING_GAP_S starts a
     # new one). Within a sitting the runs vary by noise_cv; the sittings' medians by drift.
-    sittings: Annotated[int, Field(ge=1)] = 1
+    sittings: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1
     noise_cv: Annotated[float, Field(ge=0, le=10)] | None = None  # None: no sitting of 2+
     drift: Annotated[float, Field(ge=0, le=10)] | None = None  # None: a single sitting
     # The drift assumed while fewer than three sittings measured it (bench.judge.stats): this
@@ -110,7 +117,8 @@ class Baseline:
                 (usable_name(self.name), unusable_name(self.name)),
                 (len(set(run_ids)) == len(run_ids), "a run id appears twice in runs"),
                 (
-                    sittings == set(range(self.sittings)),
+                    # Counted first: a corrupt count (10**400) is refused, never enumerated.
+                    len(sittings) == self.sittings and sittings == set(range(len(sittings))),
                     f"runs in sittings {sorted(sittings)} for sittings {self.sittings}",
                 ),
                 (
