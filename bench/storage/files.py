@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import pickle
 import stat
@@ -174,27 +175,42 @@ def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise ResultFileError(f"not strict JSON (key {key!r} twice in one object)")
+            raise ValueError(f"key {key!r} twice in one object")
         seen.add(key)
     return dict(pairs)
 
 
-def read_document(path: Path) -> tuple[Any, bytes]:
-    """A JSON document from a regular file of bounded size, parsed strictly (no NaN or
-    Infinity) by pydantic-core, whose nesting depth is bounded, and refused when an object
-    gives a key twice (a reader would silently take one of the two); and the file's bytes,
-    which the schema then validates."""
-    from pydantic_core import from_json
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond what a float holds")
+    return value
 
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_document(path: Path) -> tuple[Any, bytes]:
+    """A JSON document from a regular file of bounded size, parsed once, strictly: UTF-8, no
+    NaN or Infinity (nor a number that overflows to it), nesting within the recursion limit,
+    and no object that gives a key twice (a reader would silently take one of the two); and
+    the file's bytes, which the schema then validates."""
     try:
         raw = read_regular_file(path)
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
-        document = from_json(raw, allow_inf_nan=False)
-    except ValueError as error:
+        document = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_one_value_per_key,
+            parse_float=_finite,
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise ResultFileError("not strict JSON (nested past the recursion limit)") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
         raise ResultFileError(f"not strict JSON ({error})") from None
-    json.loads(raw, object_pairs_hook=_one_value_per_key)  # parsed once already: depth bounded
     return document, raw
 
 
