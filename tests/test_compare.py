@@ -589,7 +589,9 @@ def test_two_machines_under_one_label_each_get_their_own_baselines_verdict(templ
     assert len(comparison.groups) == 2
     assert len({group.label for group in comparison.groups}) == 1  # printed alike
     by_baseline = {
-        comparison.verdict_of(group).baseline: comparison.verdict_of(group).speed.verdict
+        comparison.verdict_of(group.identity).baseline: comparison.verdict_of(
+            group.identity
+        ).speed.verdict
         for group in comparison.groups
     }
     assert by_baseline == {"here": "slower", "there": "ok"}

@@ -84,10 +84,10 @@ class Comparison:
     baseline_problems: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
     verdicts: list[GroupVerdict] = field(default_factory=list)  # groups against baselines
 
-    def verdict_of(self, group: Group) -> GroupVerdict | None:
-        """The group's verdict against its baseline; None when none judged it (no baseline, or
-        its runs are the baseline's own)."""
-        return next((v for v in self.verdicts if v.identity == group.identity), None)
+    def verdict_of(self, identity: Identity) -> GroupVerdict | None:
+        """The verdict of the group of that identity against its baseline; None when none
+        judged it (no baseline, or its runs are the baseline's own)."""
+        return next((v for v in self.verdicts if v.identity == identity), None)
 
     @property
     def regressions(self) -> list[str]:

@@ -89,7 +89,7 @@ def draw_against_baselines(axes, comparison: Comparison) -> list[Line2D | Patch]
     the group, of the runs it judged) as a bar, the baseline's as a line across it, and the
     verdict beneath; the legend entries that explain them."""
     groups = comparison.groups
-    verdicts = [comparison.verdict_of(group) for group in groups]
+    verdicts = [comparison.verdict_of(group.identity) for group in groups]
     speeds = [verdict.speed if verdict else None for verdict in verdicts]
     rates = [
         speed.b_images_per_s if speed else group.geomean_train_images_per_s

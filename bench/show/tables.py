@@ -567,8 +567,7 @@ def to_markdown(tables: Sequence[TableData], footnotes: Sequence[str]) -> str:
 def group_record(comparison: Comparison, row: RunRow) -> dict[str, Any]:
     """The verdicts of the run's group against its baseline (empty when it has none), for the
     CSV: speed over runs and accuracy over seeds, each as a verdict and in words."""
-    identity = identity_of(row.result)
-    group = next((g for g in comparison.verdicts if g.identity == identity), None)
+    group = comparison.verdict_of(identity_of(row.result))
     if group is None:
         return dict.fromkeys(GROUP_COLUMNS, "")
     label = group.label
