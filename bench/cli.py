@@ -124,11 +124,15 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 def say(console: Console, text: str, style: str | None = None) -> None:
-    """`echo` through a rich console: no markup, no highlighting, nothing raw; long lines left
-    to the terminal to wrap (piped, never cut)."""
+    """`echo` through a rich console: no markup, no highlighting, nothing raw; in a terminal,
+    long lines wrapped at spaces, so that no number or verdict is split (piped, never cut)."""
     from bench.show.tables import inert
+    from bench.show.terminal import wrapped_at_spaces
 
-    console.print(inert(text), markup=False, highlight=False, style=style, soft_wrap=True)
+    text = inert(text)
+    if console.is_terminal and len(text) > console.width:
+        text = "\n".join(wrapped_at_spaces(text, console.width))
+    console.print(text, markup=False, highlight=False, style=style, soft_wrap=True)
 
 
 def show_table(console: Console, table: TableData) -> None:

@@ -84,3 +84,15 @@ def test_a_name_longer_than_the_terminal_breaks_after_its_hyphens_and_nothing_el
     first, second = lines[baseline].split()[1], lines[baseline + 1].strip()
     assert first.endswith("-") and first + second == name  # broken after a hyphen, whole
     assert {"adam-fused", "[−14.2,", "+45.4]"} <= {word for line in lines for word in line.split()}
+
+
+def test_a_long_note_wraps_at_spaces_and_keeps_each_figure_whole():
+    from bench.cli import say
+
+    console = Console(width=80, file=io.StringIO(), force_terminal=True, color_system=None)
+    note = "n" * 76 + " 8.7 % run-to-run noise, drift between sittings ±8.0 % (partly assumed)"
+    say(console, note)
+    lines = console.file.getvalue().splitlines()
+    assert len(lines) == 2 and max(len(line) for line in lines) <= 80
+    assert lines[1].startswith("8.7 %")  # the figure moved whole, not split from its unit
+    assert " ".join(lines) == note

@@ -108,12 +108,21 @@ def _boxed(table: TableData, width: int) -> Table:
     return rendered
 
 
+# Stands for the space between a number and its % while lines are broken, so that "8.0 %"
+# stays one figure: a control character, which inert text never holds.
+GLUE = "\x00"
+
+
 def wrapped_at_spaces(text: str, room: int) -> list[str]:
-    """`text` in lines of at most `room` columns, broken at spaces; only a word longer than a
-    whole line (a long baseline name) is broken too, after its hyphens."""
-    lines = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
-    if any(cell_len(line) > room for line in lines):
-        lines = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=True)
+    """`text` in lines of at most `room` columns, broken at spaces but never between a number
+    and its %; only a word longer than a whole line (a long baseline name) is broken too,
+    after its hyphens."""
+    glued = text.replace(" %", GLUE + "%")
+    for after_hyphens in (False, True):
+        wrapped = textwrap.wrap(glued, room, break_long_words=False, break_on_hyphens=after_hyphens)
+        lines = [line.replace(GLUE, " ") for line in wrapped]
+        if all(cell_len(line) <= room for line in lines):
+            break
     return lines or ["-"]
 
 
