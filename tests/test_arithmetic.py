@@ -105,3 +105,41 @@ def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monk
     assert cache_path("Test CPU", "cpu", "fp32", 1).is_file()
     assert cached_peak(cpu, "Test CPU", "fp32", 1) == (first, None)  # no new measurement
     assert cache_path("Test CPU", "cpu", "fp32", 2) != cache_path("Test CPU", "cpu", "fp32", 1)
+
+
+def test_a_peak_below_what_the_run_achieves_gives_no_mfu_and_says_why(
+    tiny_mnist, tmp_path, monkeypatch
+):
+    """A peak probed on a busy machine once printed "MFU 133 % of 18 GFLOP/s"."""
+    import json
+    from dataclasses import asdict
+
+    from bench.measure.environment import fingerprint
+    from bench.measure.peak import measure_peak, peak_machine
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cpu = torch.device("cpu")
+    entry = cache_path(peak_machine(fingerprint(cpu)), "cpu", "fp32", 1)
+    entry.parent.mkdir(parents=True)
+    too_low = asdict(measure_peak(cpu)) | {"matmul_flops_per_s": 1.0}
+    entry.write_text(json.dumps(too_low))
+    config = RunConfig(device="cpu", epochs=1, max_steps_per_epoch=2, threads=1)
+    result = measure(config, load_mnist(tiny_mnist, download=False))
+    assert result.summary.mfu_pct is None
+    assert any(note.startswith("no MFU: the run achieved") for note in result.notes)
+
+
+def test_machines_that_share_a_name_keep_apart_peaks():
+    """Two "AMD EPYC"s of other models (≈ 3× apart here) never read each other's peak."""
+    import dataclasses
+
+    from bench.measure.environment import fingerprint
+    from bench.measure.peak import peak_machine
+
+    here = fingerprint(torch.device("cpu"))
+    assert here.cpu is not None
+    elsewhere = dataclasses.replace(here, cpu=dataclasses.replace(here.cpu, model=999))
+    assert here.device_name == elsewhere.device_name
+    assert cache_path(peak_machine(here), "cpu", "fp32", 2) != cache_path(
+        peak_machine(elsewhere), "cpu", "fp32", 2
+    )

@@ -1,6 +1,6 @@
-"""What the READMEs and docs/ name exists: files and folders, dotted modules, the modules each room's
-architecture bullet lists, `mnist-bench` commands and nox sessions. Docs cannot drift from the
-code unnoticed."""
+"""What the READMEs and docs/ name exists: files and folders, dotted modules, the modules each
+room's architecture bullet lists, `mnist-bench` commands and nox sessions. Docs cannot drift from
+the code unnoticed."""
 
 import importlib.util
 import re

@@ -320,10 +320,10 @@ def test_a_fifo_in_place_of_the_cached_peak_is_passed_over(tiny_mnist, tmp_path,
     import torch
 
     from bench.measure.environment import fingerprint
-    from bench.measure.peak import cache_path
+    from bench.measure.peak import cache_path, peak_machine
 
-    device_name = fingerprint(torch.device("cpu")).device_name
-    fifo = cache_path(device_name, "cpu", "fp32", 1)  # the entry of a run with --threads 1
+    machine = peak_machine(fingerprint(torch.device("cpu")))
+    fifo = cache_path(machine, "cpu", "fp32", 1)  # the entry of a run with --threads 1
     fifo.parent.mkdir(parents=True)
     os.mkfifo(fifo)
     args = smoke_args(tiny_mnist, tmp_path / "out", "--threads", 1)

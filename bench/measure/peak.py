@@ -4,10 +4,10 @@ They give the denominators for model FLOPs utilisation (MFU); each warms up, the
 repetitions between synchronisations and keeps the best, as peak figures are usually stated.
 The matmul runs in the precision the run uses (IEEE fp32, TF32, bf16 or fp16).
 
-`run` takes its peak from a per-user cache, keyed by device, torch version, precision and CPU
-threads, and fills a missing entry from a separate process (`python -m bench.measure.peak`), so that
-the probe's buffers never count in the run's peak memory and its seconds are paid once per
-machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
+`run` takes its peak from a per-user cache, keyed by device and machine key, torch version,
+precision and CPU threads, and fills a missing entry from a separate process (`python -m
+bench.measure.peak`), so that the probe's buffers never count in the run's peak memory and its
+seconds are paid once per machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pydantic import TypeAdapter, ValidationError
 from bench.errors import ResultFileError, first_error
 from bench.measure.processes import ChildFailed, run_child
 from bench.measure.timing import timed
-from bench.storage.experiment import slug
+from bench.storage.experiment import hardware_of, slug
 from bench.storage.records import Peak
+from bench.storage.results import Environment
 from mnist_core import PRECISIONS, DataError, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
@@ -64,6 +65,14 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
         precision=precision,
         measured_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def peak_machine(environment: Environment) -> str:
+    """What a cached peak belongs to: the device's name and the machine key of the fingerprint
+    (CPU vendor, family, model, stepping and ATen's instruction set; the GPU's compute
+    capability), as results are judged: two "AMD EPYC"s sharing a home folder differ ≈ 3×."""
+    hardware = hardware_of(environment)
+    return " ".join(filter(None, (hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu)))
 
 
 def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:

@@ -20,7 +20,7 @@ from bench.measure.distributed import aggregate
 from bench.measure.disturbance import Sampler, crowding
 from bench.measure.environment import fingerprint
 from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
-from bench.measure.peak import PeakProbeError, cached_peak
+from bench.measure.peak import PeakProbeError, cached_peak, peak_machine
 from bench.measure.timing import BLOCK_STEPS, BlockClock, timed
 from bench.storage.records import Peak
 from bench.storage.results import (
@@ -178,13 +178,21 @@ def _summarise(
         train_flops_per_s=train_flops_per_s,
         peak_matmul_flops_per_s=peak.matmul_flops_per_s if peak else None,
         peak_measured_utc=peak.measured_utc if peak else None,
-        # Each device (rank) has its own peak; the achieved FLOP/s are all devices'.
-        mfu_pct=100 * train_flops_per_s / (peak.matmul_flops_per_s * config.world_size)
-        if peak
-        else None,
+        mfu_pct=_mfu_pct(train_flops_per_s, peak, config.world_size),
         estimator=estimator,
         block_steps=min(BLOCK_STEPS, steps),
     )
+
+
+def _mfu_pct(train_flops_per_s: float, peak: Peak | None, world_size: int) -> float | None:
+    """The achieved FLOP/s as a share of the peak; None without a peak, or where the run beat
+    it: a peak below what the network achieves was measured on a busy machine, and a share
+    above 100 % would only mislead."""
+    if peak is None:
+        return None
+    # Each device (rank) has its own peak; the achieved FLOP/s are all devices'.
+    share = 100 * train_flops_per_s / (peak.matmul_flops_per_s * world_size)
+    return share if share <= 100 else None
 
 
 def _notes(
@@ -304,7 +312,7 @@ def benchmark(
     peak: Peak | None = None
     try:
         peak, not_cached = cached_peak(
-            device, environment.device_name, config.precision, environment.threads
+            device, peak_machine(environment), config.precision, environment.threads
         )
         notes += [not_cached] if not_cached else []
     except PeakProbeError as error:
@@ -341,6 +349,15 @@ def benchmark(
             return None
     with torch.device("meta"):
         flops = training_flops_per_sample(Net(), config.batch_size)
+    summary = _summarise(config, epochs, flops, device, peak, rss_scope, training.steps)
+    if peak is not None and summary.mfu_pct is None:
+        notes.append(
+            f"no MFU: the run achieved {summary.train_flops_per_s / 1e9:,.1f} GFLOP/s, more than "
+            f"the cached peak of {peak.matmul_flops_per_s / 1e9:,.1f} (measured "
+            f"{peak.measured_utc}, most likely on a busy machine); re-measure it with "
+            f"`mnist-bench env -d {config.device} --peak --precision {config.precision}` "
+            "on a quiet machine"
+        )
     result = RunResult(
         run_id=new_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
@@ -356,7 +373,7 @@ def benchmark(
             test_samples=len(data.test),
         ),
         epochs=epochs,
-        summary=_summarise(config, epochs, flops, device, peak, rss_scope, training.steps),
+        summary=summary,
         step_losses=step_losses,
         per_class_accuracy_pct=evaluation.per_class_accuracy_pct,
         confusion=evaluation.confusion,
