@@ -457,13 +457,11 @@ def test_world_size_without_a_rendezvous_address_is_one_line(tiny_mnist, tmp_pat
 def test_a_rank_whose_peers_never_join_ends_in_one_line(tiny_mnist, tmp_path):
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
-    started = time.monotonic()
     process = bench_process(*smoke_args(tiny_mnist, tmp_path / "o", "--dist-timeout", 3), env=env)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2 and "Traceback" not in stderr, stderr
     (line,) = stderr.strip().splitlines()
     assert "did not meet" in line and "--dist-timeout 3 s" in line
-    assert time.monotonic() - started < 90
     assert not (tmp_path / "o").exists()
 
 
