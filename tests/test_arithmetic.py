@@ -1,5 +1,6 @@
 """What arithmetic a run did: fp32 vs TF32, determinism per device, and that results say so."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from bench.config.devices import KINDS
 from bench.config.settings import RunConfig
 from bench.measure.peak import cache_path, cached_peak
 from mnist_core import (
@@ -19,7 +21,6 @@ from mnist_core import (
     seed_everything,
     set_float32_precision,
 )
-from mnist_core import determinism as determinism_module
 from tests.conftest import measure
 
 
@@ -52,7 +53,7 @@ def test_fp32_is_ieee_in_every_backend_and_tf32_only_on_cuda():
     ],
 )
 def test_determinism_mode_per_device(device_type, deterministic, mode):
-    assert determinism_mode(device_type, deterministic) == mode
+    assert determinism_mode(deterministic, KINDS[device_type].bitwise_reruns) == mode
 
 
 def test_warn_only_determinism_reaches_torch():
@@ -75,7 +76,8 @@ def test_a_result_records_its_arithmetic(tiny_mnist):
 
 def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_mnist, monkeypatch):
     # The MPS decision, exercised on the CPU: pretend the CPU lacks a deterministic kernel.
-    monkeypatch.setitem(determinism_module.NO_DETERMINISTIC_KERNEL, "cpu", "max_pool2d backward")
+    lacking = dataclasses.replace(KINDS["cpu"], no_deterministic_kernel="max_pool2d backward")
+    monkeypatch.setitem(KINDS, "cpu", lacking)
     result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     assert (result.arithmetic.determinism, result.arithmetic.bitwise_reruns) == (WARN_ONLY, False)
     assert any("bitwise" in note for note in result.notes)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from pydantic import TypeAdapter, ValidationError
 
+from bench.config.devices import kind_of
 from bench.errors import ResultFileError, first_error
 from bench.measure.processes import ChildFailed, run_child
 from bench.measure.timing import timed
@@ -47,12 +48,12 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
     """Measure in this process, with fp32 work set to `precision`'s arithmetic."""
     set_float32_precision(precision)
     dtype = PRECISIONS[precision] or torch.float32
-    on_gpu = device.type != "cpu"
-    size = 8192 if on_gpu else 1024
+    kind = kind_of(device.type)
+    size = kind.peak_matmul_size
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    matmul_s = _best_seconds(device, lambda: torch.mm(a, b), repeats=10 if on_gpu else 5)
-    copy_mb = 1024 if on_gpu else 256
+    matmul_s = _best_seconds(device, lambda: torch.mm(a, b), repeats=10 if kind.queued else 5)
+    copy_mb = 1024 if kind.queued else 256
     source = torch.empty(int(copy_mb * 2**20), dtype=torch.uint8, device=device)
     target = torch.empty_like(source)
     copy_s = _best_seconds(device, lambda: target.copy_(source), repeats=10)
@@ -76,7 +77,7 @@ def peak_machine(environment: Environment) -> str:
 
 
 def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:
-    threads_part = f"-t{threads}" if device_type == "cpu" else ""
+    threads_part = f"-t{threads}" if kind_of(device_type).host_threads else ""
     name = f"{device_type}-{slug(device_name)}{threads_part}-torch{torch.__version__}-{precision}"
     return user_cache_dir() / "peak" / f"{name}.json"
 

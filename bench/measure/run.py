@@ -14,6 +14,7 @@ from typing import Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from bench.config.devices import kind_of
 from bench.config.resolve import global_batch_size, resolve
 from bench.config.settings import RunConfig
 from bench.measure.distributed import aggregate
@@ -80,7 +81,7 @@ def set_up_arithmetic(
     """Set fp32 precision and kernel determinism for `config` on `device`, seed every RNG;
     return what took effect and the data generator."""
     settings = set_float32_precision(config.precision)
-    mode = determinism_mode(device.type, config.deterministic)
+    mode = determinism_mode(config.deterministic, kind_of(device.type).bitwise_reruns)
     generator = seed_everything(config.seed, mode)
     autocast = PRECISIONS[config.precision]
     arithmetic = Arithmetic(
@@ -162,7 +163,8 @@ def _summarise(
     steady_images_per_s = estimate(epochs, estimator)
     train_flops_per_s = flops_per_sample * steady_images_per_s
     reached = next((m for m in epochs if m.test_accuracy_pct >= config.target_acc_pct), None)
-    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    counted = kind_of(device.type).peak_memory
+    peak_device = torch.accelerator.max_memory_allocated(device) / 2**20 if counted else None
     return Summary(
         warmup_train_s=epochs[0].train_s,
         steady_train_images_per_s=steady_images_per_s,
@@ -305,7 +307,7 @@ def benchmark(
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
     # The CPU the run itself asks for: its threads on the CPU, a feeding thread elsewhere.
-    asked = (environment.threads if device.type == "cpu" else 1) * config.world_size
+    asked = (environment.threads if kind_of(device.type).host_threads else 1) * config.world_size
     if reporter and (crowded := crowding(asked)):  # said before training starts
         reporter.warn(crowded)
     notes = []
@@ -324,8 +326,8 @@ def benchmark(
         config.loader, data.train, global_batch_size(config), device, generator, shard
     )
     test_loader = make_loader(config.loader, data.test, config.eval_batch_size, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    if kind_of(device.type).peak_memory:
+        torch.accelerator.reset_peak_memory_stats(device)
     forward = wrap(model, device) if rank else model
     training = _set_up_training(config, model, forward, optimizer, train_loader)
     rss_scope = reset_peak_rss()
