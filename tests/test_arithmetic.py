@@ -64,6 +64,7 @@ def test_warn_only_determinism_reaches_torch():
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
 
 
+@pytest.mark.slow
 def test_a_result_records_its_arithmetic(tiny_mnist):
     result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     arithmetic = result.arithmetic
@@ -74,6 +75,7 @@ def test_a_result_records_its_arithmetic(tiny_mnist):
     assert result.summary.peak_host_rss_scope == "training"
 
 
+@pytest.mark.slow
 def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_mnist, monkeypatch):
     # The MPS decision, exercised on the CPU: pretend the CPU lacks a deterministic kernel.
     lacking = dataclasses.replace(KINDS["cpu"], no_deterministic_kernel="max_pool2d backward")
@@ -83,6 +85,7 @@ def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_
     assert any("bitwise" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_cublas_workspace_is_set_when_mnist_core_is_imported():
     env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
     shown = subprocess.run(
@@ -99,6 +102,7 @@ def test_cublas_workspace_is_set_when_mnist_core_is_imported():
     assert shown.stdout.strip() == ":4096:8"
 
 
+@pytest.mark.slow
 def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cpu = torch.device("cpu")

@@ -36,6 +36,7 @@ def smoke_run(data, out, *extra):
     )
 
 
+@pytest.mark.slow
 def test_run_writes_result_and_plot(tiny_mnist, tmp_path):
     out = tmp_path / "results"
     result = smoke_run(tiny_mnist, out, "--target-acc", 1, "--plot")
@@ -57,6 +58,7 @@ def test_run_writes_result_and_plot(tiny_mnist, tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_same_seed_twice_gives_the_same_weights_digest(tiny_mnist, tmp_path):
     for name in ("a", "b"):
         assert smoke_run(tiny_mnist, tmp_path / name).exit_code == 0
@@ -175,6 +177,7 @@ def test_cli_choices_match_the_library():
     assert [choice.value for choice in Precision] == list(PRECISIONS)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(
@@ -211,6 +214,7 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
     assert not out.exists(), "an interrupted first run leaves no empty folder"
 
 
+@pytest.mark.slow
 def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, tmp_path):
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     args = ["ab", "--a", "--loader tensor", "--b", "--loader torchvision", "--common", common]
@@ -233,6 +237,7 @@ def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, 
     assert strict.exit_code == 2 and "inconclusive (--strict)" in strict.output
 
 
+@pytest.mark.slow
 def test_ab_ends_a_hung_replicate_soon_after_its_cap_not_an_hour_later(tiny_mnist, tmp_path):
     """B's interpreter hangs (a shell sleeping in its place): with a cap of 3 s it is ended
     about a replicate's length past the cap, in one line, A's replicate kept."""
@@ -244,6 +249,7 @@ def test_ab_ends_a_hung_replicate_soon_after_its_cap_not_an_hour_later(tiny_mnis
     assert len(list((tmp_path / "ab" / "A").glob("*.json"))) == 1
 
 
+@pytest.mark.slow
 def test_ab_lets_a_slower_variant_finish_its_first_pair_past_a_small_cap(tiny_mnist, tmp_path):
     """B starts 2 s later than A (an interpreter slower to start): not hung, though its first
     replicate ends past a 3 s cap; the pair is judged, inconclusive."""
@@ -256,6 +262,7 @@ def test_ab_lets_a_slower_variant_finish_its_first_pair_past_a_small_cap(tiny_mn
     assert len(list((tmp_path / "ab" / "B").glob("*.json"))) == 1
 
 
+@pytest.mark.slow
 def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_path):
     out = tmp_path / "out"
     shown = smoke_run(tiny_mnist, out, "--repeat", 2, "--loader", "tensor")

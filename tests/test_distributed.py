@@ -71,6 +71,7 @@ def test_shards_of_each_batch_cover_it_once(tiny_mnist):
         assert torch.equal(torch.cat([p[0] for p in parts]), images)
 
 
+@pytest.mark.slow
 def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     single = subprocess.run(
         [sys.executable, "-m", "bench", *bench_args(tiny_mnist, tmp_path / "single")],
@@ -120,6 +121,7 @@ def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     assert distance < 1e-4
 
 
+@pytest.mark.slow
 def test_two_nodes_on_loopback(tiny_mnist, tmp_path):
     port = str(free_port())
     nodes = [
@@ -174,6 +176,7 @@ def _rank_pid(agent: int, rank: str) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_dying_rank_ends_the_run_without_a_result(tiny_mnist, tmp_path):
     agent = subprocess.Popen(
         torchrun(
@@ -203,6 +206,7 @@ def test_a_dying_rank_ends_the_run_without_a_result(tiny_mnist, tmp_path):
     assert not list((tmp_path / "out").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_a_rendezvous_that_cannot_form_fails_in_bounded_time(tiny_mnist, tmp_path):
     lonely = subprocess.run(
         torchrun(
@@ -230,6 +234,7 @@ def test_a_rendezvous_that_cannot_form_fails_in_bounded_time(tiny_mnist, tmp_pat
     assert not list((tmp_path / "out").glob("*.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

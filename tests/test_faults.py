@@ -83,6 +83,7 @@ def test_out_of_range_options_end_in_one_line(tiny_mnist, tmp_path, args, option
     assert not out.exists(), "no folder left behind by a refused run"
 
 
+@pytest.mark.slow
 def test_more_threads_than_cores_are_allowed_and_noted(tiny_mnist, tmp_path):
     threads = (os.cpu_count() or 1) + 1
     outcome = smoke(tiny_mnist, tmp_path, "--threads", threads)
@@ -326,6 +327,7 @@ def test_documents_no_run_could_have_written_are_refused(template, tmp_path, mut
     assert results == [] and len(problems) == 1
 
 
+@pytest.mark.slow
 def test_a_corrupt_peak_cache_is_measured_again(tmp_path, monkeypatch):
     import torch
 
@@ -469,6 +471,7 @@ def test_distributed_user_errors_end_before_torchrun_starts(tiny_mnist, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_stray_world_size_is_a_clear_error(tiny_mnist, tmp_path):
     env = {**os.environ, "WORLD_SIZE": "2"}
     env.pop("RANK", None)
@@ -489,6 +492,7 @@ JSON_NASTIES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -302,6 +302,7 @@ def own_cache(tmp_path, monkeypatch) -> Path:
     return cache / "mnist-bench" / "peak"
 
 
+@pytest.mark.slow
 def test_a_peak_cache_that_cannot_be_written_is_a_note(tiny_mnist, tmp_path, own_cache):
     own_cache.parent.mkdir(parents=True)
     own_cache.write_text("a file where the cache folder should be")
@@ -313,6 +314,7 @@ def test_a_peak_cache_that_cannot_be_written_is_a_note(tiny_mnist, tmp_path, own
     assert any("the peak was not cached" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_a_fifo_in_place_of_the_cached_peak_is_passed_over(tiny_mnist, tmp_path, own_cache):
     import torch
 
@@ -351,6 +353,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
 def test_sigterm_to_a_repeat_series_ends_and_reaps_its_replicate(tiny_mnist, tmp_path):
     out = tmp_path / "deep" / "out"
@@ -373,6 +376,7 @@ def test_sigterm_to_a_repeat_series_ends_and_reaps_its_replicate(tiny_mnist, tmp
     assert not (tmp_path / "deep").exists()  # nothing written: no folder left either
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
 def test_sigterm_to_a_portable_run_reaches_its_rerun_which_cleans_up(tiny_mnist, tmp_path):
     """`run --portable` hands the run to a fresh process on the terminal: SIGTERM to the one
@@ -431,6 +435,7 @@ def test_an_interrupted_baseline_save_does_not_speak_of_runs(template, tmp_path,
     assert outcome.exit_code == 130 and outcome.output.strip() == "error: interrupted"
 
 
+@pytest.mark.slow
 def test_a_failed_repeat_leaves_no_folder_behind(tmp_path):
     out = tmp_path / "a" / "b" / "c"
     outcome = invoke("run", "-d", "cpu", "--repeat", 2, "--data-dir", tmp_path / "no-data",
@@ -451,6 +456,7 @@ def test_world_size_without_a_rendezvous_address_is_one_line(tiny_mnist, tmp_pat
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_rank_whose_peers_never_join_ends_in_one_line(tiny_mnist, tmp_path):
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
