@@ -67,6 +67,7 @@ def test_same_seed_twice_gives_the_same_weights_digest(tiny_mnist, tmp_path):
     assert load_result(a).weights_sha256 == load_result(b).weights_sha256
 
 
+@pytest.mark.slow
 def test_both_loaders_in_one_run_give_identical_weights(tiny_mnist, tmp_path):
     result = smoke_run(
         tiny_mnist, tmp_path, "-d", "cpu", "--loader", "torchvision", "--loader", "tensor"
