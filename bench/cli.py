@@ -280,7 +280,7 @@ def run(
             "--portable",
             help="The reference arithmetic path, the same bits on any x86-64 CPU: reruns "
             "itself in a fresh process with ATen's default kernels, oneDNN at SSE4.1, "
-            "MKL_CBWR=COMPATIBLE and one thread (slower; README, Machines).",
+            "MKL_CBWR=COMPATIBLE and one thread (slower; docs/machines.md).",
         ),
     ] = False,
     group: Annotated[str | None, typer.Option(hidden=True)] = None,

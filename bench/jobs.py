@@ -303,7 +303,7 @@ def describe_environment(
     also refreshes the peak cache that `run` reads, or a note says why it could not)."""
     from bench.config.resolve import check_precision
     from bench.measure.environment import fingerprint
-    from bench.measure.peak import refresh_peak
+    from bench.measure.peak import peak_machine, refresh_peak
     from mnist_core import resolve_device
 
     resolved = resolve_device(device)
@@ -312,7 +312,7 @@ def describe_environment(
         return environment, None, None
     check_precision(peak_precision, resolved.type)
     return environment, *refresh_peak(
-        resolved, environment.device_name, peak_precision, environment.threads
+        resolved, peak_machine(environment), peak_precision, environment.threads
     )
 
 

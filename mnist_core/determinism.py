@@ -17,21 +17,18 @@ Mode = Literal["strict", "warn-only", "off"]
 STRICT: Final = "strict"
 WARN_ONLY: Final = "warn-only"
 OFF: Final = "off"
-# Devices where an op this network needs has no deterministic kernel in torch, so strict mode
-# would raise: MPS's max_pool2d backward. There the run warns instead, and bitwise reruns are
-# not guaranteed.
-NO_DETERMINISTIC_KERNEL = {"mps": "max_pool2d backward"}
 
 
 def set_cublas_workspace() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
 
 
-def determinism_mode(device_type: str, deterministic: bool) -> Mode:
-    """strict, warn-only (asked for, but the device lacks a deterministic kernel) or off."""
+def determinism_mode(deterministic: bool, deterministic_kernels: bool = True) -> Mode:
+    """strict, warn-only (asked for, but the device lacks a deterministic kernel for an op the
+    network needs, so strict mode would raise; its reruns are then not bitwise) or off."""
     if not deterministic:
         return OFF
-    return WARN_ONLY if device_type in NO_DETERMINISTIC_KERNEL else STRICT
+    return STRICT if deterministic_kernels else WARN_ONLY
 
 
 def seed_everything(seed: int, mode: Mode = STRICT) -> torch.Generator:

@@ -76,19 +76,21 @@ def rank_from_environment() -> Rank | None:
 
 
 def backend_for(device: torch.device) -> str:
-    return "nccl" if device.type == "cuda" else "gloo"
+    """torch's default backend for the device's kind: gloo on the CPU, nccl on CUDA, …"""
+    return dist.get_default_backend_for_device(device)
 
 
 def init_process_group(device: torch.device, timeout_s: float) -> None:
     """Join the group; a peer that never arrives (LaunchError) or dies (collectives fail)
-    ends the run after `timeout_s`."""
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    ends the run after `timeout_s`. A rank on an accelerator owns its device."""
+    on_accelerator = device.type != "cpu"
+    if on_accelerator:
+        torch.accelerator.set_device_index(device)
     try:
         dist.init_process_group(
             backend=backend_for(device),
             timeout=timedelta(seconds=timeout_s),
-            device_id=device if device.type == "cuda" else None,
+            device_id=device if on_accelerator else None,
         )
     except dist.DistError as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -99,7 +101,7 @@ def init_process_group(device: torch.device, timeout_s: float) -> None:
 
 
 def wrap(model: nn.Module, device: torch.device) -> DistributedDataParallel:
-    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return DistributedDataParallel(model, device_ids=[device] if device.type != "cpu" else None)
 
 
 def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:

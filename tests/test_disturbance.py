@@ -42,6 +42,7 @@ def test_cpu_times_parse_proc_stat():
     assert CpuTimes.parse("nothing") is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="samples /proc (Linux)")
 def test_a_run_beside_busy_processes_is_marked_disturbed(tiny_mnist, tmp_path):
     cores = os.cpu_count() or 1

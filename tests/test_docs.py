@@ -1,6 +1,6 @@
-"""What the READMEs name exists: files and folders, dotted modules, the modules each room's
-architecture bullet lists, `mnist-bench` commands and nox sessions. Docs cannot drift from the
-code unnoticed."""
+"""What the READMEs and docs/ name exists: files and folders, dotted modules, the modules each
+room's architecture bullet lists, `mnist-bench` commands and nox sessions. Docs cannot drift from
+the code unnoticed."""
 
 import importlib.util
 import re
@@ -9,7 +9,11 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-DOCS = [REPO_ROOT / "README.md", REPO_ROOT / "results" / "README.md"]
+DOCS = [
+    REPO_ROOT / "README.md",
+    REPO_ROOT / "results" / "README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+]
 ROOTS = ("bench", "mnist_core", "tests", "scripts", "results", ".ci")
 
 
@@ -71,8 +75,7 @@ def top_level_names(bullet: str) -> list[str]:
 
 
 def test_the_architecture_lists_each_rooms_modules_as_they_are():
-    text = text_of(REPO_ROOT / "README.md")
-    section = text[text.index("## Architecture") :]
+    section = text_of(REPO_ROOT / "docs" / "architecture.md")
     bullets = re.findall(r"^- `(bench/\w+/)` — (.*?)(?=^- |\n\n)", section, re.M | re.S)
     assert len(bullets) >= 5
     for room, bullet in bullets:
@@ -102,3 +105,20 @@ def test_every_command_and_nox_session_the_docs_name_exists():
         assert named <= commands, f"{doc.name}: no such command {sorted(named - commands)}"
         asked = set(re.findall(r"nox -s ([\w-]+)", text))
         assert asked <= sessions, f"{doc.name}: no such nox session {sorted(asked - sessions)}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_every_relative_link_resolves(doc):
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text_of(doc))
+    local = [target for target in targets if "://" not in target]
+    missing = [target for target in local if not (doc.parent / target).exists()]
+    assert not missing, f"{doc.name} links to files that do not exist: {missing}"
+
+
+def test_the_readme_is_short_and_leads_to_every_document():
+    text = text_of(REPO_ROOT / "README.md")
+    assert len(text.splitlines()) <= 200
+    unlinked = [
+        doc.name for doc in (REPO_ROOT / "docs").glob("*.md") if f"(docs/{doc.name})" not in text
+    ]
+    assert not unlinked, f"README.md does not lead to {unlinked}"

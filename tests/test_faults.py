@@ -12,7 +12,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,6 +83,7 @@ def test_out_of_range_options_end_in_one_line(tiny_mnist, tmp_path, args, option
     assert not out.exists(), "no folder left behind by a refused run"
 
 
+@pytest.mark.slow
 def test_more_threads_than_cores_are_allowed_and_noted(tiny_mnist, tmp_path):
     threads = (os.cpu_count() or 1) + 1
     outcome = smoke(tiny_mnist, tmp_path, "--threads", threads)
@@ -327,6 +327,7 @@ def test_documents_no_run_could_have_written_are_refused(template, tmp_path, mut
     assert results == [] and len(problems) == 1
 
 
+@pytest.mark.slow
 def test_a_corrupt_peak_cache_is_measured_again(tmp_path, monkeypatch):
     import torch
 
@@ -389,16 +390,14 @@ def test_special_files_are_skipped_and_the_rest_compared(template, tmp_path):
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "huge.json").write_bytes(b" " * (65 * 2**20))
     (tmp_path / "bignumber.json").write_text("1" * 1_000_000)
-    started = time.monotonic()
     outcome = subprocess.run(
         [sys.executable, "-m", "bench", "compare", str(tmp_path), "--format", "json"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a hang guard: a FIFO read would block for ever
         check=False,
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert time.monotonic() - started < 60
     payload = json.loads(outcome.stdout)
     assert len(payload["runs"]) == 1
     reasons = {Path(p["path"]).name: p["reason"] for p in payload["problems"]}
@@ -432,14 +431,24 @@ def write_gz(path: Path, header: bytes, body_mb: int) -> None:
             handle.write(bytes(2**20))
 
 
-def test_a_decompression_bomb_is_refused_quickly(tiny_mnist):
+def test_a_decompression_bomb_is_refused_after_a_byte_more_than_its_header_says(
+    tiny_mnist, monkeypatch
+):
     labels = tiny_mnist / "t10k-labels-idx1-ubyte.gz"
     # A valid header for 100 labels, then 200 MB more than it says.
     write_gz(labels, struct.pack(">II", 0x801, 100), 200)
-    started = time.monotonic()
+    decompressed: dict[str, int] = {}
+    read = gzip.GzipFile.read
+
+    def counted(self, size=-1):
+        chunk = read(self, size)
+        decompressed[self.name] = decompressed.get(self.name, 0) + len(chunk)
+        return chunk
+
+    monkeypatch.setattr(gzip.GzipFile, "read", counted)
     with pytest.raises(DataError, match="longer than its header says"):
         load_mnist(tiny_mnist, download=False)
-    assert time.monotonic() - started < 5
+    assert decompressed[str(labels)] == 8 + 100 + 1
 
 
 def test_a_header_claiming_more_than_mnist_is_refused(tiny_mnist):
@@ -462,6 +471,7 @@ def test_distributed_user_errors_end_before_torchrun_starts(tiny_mnist, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_stray_world_size_is_a_clear_error(tiny_mnist, tmp_path):
     env = {**os.environ, "WORLD_SIZE": "2"}
     env.pop("RANK", None)
@@ -482,6 +492,7 @@ JSON_NASTIES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -23,10 +23,15 @@ from bench.measure.environment import (
     nvidia_smi,
     onednn_isa_in,
 )
-from bench.storage.baselines import baseline_from_dict, load_baselines, make_baseline
+from bench.storage.baselines import (
+    BASELINE_SCHEMA_VERSION,
+    baseline_from_dict,
+    load_baselines,
+    make_baseline,
+)
 from bench.storage.experiment import hardware_of, identity, identity_of
 from bench.storage.files import load_result, save_result
-from bench.storage.results import RunResult
+from bench.storage.results import SCHEMA_VERSION, RunResult
 from tests.conftest import COMMITTED_RESULT, REPO_ROOT, edited, renumbered
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -226,7 +231,7 @@ def test_result_schema_1_upgrades_with_its_arithmetic_unknown():
     del document["summary"]["peak_host_rss_scope"]
     document["schema_version"] = 1
     result = RunResult.from_dict(document)
-    assert result.schema_version == 3 and result.arithmetic.determinism == "unknown"
+    assert result.schema_version == SCHEMA_VERSION and result.arithmetic.determinism == "unknown"
     assert result.arithmetic.precision == "fp32" and result.arithmetic.bitwise_reruns is False
     assert result.summary.peak_host_rss_scope == "process"
     assert not identity_of(result).machine_known
@@ -234,7 +239,7 @@ def test_result_schema_1_upgrades_with_its_arithmetic_unknown():
 
 def test_result_schema_2_upgrades_to_an_unknown_machine_not_sampled():
     result = load_result(COMMITTED_RESULT.with_name("cpu-tiny-result-v2.json"))
-    assert result.schema_version == 3 and result.disturbance is None
+    assert result.schema_version == SCHEMA_VERSION and result.disturbance is None
     assert result.environment.cpu is None and result.environment.math is None
     assert not identity_of(result).machine_known
 
@@ -245,7 +250,10 @@ def test_baseline_schema_1_upgrades_with_its_data_unknown():
     del document["data_sha256"]
     document["baseline_schema_version"] = 1
     baseline = baseline_from_dict(document)
-    assert baseline.data_sha256 == "unknown" and baseline.baseline_schema_version == 3
+    assert (
+        baseline.data_sha256 == "unknown"
+        and baseline.baseline_schema_version == BASELINE_SCHEMA_VERSION
+    )
 
 
 def test_baseline_schema_2_upgrades_to_an_unknown_machine():
@@ -259,10 +267,12 @@ def test_baseline_schema_2_upgrades_to_an_unknown_machine():
     )
 
 
-@pytest.mark.parametrize("version", [0, 4, "3", None])
+@pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, str(SCHEMA_VERSION), None])
 def test_a_version_this_tool_does_not_know_is_refused(version):
     document = json.loads(COMMITTED_RESULT.read_text()) | {"schema_version": version}
-    with pytest.raises(ValueError, match=r"schema version .*this tool reads 1 to 3"):
+    with pytest.raises(
+        ValueError, match=rf"schema version .*this tool reads 1 to {SCHEMA_VERSION}"
+    ):
         RunResult.from_dict(document)
 
 

@@ -71,6 +71,7 @@ def test_the_committed_reference_is_the_default_experiment_in_portable_mode():
     assert reference.config.threads == 1 and reference.config.loader == "tensor"
 
 
+@pytest.mark.slow
 def test_a_portable_run_pins_its_knobs_and_verify_portable_checks_the_bits(tiny_mnist, tmp_path):
     reference = tmp_path / "digests.json"
     common = ["--seeds", "0", "--data-dir", str(tiny_mnist), "--epochs", "1", "--max-steps", "2"]

@@ -250,6 +250,7 @@ def chromium() -> str:
     return executable
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.parametrize("width", [1366, 800])
 def test_the_report_opens_in_chromium_without_errors_and_fits(inputs, tmp_path, width):
     from playwright.sync_api import sync_playwright

@@ -85,6 +85,7 @@ def test_the_evidence_grows_with_a_slowdown_and_falls_without_one():
     assert decide([math.log(0.98)] * 2, MARGIN, last=True).verdict == Verdict.INCONCLUSIVE
 
 
+@pytest.mark.slow
 def test_the_confidence_sequence_covers_the_mean_at_every_look_and_agrees_with_the_test():
     """Each end fails at most α of the time over all looks (90 % for both); the interval
     excludes no change exactly when the test has evidence of a change."""

@@ -116,6 +116,7 @@ def test_evaluation_counts_every_sample_and_averages_loss_per_sample(tiny_data):
     assert result.loss == pytest.approx(expected_loss)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_one_real_epoch_on_cpu_reaches_97_percent(real_mnist):
     data = load_mnist(real_mnist, download=False)

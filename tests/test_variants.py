@@ -9,6 +9,8 @@ from bench.config.settings import RunConfig
 from mnist_core import load_mnist
 from tests.conftest import measure
 
+pytestmark = pytest.mark.slow  # one real epoch per variant
+
 TOLERANCE_POINTS = 0.3
 BASE = RunConfig(device="cpu", epochs=1)
 VARIANTS = {

@@ -14,43 +14,33 @@ from typing import Any
 
 import torch
 
+from bench.config.devices import KINDS, kind_of, labels_of, trains_in
 from bench.config.settings import RunConfig
 from bench.errors import ConfigError
 from mnist_core import LOADERS, OPTIMIZERS, PRECISIONS, resolve_device
 from mnist_core.distributed import Rank
 
-# The fastest combination measured per device that keeps determinism and accuracy (README,
-# "Performance"). Channels-last speeds up the CPU's oneDNN convolutions and pooling; the fused
-# Adam replaces a dozen small kernels with one. CUDA keeps contiguous memory: unmeasured here.
-DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": {"channels_last": True, "optimizer": "adam-fused"},
-    "cuda": {"channels_last": False, "optimizer": "adam-fused"},
-}
-FALLBACK_DEFAULTS: dict[str, Any] = {"channels_last": False, "optimizer": "adam"}
-
 
 def for_device(config: RunConfig, device: str) -> RunConfig:
-    """`config` on `device`, each option left at None set to that device's default."""
-    defaults = dict(DEVICE_DEFAULTS.get(device.split(":")[0], FALLBACK_DEFAULTS))
+    """`config` on `device`, each option left at None set to that device kind's default."""
+    kind = kind_of(device)
+    defaults: dict[str, Any] = {"channels_last": kind.channels_last, "optimizer": kind.optimizer}
     if config.cuda_graphs:
         defaults["optimizer"] = "adam-capturable"
     chosen = {name: value for name, value in defaults.items() if getattr(config, name) is None}
     return replace(config, device=device, **chosen)
 
 
-# Precisions only CUDA has: fp16 trains with a grad scaler there; TF32 is an Ampere+ mode.
-CUDA_ONLY_PRECISIONS = {
-    "fp16": "fp16 training needs CUDA; use bf16 elsewhere",
-    "tf32": "tf32 is CUDA's TensorFloat-32 mode; use fp32 or bf16 elsewhere",
-}
-
-
 def check_precision(precision: str, device_type: str) -> None:
     """Refuse a precision the device cannot do (for a run, and for its peak probe)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
-    if precision in CUDA_ONLY_PRECISIONS and device_type != "cuda":
-        raise ConfigError(CUDA_ONLY_PRECISIONS[precision])
+    kind = kind_of(device_type)
+    if precision not in kind.precisions:
+        raise ConfigError(
+            f"--precision {precision} needs {labels_of(trains_in(precision))}; "
+            f"{kind.label} trains in {', '.join(sorted(kind.precisions))}"
+        )
 
 
 # More threads than cores are allowed (and noted: oversubscribed), up to this many per core;
@@ -86,16 +76,17 @@ def validate(config: RunConfig) -> None:
             f"--batch-size {config.batch_size} cannot be shared by {config.world_size} ranks "
             "(strong scaling gives each rank a slice); use a larger batch or --per-rank-batch"
         )
+    graphs = labels_of([kind for kind in KINDS.values() if kind.graphs])
     if config.cuda_graphs:
         if config.optimizer != "adam-capturable":
             raise ConfigError("--cuda-graphs needs --optimizer adam-capturable")
-        if device_type != "cuda":
-            raise ConfigError("--cuda-graphs needs a CUDA device")
+        if not kind_of(device_type).graphs:
+            raise ConfigError(f"--cuda-graphs needs a {graphs} device")
         if config.loader != "tensor" or config.compile or config.precision == "fp16":
             raise ConfigError("--cuda-graphs needs the tensor loader, no --compile and no fp16")
     # torch's capturable Adam asserts on CPU and MPS tensors, mid-step.
-    if config.optimizer == "adam-capturable" and device_type != "cuda":
-        raise ConfigError("--optimizer adam-capturable needs a CUDA device")
+    if config.optimizer == "adam-capturable" and not kind_of(device_type).graphs:
+        raise ConfigError(f"--optimizer adam-capturable needs a {graphs} device")
 
 
 def resolve(config: RunConfig) -> RunConfig:
@@ -126,14 +117,16 @@ def plan(
     loaders = list(dict.fromkeys(loaders))
     if world_size > 1 and (len(resolved) > 1 or len(loaders) > 1):
         raise ConfigError("a distributed run takes one --device and one --loader")
-    launching_on_gpus = rank is None and world_size > 1 and resolved[0].startswith("cuda")
-    if launching_on_gpus and torch.cuda.device_count() < world_size:
+    kind = kind_of(resolved[0])
+    # One process per accelerator: each rank takes the device of its local rank.
+    launching_on_accelerators = rank is None and world_size > 1 and kind.queued
+    if launching_on_accelerators and torch.accelerator.device_count() < world_size:
         raise ConfigError(
-            f"{world_size} processes need {world_size} GPUs; "
-            f"this machine has {torch.cuda.device_count()}"
+            f"{world_size} processes need {world_size} {kind.label} devices; "
+            f"this machine has {torch.accelerator.device_count()}"
         )
-    if rank and resolved[0].startswith("cuda"):
-        resolved = [str(resolve_device(f"cuda:{rank.local_rank}"))]
+    if rank and kind.queued:
+        resolved = [str(resolve_device(f"{kind.type}:{rank.local_rank}"))]
     return [
         resolve(replace(config, device=device, loader=loader, world_size=world_size))
         for device in resolved

@@ -104,7 +104,7 @@ class RunConfig:
     target_acc_pct: Annotated[float, Field(gt=0, le=100)] = 99.0
     threads: Bounded | None = None  # torch's CPU intra-op threads; None leaves torch's default
     max_steps_per_epoch: Bounded | None = None  # a cap for smoke runs; None trains full epochs
-    # None = the device's default (bench.config.resolve.DEVICE_DEFAULTS); results store what ran.
+    # None = the device kind's default (bench.config.devices.KINDS); results store what ran.
     channels_last: bool | None = None
     optimizer: str | None = None
     compile: bool = False

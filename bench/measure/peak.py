@@ -4,10 +4,10 @@ They give the denominators for model FLOPs utilisation (MFU); each warms up, the
 repetitions between synchronisations and keeps the best, as peak figures are usually stated.
 The matmul runs in the precision the run uses (IEEE fp32, TF32, bf16 or fp16).
 
-`run` takes its peak from a per-user cache, keyed by device, torch version, precision and CPU
-threads, and fills a missing entry from a separate process (`python -m bench.measure.peak`), so that
-the probe's buffers never count in the run's peak memory and its seconds are paid once per
-machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
+`run` takes its peak from a per-user cache, keyed by device and machine key, torch version,
+precision and CPU threads, and fills a missing entry from a separate process (`python -m
+bench.measure.peak`), so that the probe's buffers never count in the run's peak memory and its
+seconds are paid once per machine. `mnist-bench env --peak` measures afresh and refreshes the entry.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 from pydantic import TypeAdapter, ValidationError
 
+from bench.config.devices import kind_of
 from bench.errors import ResultFileError, first_error
 from bench.measure.processes import ChildFailed, run_child
 from bench.measure.timing import timed
-from bench.storage.experiment import slug
+from bench.storage.experiment import hardware_of, slug
 from bench.storage.records import Peak
+from bench.storage.results import Environment
 from mnist_core import PRECISIONS, DataError, set_float32_precision, user_cache_dir
 
 PROBE_TIMEOUT_S = 300
@@ -46,12 +48,12 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
     """Measure in this process, with fp32 work set to `precision`'s arithmetic."""
     set_float32_precision(precision)
     dtype = PRECISIONS[precision] or torch.float32
-    on_gpu = device.type != "cpu"
-    size = 8192 if on_gpu else 1024
+    kind = kind_of(device.type)
+    size = kind.peak_matmul_size
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    matmul_s = _best_seconds(device, lambda: torch.mm(a, b), repeats=10 if on_gpu else 5)
-    copy_mb = 1024 if on_gpu else 256
+    matmul_s = _best_seconds(device, lambda: torch.mm(a, b), repeats=10 if kind.queued else 5)
+    copy_mb = 1024 if kind.queued else 256
     source = torch.empty(int(copy_mb * 2**20), dtype=torch.uint8, device=device)
     target = torch.empty_like(source)
     copy_s = _best_seconds(device, lambda: target.copy_(source), repeats=10)
@@ -66,8 +68,16 @@ def measure_peak(device: torch.device, precision: str = "fp32") -> Peak:
     )
 
 
+def peak_machine(environment: Environment) -> str:
+    """What a cached peak belongs to: the device's name and the machine key of the fingerprint
+    (CPU vendor, family, model, stepping and ATen's instruction set; the GPU's compute
+    capability), as results are judged: two "AMD EPYC"s sharing a home folder differ ≈ 3×."""
+    hardware = hardware_of(environment)
+    return " ".join(filter(None, (hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu)))
+
+
 def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:
-    threads_part = f"-t{threads}" if device_type == "cpu" else ""
+    threads_part = f"-t{threads}" if kind_of(device_type).host_threads else ""
     name = f"{device_type}-{slug(device_name)}{threads_part}-torch{torch.__version__}-{precision}"
     return user_cache_dir() / "peak" / f"{name}.json"
 

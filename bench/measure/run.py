@@ -14,13 +14,14 @@ from typing import Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from bench.config.devices import kind_of
 from bench.config.resolve import global_batch_size, resolve
 from bench.config.settings import RunConfig
 from bench.measure.distributed import aggregate
 from bench.measure.disturbance import Sampler, crowding
 from bench.measure.environment import fingerprint
 from bench.measure.memory import Scope, peak_rss_mb, reset_peak_rss
-from bench.measure.peak import PeakProbeError, cached_peak
+from bench.measure.peak import PeakProbeError, cached_peak, peak_machine
 from bench.measure.timing import BLOCK_STEPS, BlockClock, timed
 from bench.storage.records import Peak
 from bench.storage.results import (
@@ -80,7 +81,7 @@ def set_up_arithmetic(
     """Set fp32 precision and kernel determinism for `config` on `device`, seed every RNG;
     return what took effect and the data generator."""
     settings = set_float32_precision(config.precision)
-    mode = determinism_mode(device.type, config.deterministic)
+    mode = determinism_mode(config.deterministic, kind_of(device.type).bitwise_reruns)
     generator = seed_everything(config.seed, mode)
     autocast = PRECISIONS[config.precision]
     arithmetic = Arithmetic(
@@ -162,7 +163,8 @@ def _summarise(
     steady_images_per_s = estimate(epochs, estimator)
     train_flops_per_s = flops_per_sample * steady_images_per_s
     reached = next((m for m in epochs if m.test_accuracy_pct >= config.target_acc_pct), None)
-    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    counted = kind_of(device.type).peak_memory
+    peak_device = torch.accelerator.max_memory_allocated(device) / 2**20 if counted else None
     return Summary(
         warmup_train_s=epochs[0].train_s,
         steady_train_images_per_s=steady_images_per_s,
@@ -178,13 +180,21 @@ def _summarise(
         train_flops_per_s=train_flops_per_s,
         peak_matmul_flops_per_s=peak.matmul_flops_per_s if peak else None,
         peak_measured_utc=peak.measured_utc if peak else None,
-        # Each device (rank) has its own peak; the achieved FLOP/s are all devices'.
-        mfu_pct=100 * train_flops_per_s / (peak.matmul_flops_per_s * config.world_size)
-        if peak
-        else None,
+        mfu_pct=_mfu_pct(train_flops_per_s, peak, config.world_size),
         estimator=estimator,
         block_steps=min(BLOCK_STEPS, steps),
     )
+
+
+def _mfu_pct(train_flops_per_s: float, peak: Peak | None, world_size: int) -> float | None:
+    """The achieved FLOP/s as a share of the peak; None without a peak, or where the run beat
+    it: a peak below what the network achieves was measured on a busy machine, and a share
+    above 100 % would only mislead."""
+    if peak is None:
+        return None
+    # Each device (rank) has its own peak; the achieved FLOP/s are all devices'.
+    share = 100 * train_flops_per_s / (peak.matmul_flops_per_s * world_size)
+    return share if share <= 100 else None
 
 
 def _notes(
@@ -297,14 +307,14 @@ def benchmark(
         torch.set_num_threads(config.threads)
     environment = fingerprint(device)
     # The CPU the run itself asks for: its threads on the CPU, a feeding thread elsewhere.
-    asked = (environment.threads if device.type == "cpu" else 1) * config.world_size
+    asked = (environment.threads if kind_of(device.type).host_threads else 1) * config.world_size
     if reporter and (crowded := crowding(asked)):  # said before training starts
         reporter.warn(crowded)
     notes = []
     peak: Peak | None = None
     try:
         peak, not_cached = cached_peak(
-            device, environment.device_name, config.precision, environment.threads
+            device, peak_machine(environment), config.precision, environment.threads
         )
         notes += [not_cached] if not_cached else []
     except PeakProbeError as error:
@@ -316,8 +326,8 @@ def benchmark(
         config.loader, data.train, global_batch_size(config), device, generator, shard
     )
     test_loader = make_loader(config.loader, data.test, config.eval_batch_size, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    if kind_of(device.type).peak_memory:
+        torch.accelerator.reset_peak_memory_stats(device)
     forward = wrap(model, device) if rank else model
     training = _set_up_training(config, model, forward, optimizer, train_loader)
     rss_scope = reset_peak_rss()
@@ -341,6 +351,15 @@ def benchmark(
             return None
     with torch.device("meta"):
         flops = training_flops_per_sample(Net(), config.batch_size)
+    summary = _summarise(config, epochs, flops, device, peak, rss_scope, training.steps)
+    if peak is not None and summary.mfu_pct is None:
+        notes.append(
+            f"no MFU: the run achieved {summary.train_flops_per_s / 1e9:,.1f} GFLOP/s, more than "
+            f"the cached peak of {peak.matmul_flops_per_s / 1e9:,.1f} (measured "
+            f"{peak.measured_utc}, most likely on a busy machine); re-measure it with "
+            f"`mnist-bench env -d {config.device} --peak --precision {config.precision}` "
+            "on a quiet machine"
+        )
     result = RunResult(
         run_id=new_run_id(config, started),
         created_utc=started.isoformat(timespec="seconds"),
@@ -356,7 +375,7 @@ def benchmark(
             test_samples=len(data.test),
         ),
         epochs=epochs,
-        summary=_summarise(config, epochs, flops, device, peak, rss_scope, training.steps),
+        summary=summary,
         step_losses=step_losses,
         per_class_accuracy_pct=evaluation.per_class_accuracy_pct,
         confusion=evaluation.confusion,

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import torch
 
+from bench.config.devices import kind_of
 from bench.config.resolve import plan, resolve
 from bench.config.settings import RunConfig
 from bench.measure.environment import device_name
@@ -71,7 +72,8 @@ def sweep(
     """Every device × CPU thread count × batch size; threads apply to CPU devices only."""
     points = []
     for device_config in plan(config, devices, [config.loader]):
-        for thread_count in threads if device_config.device == "cpu" else [None]:
+        host_threads = kind_of(device_config.device).host_threads
+        for thread_count in threads if host_threads else [None]:
             if thread_count is not None:
                 torch.set_num_threads(thread_count)
             for batch_size in batch_sizes:

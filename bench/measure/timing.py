@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from bench.config.devices import kind_of
 from mnist_core import synchronize
 
 T = TypeVar("T")
@@ -27,23 +28,25 @@ def timed(device: torch.device, work: Callable[[], T]) -> tuple[T, float]:
 
 
 class BlockClock:
-    """Marks the end of every `block_steps` steps of an epoch without a host sync: a CUDA event
-    recorded in the stream on CUDA, the host clock on the CPU (whose steps are done when they
-    return). Other devices (MPS: asynchronous, no events here) get no blocks. Counts the images
-    each step trained on, so that a block or an epoch with a partial batch counts what it held."""
+    """Marks the end of every `block_steps` steps of an epoch without a host sync, by the
+    device kind's block clock: an event recorded in the stream (CUDA), the host clock (the CPU,
+    whose steps are done when they return), or none (MPS: asynchronous, no events here, so no
+    blocks). Counts the images each step trained on, so that a block or an epoch with a
+    partial batch counts what it held."""
 
     def __init__(self, device: torch.device, block_steps: int) -> None:
         self.device = device
         self.block_steps = block_steps
-        self.enabled = device.type in ("cpu", "cuda")
-        self.marks: list[Any] = []  # host seconds, or CUDA events
+        self.clock = kind_of(device.type).block_clock
+        self.enabled = self.clock != "none"
+        self.marks: list[Any] = []  # host seconds, or events
         self.images = 0  # trained on since start()
         self.block_images: list[int] = []  # of each full block
         self._images_at_mark = 0
 
     def _mark(self) -> Any:
-        if self.device.type == "cuda":
-            event = torch.cuda.Event(enable_timing=True)
+        if self.clock == "event":
+            event = torch.Event(self.device, enable_timing=True)
             event.record()
             return event
         return time.perf_counter()
@@ -63,7 +66,7 @@ class BlockClock:
     def block_seconds(self) -> list[float]:
         """Each full block's seconds; call after the span's closing sync."""
         pairs = zip(self.marks, self.marks[1:], strict=False)
-        if self.device.type == "cuda":
+        if self.clock == "event":
             return [start.elapsed_time(end) / 1000 for start, end in pairs]
         return [end - start for start, end in pairs]
 

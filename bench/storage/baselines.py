@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
 
+from bench.config.devices import bitwise_reruns
 from bench.config.settings import (
     ASSUMED_DRIFT,
     MAX_COUNT,
@@ -55,10 +56,6 @@ from bench.storage.results import (
 from bench.storage.throughput import LABELS
 
 BASELINE_SCHEMA_VERSION = 3
-# Device types whose "deterministic" runs are warn-only, so that a seed may give two digests:
-# mnist_core.determinism.NO_DETERMINISTIC_KERNEL, named here without loading torch (a test
-# keeps the two equal).
-NOT_BITWISE_DEVICES = frozenset({"mps"})
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -110,7 +107,7 @@ class Baseline:
         digests: dict[int, set[str]] = {}
         for run in self.runs:
             digests.setdefault(run.seed, set()).add(run.weights_sha256)
-        bitwise = self.config.deterministic and self.hardware.device_type not in NOT_BITWISE_DEVICES
+        bitwise = self.config.deterministic and bitwise_reruns(self.hardware.device_type)
         two_digests = [seed for seed, found in digests.items() if len(found) > 1]
         refuse_contradictions(
             [

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from bench.config.devices import KINDS, machine_key_of
 from bench.config.settings import STRICT_SCHEMA, Count, RunConfig
 
 if TYPE_CHECKING:  # results are read here, never built
@@ -131,13 +132,15 @@ def identity(config: RunConfig, hardware: Hardware, data_sha256: str) -> Identit
     experiment = tuple((name, getattr(config, name)) for name in EXPERIMENT_FIELDS)
     implementation = tuple((name, getattr(config, name)) for name in IMPLEMENTATION_FIELDS)
     machine: Key = (("device", hardware.device_name),)
-    if hardware.device_type == "cpu":
+    kind = KINDS.get(hardware.device_type)
+    if kind is not None and kind.host_threads:
         implementation += (("threads", hardware.threads),)
+    if machine_key_of(hardware.device_type) == "host-cpu":
         machine += (
             ("cpu", hardware.cpu or UNKNOWN_MACHINE),
             ("isa", hardware.isa or UNKNOWN_MACHINE),
         )
-    elif hardware.device_type == "cuda":
+    elif machine_key_of(hardware.device_type) == "gpu":
         machine += (("gpu", hardware.gpu or UNKNOWN_MACHINE),)
     return Identity(experiment + (("data", data_sha256),), implementation, machine)
 
@@ -158,7 +161,7 @@ def bitwise_path(result: RunResult) -> dict[str, str]:
         "threads": str(env.threads),
         "determinism": arithmetic.determinism,
     }
-    if env.device_type == "cuda":
+    if machine_key_of(env.device_type) == "gpu":
         path["gpu"] = hardware_of(env).gpu or UNKNOWN_MACHINE
     knobs = math.knobs if math else {}
     return path | {name: value for name, value in sorted(knobs.items())}
@@ -203,7 +206,8 @@ def implementation_label(result: RunResult) -> str:
     parts = [c.loader, str(c.optimizer), *(name for name, on in flags if on)]
     if c.eval_batch_size != RunConfig.eval_batch_size:
         parts.append(f"eval-b{c.eval_batch_size}")
-    if result.environment.device_type == "cpu":
+    kind = KINDS.get(result.environment.device_type)
+    if kind is not None and kind.host_threads:
         parts.append(f"{result.environment.threads} threads")
     return " ".join(parts)
 
