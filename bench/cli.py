@@ -28,6 +28,7 @@ from bench.config.settings import (
     Tolerances,
     utc_stamp,
 )
+from bench.errors import EXIT_BUG, EXIT_USAGE, bug_report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
-
-EXIT_USAGE = 2
 
 
 class OneLineUsageErrors(TyperGroup):
@@ -79,7 +78,9 @@ class OneLineUsageErrors(TyperGroup):
                 fail(error.format_message() + where, error.exit_code).exit_code
             ) from None
         except typer.Abort:  # end of input at a prompt
-            raise SystemExit(fail("aborted", 1).exit_code) from None
+            raise SystemExit(fail("aborted", EXIT_USAGE).exit_code) from None
+        except Exception as error:  # a bug: never exit 1, which a gate reads as a regression
+            raise SystemExit(fail(bug_report(error), EXIT_BUG).exit_code) from None
         raise SystemExit(code if isinstance(code, int) else 0)
 
 
@@ -515,6 +516,10 @@ def compare(
             accuracy_points=accuracy_tolerance,
             assumed_drift_pct=assumed_drift,
         )
+        if summary is not None:
+            from bench.storage.files import check_summary_target
+
+            check_summary_target(summary, [*paths, baseline or BASELINES_DIR])
         comparison = compare_paths(paths, baseline, tolerances)
     console = Console()
     if not comparison.rows:
@@ -832,10 +837,14 @@ def verify_portable(
         typer.Option(help="Folder for the runs' results (default: results/portable-<time>)."),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Other epochs than the reference's (with --record).")
+        int | None,
+        typer.Option(help="Epochs (default: the reference's; others only with --record)."),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Cap steps per epoch (with --record).")
+        int | None,
+        typer.Option(
+            "--max-steps", help="Cap steps per epoch (default: the reference's; with --record)."
+        ),
     ] = None,
     record: Annotated[
         bool,

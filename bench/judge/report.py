@@ -15,8 +15,25 @@ from bench.judge.devices import DeviceSpeedup
 from bench.judge.history import History
 from bench.judge.sequential import pair_seconds, replay
 from bench.judge.stats import SpeedEffect
+from bench.storage.experiment import identity_of
 from bench.storage.records import Replicate
 from bench.storage.results import RunResult
+
+
+def foreign_replicate(replicates: Sequence[Replicate]) -> str | None:
+    """Why one variant's replicates are not one series, or None: each must be the experiment,
+    implementation and machine of the variant's first (a result of another experiment in its
+    folder is not a replicate of it), named with the fields that differ."""
+    first: dict[str | None, Replicate] = {}
+    for replicate in replicates:
+        reference = first.setdefault(replicate.variant, replicate)
+        differences = identity_of(replicate.result).differences(identity_of(reference.result))
+        if differences:
+            return (
+                f"variant {replicate.variant}: {replicate.path.name} is not a replicate of "
+                f"{reference.path.name} ({', '.join(differences)})"
+            )
+    return None
 
 
 def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
@@ -79,14 +96,17 @@ class ReportInputs:
 AB_VARIANTS = ("A", "B")
 
 
-def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> list[AbComparison]:
+def ab_comparisons(
+    results: Sequence[tuple[Path, RunResult]], margin: float
+) -> tuple[list[AbComparison], list[tuple[Path, str]]]:
     """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
-    judged like `ab` judges it; replicates in the order they started."""
+    judged like `ab` judges it, replicates in the order they started; and the folders left out
+    because a variant mixes runs of another experiment, implementation or machine (why)."""
     by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
             by_folder.setdefault(path.parent.parent, []).append((path, result))
-    found = []
+    found, refused = [], []
     for folder, runs in by_folder.items():
         if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
             continue
@@ -95,6 +115,9 @@ def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> 
             Replicate(order, path, result, variant=path.parent.name)
             for order, (path, result) in enumerate(runs, 1)
         ]
-        if pair_log_ratios(replicates):
+        mixed = foreign_replicate(replicates)
+        if mixed:
+            refused.append((folder, f"not judged as an A/B: {mixed}"))
+        elif pair_log_ratios(replicates):
             found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
-    return found
+    return found, refused

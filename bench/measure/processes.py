@@ -17,7 +17,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
+from typing import IO
 
 # After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
 GRACE_S = 30
@@ -28,12 +30,12 @@ class ChildFailed(Exception):
     says which (and the child's last line of output)."""
 
 
-def _end_process_group(process: subprocess.Popen[str]) -> None:
+def _end_process_group(process: subprocess.Popen[bytes]) -> None:
     for signum, grace_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
         try:
-            process.communicate(timeout=grace_s)
+            process.wait(timeout=grace_s)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -61,28 +63,71 @@ def run_in_foreground(command: Sequence[str], env: Mapping[str, str] | None = No
             raise interrupt from None
 
 
-def run_child(command: Sequence[str], *, timeout_s: float) -> str:
-    """`command`'s standard output, once it has ended well; ChildFailed otherwise."""
+# What is kept of a child's output: its last lines are all a message needs, and a child that
+# prints gigabytes must not take this process's memory with it.
+OUTPUT_TAIL_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+class _Tail:
+    """The last `limit` bytes of a pipe, read as they come in a thread of its own (so that a
+    child filling one pipe never blocks on the other), decoded with replacement at the end:
+    a child's bytes that are not UTF-8 are its own business, not a crash here."""
+
+    def __init__(self, pipe: IO[bytes], limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.cut = False
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            while chunk := pipe.read1(_CHUNK_BYTES):  # type: ignore[attr-defined]
+                self.kept += chunk
+                if len(self.kept) > self.limit:
+                    del self.kept[: len(self.kept) - self.limit]
+                    self.cut = True
+
+    def text(self, wait_s: float) -> str:
+        """What was kept, once the pipe closed (or `wait_s` passed: a grandchild may hold it)."""
+        self._thread.join(wait_s)
+        return bytes(self.kept).decode("utf-8", errors="replace")
+
+
+def run_child(
+    command: Sequence[str],
+    *,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    keep_bytes: int = OUTPUT_TAIL_BYTES,
+) -> str:
+    """`command`'s standard output (its last `keep_bytes`), once it has ended well; ChildFailed
+    otherwise, with the last line it printed."""
     try:
         process = subprocess.Popen(
             command,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             start_new_session=True,
+            env=env,
         )
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ChildFailed(f"cannot start {command[0]!r} ({reason})") from None
+    assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = _Tail(process.stdout, keep_bytes), _Tail(process.stderr, OUTPUT_TAIL_BYTES)
     try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
+        process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _end_process_group(process)
         raise ChildFailed(f"still running after {timeout_s:.0f} s, ended") from None
     except BaseException:
         _end_process_group(process)
         raise
+    printed, complaint = stdout.text(GRACE_S), stderr.text(GRACE_S)
     if process.returncode != 0:
-        lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
+        lines = (complaint.strip() or printed.strip() or "no output").splitlines()
         raise ChildFailed(f"exit {process.returncode}: {lines[-1]}")
-    return stdout
+    return printed
