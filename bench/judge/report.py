@@ -4,6 +4,7 @@ curves per experiment, and the inputs bench.show.html renders. Pure."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,24 +16,29 @@ from bench.judge.devices import DeviceSpeedup
 from bench.judge.history import History
 from bench.judge.sequential import pair_seconds, replay
 from bench.judge.stats import SpeedEffect
-from bench.storage.experiment import identity_of
+from bench.storage.experiment import Identity, identity_of
 from bench.storage.records import Replicate
 from bench.storage.results import RunResult
 
 
 def foreign_replicate(replicates: Sequence[Replicate]) -> str | None:
     """Why one variant's replicates are not one series, or None: each must be the experiment,
-    implementation and machine of the variant's first (a result of another experiment in its
-    folder is not a replicate of it), named with the fields that differ."""
-    first: dict[str | None, Replicate] = {}
+    implementation and machine that most of the variant's replicates are (the first of them on
+    a tie); the first that is not is named, with the fields that differ."""
+    by_variant: dict[str | None, list[tuple[Replicate, Identity]]] = {}
     for replicate in replicates:
-        reference = first.setdefault(replicate.variant, replicate)
-        differences = identity_of(replicate.result).differences(identity_of(reference.result))
-        if differences:
-            return (
-                f"variant {replicate.variant}: {replicate.path.name} is not a replicate of "
-                f"{reference.path.name} ({', '.join(differences)})"
-            )
+        by_variant.setdefault(replicate.variant, []).append(
+            (replicate, identity_of(replicate.result))
+        )
+    for variant, found in by_variant.items():
+        counts = Counter(ident for _, ident in found)
+        usual = max(counts, key=lambda ident: counts[ident])  # the first of the most common
+        for replicate, ident in found:
+            if ident != usual:
+                return (
+                    f"variant {variant}: {replicate.path.name} is not a replicate of its other "
+                    f"{counts[usual]} ({', '.join(ident.differences(usual))})"
+                )
     return None
 
 
