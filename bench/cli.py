@@ -519,7 +519,9 @@ def compare(
         if summary is not None:
             from bench.storage.files import check_summary_target
 
-            check_summary_target(summary, [*paths, baseline or BASELINES_DIR])
+            check_summary_target(
+                summary, [*paths, baseline or BASELINES_DIR], [plot] if plot else []
+            )
         comparison = compare_paths(paths, baseline, tolerances)
     console = Console()
     if not comparison.rows:

@@ -8,6 +8,7 @@ STANDIN_TWICE=1       writes and reports two results
 STANDIN_SPEW=N        first prints N MB of bytes that are not UTF-8 to stdout and stderr
 STANDIN_FAIL=1        prints bytes that are not UTF-8 as its last line, and exits 3
 STANDIN_LR_AFTER=N    from its Nth call on (counted in STANDIN_COUNTER), another lr
+STANDIN_DAEMON=PIDFILE  leaves a process behind in its group, holding its pipes (pid in PIDFILE)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +56,9 @@ def main() -> None:
         sys.exit(3)
     if os.environ.get("STANDIN_INTRUDE"):
         write_result(folder)  # a neighbour's, in the same folder: not this run's
+    if os.environ.get("STANDIN_DAEMON"):
+        daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path(os.environ["STANDIN_DAEMON"]).write_text(str(daemon.pid))
     if os.environ.get("STANDIN_SILENT"):
         return
     lr = None

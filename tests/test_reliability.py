@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from bench.jobs import run_in_fresh_process
+from bench.judge.verdicts import record_command
 from bench.measure.processes import OUTPUT_TAIL_BYTES, ChildFailed, run_child
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline, sittings_of
 from bench.storage.files import collect, load_result, save_result
 from bench.storage.results import RunResult
 from tests.conftest import edited
 from tests.test_faults import files_in, invoke, one_line_exit_2, smoke
+from tests.test_hostile import alive
 from tests.test_machines import AVX2_EPYC, on_machine
 
 STANDIN = Path(__file__).parent / "standin_run.py"
@@ -117,6 +119,16 @@ def test_what_a_child_prints_is_kept_as_a_bounded_tail(tmp_path, standin_env):
     standin_env(FAIL=1)
     with pytest.raises(ChildFailed, match="exit 3: last words"):
         run_child(standin_command(tmp_path), timeout_s=120)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states")
+def test_a_process_a_replicate_leaves_behind_holding_its_pipes_is_ended(tmp_path, standin_env):
+    """The stand-in leaves a sleeper in its group that holds its stdout and stderr: the
+    replicate's result is taken, the sleeper ended (not waited on for its 600 s)."""
+    standin_env(DAEMON=tmp_path / "daemon.pid")
+    (own,) = run_in_fresh_process(standin_command(tmp_path / "out"), "replicate 1")
+    assert own.exists()
+    assert not alive(int((tmp_path / "daemon.pid").read_text()))
 
 
 # ---------------------------------------------------------------- 3. results that disagree
@@ -274,6 +286,9 @@ def test_a_summary_is_never_appended_to_a_file_being_compared(template, tmp_path
     binary = tmp_path / "cmp.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
     one_line_exit_2(invoke("compare", tmp_path, "--summary", binary), "not a text file")
+    both = tmp_path / "both.md"
+    one_line_exit_2(invoke("compare", tmp_path, "--summary", both, "--plot", both), "other output")
+    assert not both.exists()
 
 
 def test_a_summary_starts_on_a_line_of_its_own(template, tmp_path):
@@ -375,6 +390,14 @@ def test_two_machines_keep_baselines_of_one_experiment_side_by_side(template, tm
     with pytest.raises(ValueError, match="baseline of another machine.*give this one another"):
         save_baseline(taken, tmp_path, force=True)
     assert load_baselines(here_path)[0][0].hardware.isa == "AVX512"  # not replaced
+
+
+def test_the_record_command_quotes_what_came_from_a_file(template):
+    """An optimizer name from a file that is a shell command: pasted, it stays one argument."""
+    odd = on_machine(edited(template, {"config.optimizer": "adam; touch pwned"}), AVX2_EPYC, "AVX2")
+    words = shlex.split(record_command(odd))
+    assert words[words.index("--optimizer") + 1] == "adam; touch pwned"
+    assert words.count("&&") == 1 and words[-3:-1] == ["baseline", "save"]
 
 
 def test_the_record_command_it_suggests_works_as_printed(tiny_mnist, tmp_path, monkeypatch):

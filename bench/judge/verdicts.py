@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from shlex import quote
 
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
@@ -113,11 +114,12 @@ def record_command(result: RunResult) -> str:
     device given explicitly), into a folder of their own, so that its runs are the baseline's
     and nothing else. A data-parallel run is recorded once (`--repeat` runs one process)."""
     config, default = result.config, RunConfig(device="")
-    options = [f"-d {config.device.split(':')[0]}", f"--loader {config.loader}"]
+    # Values come from a file: quoted for the shell, so that what is pasted is what was meant.
+    options = [f"-d {quote(config.device.split(':')[0])}", f"--loader {quote(config.loader)}"]
     for name, option in RECORD_OPTIONS.items():
         if getattr(config, name) != getattr(default, name):
-            options.append(f"{option} {getattr(config, name)}")
-    options.append(f"--optimizer {config.optimizer}")
+            options.append(f"{option} {quote(str(getattr(config, name)))}")
+    options.append(f"--optimizer {quote(str(config.optimizer))}")
     options.append("--channels-last" if config.channels_last else "--no-channels-last")
     switches = {
         "--no-deterministic": not config.deterministic,

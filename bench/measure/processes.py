@@ -3,8 +3,10 @@
 `run_child`: the child leads its own process group, so that a terminal's Ctrl-C reaches it
 once, through its parent; when it overruns its time, or when the parent is interrupted or
 terminated, the group is ended (SIGTERM, which `mnist-bench` takes like Ctrl-C and so removes
-its unfinished files, then SIGKILL if it has not ended in time) and reaped. Replicates of
-`run --repeat`, `ab` and `verify-portable`, and the peak probe, run this way.
+its unfinished files, then SIGKILL if it has not ended in time) and reaped; processes it
+leaves behind in its group are ended the same way once it has. Its output is read as it comes
+and only a bounded tail kept. Replicates of `run --repeat`, `ab` and `verify-portable`, and
+the peak probe, run this way.
 
 `run_in_foreground`: a child that takes over the terminal (portable mode's rerun, torchrun):
 it gets Ctrl-C from the terminal itself, SIGTERM or SIGHUP passed on from its parent, and the
@@ -77,7 +79,6 @@ class _Tail:
     def __init__(self, pipe: IO[bytes], limit: int) -> None:
         self.limit = limit
         self.kept = bytearray()
-        self.cut = False
         self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
         self._thread.start()
 
@@ -87,12 +88,32 @@ class _Tail:
                 self.kept += chunk
                 if len(self.kept) > self.limit:
                     del self.kept[: len(self.kept) - self.limit]
-                    self.cut = True
 
-    def text(self, wait_s: float) -> str:
-        """What was kept, once the pipe closed (or `wait_s` passed: a grandchild may hold it)."""
+    def closed(self, wait_s: float) -> bool:
+        """Whether the pipe has closed (every process holding it has ended), within `wait_s`."""
         self._thread.join(wait_s)
+        return not self._thread.is_alive()
+
+    def text(self) -> str:
         return bytes(self.kept).decode("utf-8", errors="replace")
+
+
+# How long the pipes of a child that has ended may stay open: longer, and processes it left
+# behind in its group hold them.
+LEFTOVER_WAIT_S = 2
+
+
+def _end_leftovers(process: subprocess.Popen[bytes], tails: Sequence[_Tail]) -> None:
+    """The processes an ended child left in its group (a daemon it started, which holds its
+    pipes), ended like the child itself would be — SIGTERM, then SIGKILL after the grace — so
+    that none outlives it (one that left the group is given up on after the grace)."""
+    if all(tail.closed(LEFTOVER_WAIT_S) for tail in tails):
+        return
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        if all(tail.closed(GRACE_S) for tail in tails):
+            return
 
 
 def run_child(
@@ -126,7 +147,8 @@ def run_child(
     except BaseException:
         _end_process_group(process)
         raise
-    printed, complaint = stdout.text(GRACE_S), stderr.text(GRACE_S)
+    _end_leftovers(process, (stdout, stderr))
+    printed, complaint = stdout.text(), stderr.text()
     if process.returncode != 0:
         lines = (complaint.strip() or printed.strip() or "no output").splitlines()
         raise ChildFailed(f"exit {process.returncode}: {lines[-1]}")

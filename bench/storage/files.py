@@ -126,10 +126,13 @@ def append_text(path: Path, text: str) -> None:
 _TEXT_PROBE_BYTES = 8192
 
 
-def check_summary_target(path: Path, inputs: Iterable[Path]) -> None:
+def check_summary_target(path: Path, inputs: Iterable[Path], outputs: Iterable[Path]) -> None:
     """Before anything is read or written: `path` may take an appended Markdown summary — not a
     JSON document (a result or baseline, which the text would make unreadable), not one of the
-    files or under the folders being read, not a binary file. WriteError says which."""
+    files or under the folders being read, not another output of the command, not a binary
+    file. WriteError says which."""
+    if any(os.path.abspath(path) == os.path.abspath(output) for output in outputs):
+        raise WriteError(path, "is also this command's other output")
     if path.name.lower().endswith(".json"):
         raise WriteError(path, "a .json file is a document, not a summary: name a text file")
     try:
