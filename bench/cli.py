@@ -165,7 +165,7 @@ def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
     try:
         yield
     except user_error_types() as error:
-        raise fail(str(error)) from None
+        raise fail(str(error), getattr(error, "exit_code", EXIT_USAGE)) from None
     except KeyboardInterrupt as error:
         raise fail(interrupted, interrupted_exit_code(error)) from None
 

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+# Exit codes: 1 is a regression and nothing else, 2 bad input or "cannot judge"; a bug is 3, so
+# that a gate never reads a crash as a regression.
+EXIT_USAGE, EXIT_BUG = 2, 3
+
 
 class ConfigError(ValueError):
     """An option value that cannot describe a run."""
@@ -19,7 +23,12 @@ class ConfigError(ValueError):
 
 class ReplicateError(RuntimeError):
     """A replicate (a fresh `run` process of `run --repeat` or `ab`) that could not start,
-    failed or hung; the message names it and its last line."""
+    failed or hung; the message names it and its last line. A replicate that ended on a bug
+    (EXIT_BUG) ends its parent the same way: `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ResultFileError(ValueError):
@@ -56,11 +65,6 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
         types += (DataError, DeviceUnavailableError, NonFiniteLossError, LaunchError)
     return types
-
-
-# Exit codes: 1 is a regression and nothing else, 2 bad input or "cannot judge"; a bug is 3, so
-# that a gate never reads a crash as a regression.
-EXIT_USAGE, EXIT_BUG = 2, 3
 
 
 def bug_report(error: BaseException) -> str:

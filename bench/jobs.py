@@ -31,7 +31,15 @@ from bench.config.settings import (
     is_portable,
     utc_stamp,
 )
-from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileError, WriteError
+from bench.errors import (
+    EXIT_BUG,
+    EXIT_USAGE,
+    BaselineError,
+    ConfigError,
+    ReplicateError,
+    ResultFileError,
+    WriteError,
+)
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
@@ -442,7 +450,8 @@ def run_in_fresh_process(
         try:
             run_child(command, timeout_s=timeout_s, env=environment)
         except ChildFailed as failure:
-            raise ReplicateError(f"{what}: {failure}") from None
+            bug = failure.exit_code == EXIT_BUG  # a bug there is a bug here, not bad input
+            raise ReplicateError(f"{what}: {failure}", EXIT_BUG if bug else EXIT_USAGE) from None
         reported = channel.read_text(encoding="utf-8", errors="replace").splitlines()
     if not reported:
         raise ReplicateError(

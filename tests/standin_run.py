@@ -6,7 +6,7 @@ STANDIN_INTRUDE=1     also writes another result into the folder, unreported (a 
 STANDIN_SILENT=1      writes and reports nothing, and exits 0
 STANDIN_TWICE=1       writes and reports two results
 STANDIN_SPEW=N        first prints N MB of bytes that are not UTF-8 to stdout and stderr
-STANDIN_FAIL=1        prints bytes that are not UTF-8 as its last line, and exits 3
+STANDIN_FAIL=N        prints bytes that are not UTF-8 as its last line, and exits N
 STANDIN_LR_AFTER=N    from its Nth call on (counted in STANDIN_COUNTER), another lr
 STANDIN_DAEMON=PIDFILE  leaves a process behind in its group, holding its pipes (pid in PIDFILE)
 """
@@ -53,7 +53,7 @@ def main() -> None:
         sys.stderr.buffer.write(chunk)
     if os.environ.get("STANDIN_FAIL"):
         sys.stderr.buffer.write(b"last words \xff\xfe\n")
-        sys.exit(3)
+        sys.exit(int(os.environ["STANDIN_FAIL"]))
     if os.environ.get("STANDIN_INTRUDE"):
         write_result(folder)  # a neighbour's, in the same folder: not this run's
     if os.environ.get("STANDIN_DAEMON"):

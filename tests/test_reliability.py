@@ -108,7 +108,16 @@ def test_repeat_counts_only_what_each_replicate_wrote(tiny_mnist, tmp_path):
 def test_a_child_that_prints_bytes_that_are_not_utf8_and_fails_is_one_line(tmp_path, standin_env):
     standin_env(FAIL=1)
     outcome = ab_with_standins(tmp_path / "ab")
-    one_line_exit_2(outcome, "variant A, replicate 1: exit 3: last words \ufffd\ufffd")
+    one_line_exit_2(outcome, "variant A, replicate 1: exit 1: last words \ufffd\ufffd")
+
+
+def test_a_replicate_that_ends_on_a_bug_ends_its_parent_as_a_bug(tmp_path, standin_env):
+    standin_env(FAIL=3)  # the exit code of a bug: not bad input, and never a regression
+    outcome = ab_with_standins(tmp_path / "ab", "--fail-on-regression")
+    assert outcome.exit_code == 3, outcome.output
+    assert outcome.output.strip().endswith(
+        "variant A, replicate 1: exit 3: last words \ufffd\ufffd"
+    )
 
 
 def test_what_a_child_prints_is_kept_as_a_bounded_tail(tmp_path, standin_env):
@@ -117,7 +126,7 @@ def test_what_a_child_prints_is_kept_as_a_bounded_tail(tmp_path, standin_env):
     assert len(printed.encode("utf-8", errors="surrogateescape")) <= 3 * OUTPUT_TAIL_BYTES
     assert printed.endswith("\ufffd\ufffd caf\ufffd \ufffd\ufffd\n")
     standin_env(FAIL=1)
-    with pytest.raises(ChildFailed, match="exit 3: last words"):
+    with pytest.raises(ChildFailed, match="exit 1: last words"):
         run_child(standin_command(tmp_path), timeout_s=120)
 
 

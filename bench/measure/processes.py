@@ -29,7 +29,12 @@ GRACE_S = 30
 
 class ChildFailed(Exception):
     """A child that could not start, ran past its time or exited with an error; the message
-    says which (and the child's last line of output)."""
+    says which (and the child's last line of output), `exit_code` the child's (None when it
+    did not end by itself)."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _end_process_group(process: subprocess.Popen[bytes]) -> None:
@@ -151,5 +156,5 @@ def run_child(
     printed, complaint = stdout.text(), stderr.text()
     if process.returncode != 0:
         lines = (complaint.strip() or printed.strip() or "no output").splitlines()
-        raise ChildFailed(f"exit {process.returncode}: {lines[-1]}")
+        raise ChildFailed(f"exit {process.returncode}: {lines[-1]}", process.returncode)
     return printed
