@@ -808,7 +808,11 @@ def ab(
                 f"    pair {p.pairs}: B vs A {p.look.describe()} ({p.elapsed_s / 60:.1f} min)",
             ),
         )
-        plot = plot_ab(replicates, folder / "ab-run-order.png")
+        # Another `ab` into this folder drew its own already: this one's is named by its group.
+        plot = folder / "ab-run-order.png"
+        if plot.exists():
+            plot = folder / f"ab-run-order-{replicates[0].result.group}.png"
+        plot_ab(replicates, plot)
     sides = {
         name: [replicate.result for replicate in replicates if replicate.variant == name]
         for name in ("A", "B")

@@ -484,6 +484,7 @@ def run_repeated(
             command += ["--seed", str(seed), "--group", group, "--replicate", str(index)]
             command += ["--out", str(out_dir)]
             for path in run_in_fresh_process(command, f"replicate {index} (seed {seed})"):
+                report_written(path)  # to a parent of this series, if one asked
                 replicates.append(Replicate(index, path, load_result(path)))
                 if on_replicate:
                     on_replicate(replicates[-1])
@@ -518,6 +519,9 @@ def run_ab(
         "B": (request.b_python or [sys.executable], request.b_options),
     }
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
+    # Its replicates carry one group and their order, so that the folder read back (`report`)
+    # holds this series as it ran, whatever else lands beside it.
+    group = new_group_id()
     replicates: list[Replicate] = []
     started = time.monotonic()
     pair, longest_s = 0, 0.0
@@ -527,9 +531,9 @@ def run_ab(
             for name in ("A", "B") if pair % 2 else ("B", "A"):
                 python, options = variants[name]
                 folder = request.out_dir / name
-                command = [*python, "-m", "bench", "run", *request.common_options, *options]
-                command += ["--out", str(folder)]
                 order = len(replicates) + 1
+                command = [*python, "-m", "bench", "run", *request.common_options, *options]
+                command += ["--out", str(folder), "--group", group, "--replicate", str(order)]
                 # A replicate may overrun the cap by as long as the longest so far took (the
                 # first, by a minute), and may take five times that longest (a slower variant's
                 # first, which the cap alone could end as soon as it passes), no more: slower
@@ -546,7 +550,7 @@ def run_ab(
                 if len(new) != 1:
                     raise ConfigError(
                         f"{what} wrote {len(new)} results ({', '.join(p.name for p in new)}): "
-                        "give each variant one device and one loader"
+                        "give each variant one device and one loader, and no --repeat"
                     )
                 replicates.append(Replicate(order, new[0], load_result(new[0]), variant=name))
                 mixed = foreign_replicate(replicates)

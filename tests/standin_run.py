@@ -25,10 +25,18 @@ TEMPLATE = Path(__file__).parent / "data" / "cpu-tiny-result.json"
 CHANNEL = "MNIST_BENCH_RESULTS_CHANNEL"
 
 
+def option(name: str) -> str | None:
+    """The value of the last `name` among the arguments, as `run` would take it."""
+    arguments = sys.argv[1:]
+    return arguments[len(arguments) - arguments[::-1].index(name)] if name in arguments else None
+
+
 def write_result(folder: Path, lr: float | None = None) -> Path:
     document = json.loads(TEMPLATE.read_text())
     document["run_id"] = f"standin-{secrets.token_hex(6)}"
     document["created_utc"] = datetime.now(UTC).isoformat()
+    document["group"] = option("--group")
+    document["replicate"] = int(option("--replicate") or 0) or None
     if lr is not None:
         document["config"]["lr"] = lr
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,8 +52,7 @@ def report(path: Path) -> None:
 
 
 def main() -> None:
-    arguments = sys.argv[1:]
-    folder = Path(arguments[len(arguments) - 1 - arguments[::-1].index("--out") + 1])
+    folder = Path(str(option("--out")))
     spew_mb = int(os.environ.get("STANDIN_SPEW", "0"))
     for _ in range(spew_mb):
         chunk = b"\xff\xfe caf\xe9 \x80\x81\n" * (2**20 // 16)

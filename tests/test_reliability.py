@@ -76,6 +76,17 @@ def test_ab_sees_only_its_own_results_beside_a_neighbour_writing_into_its_folder
     assert len(files_in(tmp_path / "ab" / "A")) + len(files_in(tmp_path / "ab" / "B")) == 8
 
 
+def test_two_abs_into_one_folder_each_keep_their_own_series(tmp_path):
+    first, second = ab_with_standins(tmp_path / "ab"), ab_with_standins(tmp_path / "ab")
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    plots = sorted(p.name for p in (tmp_path / "ab").glob("*.png"))
+    assert len(plots) == 2 and plots[0].startswith("ab-run-order-g")  # the second, by its group
+    report = invoke("report", tmp_path / "ab", "--html", tmp_path / "r.html")
+    assert report.exit_code == 0 and "skipped" not in report.output, report.output
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("<p>B against A:") == 2  # two series of 4 replicates, each judged alone
+
+
 def test_a_replicate_that_writes_nothing_is_named_with_advice_that_fits(tmp_path, standin_env):
     standin_env(SILENT=1)
     outcome = ab_with_standins(tmp_path / "ab")
@@ -153,7 +164,8 @@ def test_the_report_refuses_an_ab_folder_with_another_experiment_mixed_in(
     template, tmp_path, standin_env
 ):
     assert ab_with_standins(tmp_path / "ab").exit_code == 0
-    stranger = edited(template, {"run_id": "stranger", "config.lr": 0.01})
+    group = load_result(next((tmp_path / "ab" / "B").glob("*.json"))).group
+    stranger = edited(template, {"run_id": "stranger", "config.lr": 0.01, "group": group})
     save_result(stranger, tmp_path / "ab" / "A")
     outcome = invoke("report", tmp_path / "ab", "--html", tmp_path / "report.html")
     assert outcome.exit_code == 0, outcome.output

@@ -105,18 +105,20 @@ AB_VARIANTS = ("A", "B")
 def ab_comparisons(
     results: Sequence[tuple[Path, RunResult]], margin: float
 ) -> tuple[list[AbComparison], list[tuple[Path, str]]]:
-    """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
-    judged like `ab` judges it, replicates in the order they started; and the folders left out
-    because a variant mixes runs of another experiment, implementation or machine (why)."""
-    by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
+    """The `ab` series among the results (in a folder whose A/ and B/ hold results: one per
+    group `ab` gave its replicates, results of before the groups together), each judged like
+    `ab` judges it, replicates in the order they ran (by their number, else their start); and
+    the series left out because a variant mixes runs of another experiment, implementation or
+    machine (why)."""
+    by_series: dict[tuple[Path, str | None], list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
-            by_folder.setdefault(path.parent.parent, []).append((path, result))
+            by_series.setdefault((path.parent.parent, result.group), []).append((path, result))
     found, refused = [], []
-    for folder, runs in by_folder.items():
+    for (folder, _), runs in by_series.items():
         if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
             continue
-        runs.sort(key=lambda run: (run[1].created_utc, run[1].run_id))
+        runs.sort(key=lambda run: (run[1].replicate or 0, run[1].created_utc, run[1].run_id))
         replicates = [
             Replicate(order, path, result, variant=path.parent.name)
             for order, (path, result) in enumerate(runs, 1)
