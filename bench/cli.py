@@ -501,7 +501,8 @@ def compare(
 
     Exit codes: 0 compared (ok, or inconclusive); 1 evidence of a regression with
     --fail-on-regression; 2 nothing usable, or (with --fail-on-regression) a run without a
-    baseline or an unreadable baseline, or (with --strict) an inconclusive verdict.
+    baseline or an unreadable baseline, or (with --strict) an inconclusive verdict; 3 a bug
+    (one line naming the log with its traceback).
     """
     from rich.console import Console
 
@@ -763,8 +764,8 @@ def ab(
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. A replicate running past the cap by more than the
     longest so far, and for more than five times it, is ended as hung. Exit codes: 0 ok, faster or
-    inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung replicate, or
-    inconclusive with --strict.
+    inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung or failed replicate,
+    or inconclusive with --strict; 3 a bug.
     """
     from rich.console import Console
 
@@ -859,8 +860,9 @@ def verify_portable(
 ) -> None:
     """Does this machine give the reference model bit for bit? Runs each seed of the default
     experiment with `run --portable` (fresh processes, the pinned arithmetic path) and compares
-    its weights' digest with the committed one. Exit 0 reproduced, 1 different weights, 2 when
-    it cannot judge (another torch build, no reference)."""
+    its weights' digest with the committed one, the reference checked before any run. Exit 0
+    reproduced, 1 different weights, 2 when it cannot judge (another torch build, no reference,
+    seeds it does not hold), 3 a bug."""
     from rich.console import Console
 
     from bench.config.options import PortableRequest, from_options

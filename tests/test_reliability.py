@@ -184,6 +184,8 @@ def test_the_report_refuses_an_ab_folder_with_another_experiment_mixed_in(
         ({"disturbance.disturbed": False, "disturbance.reasons": []}, "disturbed False"),
         # "disturbed" on an idle machine
         ({"disturbance.other_cpu_cores": 0.0}, "disturbed True contradicts"),
+        # samples of 2 cores on a machine that claims 64
+        ({"environment.cpu_count": 64}, "disturbance.cores 2 but environment.cpu_count 64"),
     ],
 )
 def test_a_result_whose_machine_fields_contradict_each_other_is_skipped_naming_them(

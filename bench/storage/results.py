@@ -411,6 +411,13 @@ class RunResult:
                     and (summary.epochs_to_target or 0) <= epochs,
                     "summary.time_to_target_s and epochs_to_target disagree",
                 ),
+                (
+                    self.disturbance is None
+                    or self.disturbance.cores == self.environment.cpu_count,
+                    f"disturbance.cores {self.disturbance and self.disturbance.cores} but "
+                    f"environment.cpu_count {self.environment.cpu_count} (both count this "
+                    "machine's cores)",
+                ),
             ]
         )
         return self
