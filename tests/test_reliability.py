@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -270,10 +271,13 @@ def test_a_deeply_nested_old_document_is_skipped_with_its_reason(template, tmp_p
     (tmp_path / "old.json").write_text(with_nested(old, "notes", depth))
     baseline = {"baseline_schema_version": 1, "name": "x"}
     (tmp_path / "old-baseline.json").write_text(with_nested(baseline, "runs", depth))
+    current = template.to_dict() | {"run_id": "current"}
+    (tmp_path / "current.json").write_text(with_nested(current, "notes", depth))
     save_result(template, tmp_path)
     results, problems = collect([tmp_path])
     assert [r.run_id for _, r in results] == [template.run_id]
     assert "nested" in dict(problems)[tmp_path / "old.json"]
+    assert re.search("recursion limit|nested|str_type", dict(problems)[tmp_path / "current.json"])
     _, baseline_problems = load_baselines(tmp_path)
     assert "nested" in dict(baseline_problems)[tmp_path / "old-baseline.json"]
     outcome = invoke("compare", tmp_path)
