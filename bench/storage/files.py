@@ -226,9 +226,9 @@ def _no_constant(name: str) -> float:
 def read_document(path: Path) -> tuple[Any, bytes]:
     """A JSON document from a regular file of bounded size, parsed once, strictly: UTF-8, no
     NaN or Infinity (nor a number that overflows to it), nesting within the recursion limit
-    (the schemas' upgrade then bounds it to MAX_NESTING), and no object that gives a key twice
-    (a reader would silently take one of the two); and the file's bytes, which the schema then
-    validates."""
+    (then an older schema's upgrade bounds it to MAX_NESTING, pydantic's parser a current
+    one), and no object that gives a key twice (a reader would silently take one of the two);
+    and the file's bytes, which the schema then validates."""
     try:
         raw = read_regular_file(path)
     except OSError as error:

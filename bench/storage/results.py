@@ -440,7 +440,7 @@ UNKNOWN = "unknown"  # what a field holds when an older file cannot know it
 
 
 # Nothing the harness writes nests deeper than about 10 (a JSON Schema); a deeper document is
-# refused before anything walks it recursively (an upgrade's copy, the schema's validation).
+# refused before Python walks it recursively (an upgrade's copy, json.dumps).
 MAX_NESTING = 64
 
 
