@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
 from shlex import quote
 
@@ -133,7 +134,8 @@ def record_command(result: RunResult) -> str:
         options.append(f"--nproc-per-node {config.world_size}")
     else:
         options.append("--repeat 5")
-    folder = f"results/baseline-runs/{default_name(result)}"
+    # A folder of this identity's own (short enough to stay whole in a terminal's line).
+    folder = f"results/this-machine-{sha256(default_name(result).encode()).hexdigest()[:8]}"
     return (
         f"mnist-bench run {' '.join(options)} --out {folder} && mnist-bench baseline save {folder}"
     )
