@@ -120,6 +120,8 @@ def record_command(result: RunResult) -> str:
     for name, option in RECORD_OPTIONS.items():
         if getattr(config, name) != getattr(default, name):
             options.append(f"{option} {quote(str(getattr(config, name)))}")
+    if result.environment.device_type == "cpu":  # the threads it ran with are its identity's
+        options.append(f"--threads {result.environment.threads}")
     options.append(f"--optimizer {quote(str(config.optimizer))}")
     options.append("--channels-last" if config.channels_last else "--no-channels-last")
     switches = {
@@ -149,7 +151,6 @@ RECORD_OPTIONS = {
     "eval_batch_size": "--eval-batch-size",
     "lr": "--lr",
     "precision": "--precision",
-    "threads": "--threads",
     "max_steps_per_epoch": "--max-steps",
 }
 
