@@ -23,6 +23,11 @@ def main() -> None:
 
         print("error: interrupted", file=sys.stderr)
         sys.exit(interrupted_exit_code(error))
+    except Exception as error:  # a bug while loading, before the CLI's own handling
+        from bench.errors import EXIT_BUG, bug_report
+
+        print(f"error: {bug_report(error)}", file=sys.stderr)
+        sys.exit(EXIT_BUG)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from bench.config.settings import (
     Tolerances,
     utc_stamp,
 )
+from bench.errors import EXIT_BUG, EXIT_USAGE, bug_report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT = RunConfig(device="")
 TOLERANCES = Tolerances()
-
-EXIT_USAGE = 2
 
 
 class OneLineUsageErrors(TyperGroup):
@@ -79,7 +78,9 @@ class OneLineUsageErrors(TyperGroup):
                 fail(error.format_message() + where, error.exit_code).exit_code
             ) from None
         except typer.Abort:  # end of input at a prompt
-            raise SystemExit(fail("aborted", 1).exit_code) from None
+            raise SystemExit(fail("aborted", EXIT_USAGE).exit_code) from None
+        except Exception as error:  # a bug: never exit 1, which a gate reads as a regression
+            raise SystemExit(fail(bug_report(error), EXIT_BUG).exit_code) from None
         raise SystemExit(code if isinstance(code, int) else 0)
 
 
@@ -164,7 +165,7 @@ def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
     try:
         yield
     except user_error_types() as error:
-        raise fail(str(error)) from None
+        raise fail(str(error), getattr(error, "exit_code", EXIT_USAGE)) from None
     except KeyboardInterrupt as error:
         raise fail(interrupted, interrupted_exit_code(error)) from None
 
@@ -500,7 +501,8 @@ def compare(
 
     Exit codes: 0 compared (ok, or inconclusive); 1 evidence of a regression with
     --fail-on-regression; 2 nothing usable, or (with --fail-on-regression) a run without a
-    baseline or an unreadable baseline, or (with --strict) an inconclusive verdict.
+    baseline or an unreadable baseline, or (with --strict) an inconclusive verdict; 3 a bug
+    (one line naming the log with its traceback).
     """
     from rich.console import Console
 
@@ -515,6 +517,12 @@ def compare(
             accuracy_points=accuracy_tolerance,
             assumed_drift_pct=assumed_drift,
         )
+        if summary is not None:
+            from bench.storage.files import check_summary_target
+
+            check_summary_target(
+                summary, [*paths, baseline or BASELINES_DIR], [plot] if plot else []
+            )
         comparison = compare_paths(paths, baseline, tolerances)
     console = Console()
     if not comparison.rows:
@@ -756,8 +764,8 @@ def ab(
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. A replicate running past the cap by more than the
     longest so far, and for more than five times it, is ended as hung. Exit codes: 0 ok, faster or
-    inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung replicate, or
-    inconclusive with --strict.
+    inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung or failed replicate,
+    or inconclusive with --strict; 3 a bug.
     """
     from rich.console import Console
 
@@ -801,7 +809,11 @@ def ab(
                 f"    pair {p.pairs}: B vs A {p.look.describe()} ({p.elapsed_s / 60:.1f} min)",
             ),
         )
-        plot = plot_ab(replicates, folder / "ab-run-order.png")
+        # Another `ab` into this folder drew its own already: this one's is named by its group.
+        plot = folder / "ab-run-order.png"
+        if plot.exists():
+            plot = folder / f"ab-run-order-{replicates[0].result.group}.png"
+        plot_ab(replicates, plot)
     sides = {
         name: [replicate.result for replicate in replicates if replicate.variant == name]
         for name in ("A", "B")
@@ -832,10 +844,14 @@ def verify_portable(
         typer.Option(help="Folder for the runs' results (default: results/portable-<time>)."),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Other epochs than the reference's (with --record).")
+        int | None,
+        typer.Option(help="Epochs (default: the reference's; others only with --record)."),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Cap steps per epoch (with --record).")
+        int | None,
+        typer.Option(
+            "--max-steps", help="Cap steps per epoch (default: the reference's; with --record)."
+        ),
     ] = None,
     record: Annotated[
         bool,
@@ -844,8 +860,9 @@ def verify_portable(
 ) -> None:
     """Does this machine give the reference model bit for bit? Runs each seed of the default
     experiment with `run --portable` (fresh processes, the pinned arithmetic path) and compares
-    its weights' digest with the committed one. Exit 0 reproduced, 1 different weights, 2 when
-    it cannot judge (another torch build, no reference)."""
+    its weights' digest with the committed one, the reference checked before any run. Exit 0
+    reproduced, 1 different weights, 2 when it cannot judge (another torch build, no reference,
+    seeds it does not hold), 3 a bug."""
     from rich.console import Console
 
     from bench.config.options import PortableRequest, from_options

@@ -1,13 +1,20 @@
-"""The errors a user can cause; the CLI turns each into one line and exit code 2."""
+"""The errors a user can cause; the CLI turns each into one line and exit code 2. Anything
+else is a bug: one line, exit code 3 (EXIT_BUG), and its traceback in a log file."""
 
 from __future__ import annotations
 
 import signal
 import sys
+import tempfile
+import traceback
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+# Exit codes: 1 is a regression and nothing else, 2 bad input or "cannot judge"; a bug is 3, so
+# that a gate never reads a crash as a regression.
+EXIT_USAGE, EXIT_BUG = 2, 3
 
 
 class ConfigError(ValueError):
@@ -16,7 +23,12 @@ class ConfigError(ValueError):
 
 class ReplicateError(RuntimeError):
     """A replicate (a fresh `run` process of `run --repeat` or `ab`) that could not start,
-    failed or hung; the message names it and its last line."""
+    failed or hung; the message names it and its last line. A replicate that ended on a bug
+    (EXIT_BUG) ends its parent the same way: `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ResultFileError(ValueError):
@@ -53,6 +65,22 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
         types += (DataError, DeviceUnavailableError, NonFiniteLossError, LaunchError)
     return types
+
+
+def bug_report(error: BaseException) -> str:
+    """One line for an error the project did not raise (a bug), its traceback written to a
+    log file that the line names (printed in full instead when no log can be written)."""
+    trace = "".join(traceback.format_exception(error))
+    what = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="mnist-bench-crash-", suffix=".log", delete=False, encoding="utf-8"
+        ) as log:
+            log.write(trace)
+    except OSError:
+        print(trace, file=sys.stderr, end="")
+        return f"internal error (a bug, please report it): {what}; traceback above"
+    return f"internal error (a bug, please report it): {what}; traceback in {log.name}"
 
 
 def first_error(error: ValidationError) -> str:

@@ -31,13 +31,27 @@ from bench.config.settings import (
     is_portable,
     utc_stamp,
 )
-from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileError, WriteError
+from bench.errors import (
+    EXIT_BUG,
+    EXIT_USAGE,
+    BaselineError,
+    ConfigError,
+    ReplicateError,
+    ResultFileError,
+    WriteError,
+)
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
 from bench.judge.history import histories
-from bench.judge.portable import PortableVerdict, judge_portable
-from bench.judge.report import Curves, ReportInputs, ab_comparisons, pair_log_ratios
+from bench.judge.portable import PortableVerdict, judge_portable, why_not_runnable
+from bench.judge.report import (
+    Curves,
+    ReportInputs,
+    ab_comparisons,
+    foreign_replicate,
+    pair_log_ratios,
+)
 from bench.judge.sequential import Look, look, verdict_after
 from bench.judge.stats import SpeedEffect
 from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
@@ -99,6 +113,7 @@ def record(measurement: Measurement, out_dir: Path, *, plot: bool) -> RecordedRu
             from bench.show.plots import plot_loss
 
             written.append(plot_loss(result, out_dir / f"{result.run_id}{PLOT_SUFFIX}"))
+        report_written(written[0])
     return RecordedRun(result, written)
 
 
@@ -398,20 +413,52 @@ def run_sweep(
 
 REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
 
+# A child `run` started by `run --repeat`, `ab` or `verify-portable` appends the path of each
+# result it writes, one per line, to the file this variable names: what a replicate wrote is
+# what it says it wrote, never what appeared in a folder that others may write to as well.
+RESULTS_CHANNEL = "MNIST_BENCH_RESULTS_CHANNEL"
+
+
+def report_written(result_path: Path) -> None:
+    """Tell the parent that started this `run` (if one did, through RESULTS_CHANNEL) that it
+    wrote `result_path`."""
+    channel = os.environ.get(RESULTS_CHANNEL)
+    if not channel:
+        return
+    try:
+        with open(channel, "a", encoding="utf-8") as handle:
+            handle.write(os.path.abspath(result_path) + "\n")
+    except OSError as error:
+        raise WriteError(channel, error.strerror or type(error).__name__) from None
+
 
 def run_in_fresh_process(
-    command: list[str], what: str, folder: Path, timeout_s: float = REPLICATE_TIMEOUT_S
+    command: list[str], what: str, timeout_s: float = REPLICATE_TIMEOUT_S
 ) -> list[Path]:
     """`command` (a `run`) in a fresh process (bench.measure.processes: it never outlives
-    this one, nor `timeout_s`); the result files it wrote into `folder`."""
+    this one, nor `timeout_s`); the result files it reports having written (RESULTS_CHANNEL),
+    at least one: a replicate that ends well and writes nothing is a failure, named `what`."""
+    import shlex
+    import tempfile
+
     from bench.measure.processes import ChildFailed, run_child
 
-    before = set(folder.glob("*.json")) if folder.exists() else set()
-    try:
-        run_child(command, timeout_s=timeout_s)
-    except ChildFailed as failure:
-        raise ReplicateError(f"{what}: {failure}") from None
-    return sorted(set(folder.glob("*.json")) - before)
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as scratch:
+        channel = Path(scratch) / "written"
+        channel.touch()
+        environment = os.environ | {RESULTS_CHANNEL: str(channel)}
+        try:
+            run_child(command, timeout_s=timeout_s, env=environment)
+        except ChildFailed as failure:
+            bug = failure.exit_code == EXIT_BUG  # a bug there is a bug here, not bad input
+            raise ReplicateError(f"{what}: {failure}", EXIT_BUG if bug else EXIT_USAGE) from None
+        reported = channel.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not reported:
+        raise ReplicateError(
+            f"{what} ended without an error but wrote no result: is `{shlex.join(command)}` "
+            "a `mnist-bench run` of this version? (a `run` reports each result it writes)"
+        )
+    return [Path(line) for line in reported]
 
 
 def new_group_id() -> str:
@@ -436,7 +483,8 @@ def run_repeated(
             command = [sys.executable, "-m", "bench", "run", *run_arguments]
             command += ["--seed", str(seed), "--group", group, "--replicate", str(index)]
             command += ["--out", str(out_dir)]
-            for path in run_in_fresh_process(command, f"replicate {index}", out_dir):
+            for path in run_in_fresh_process(command, f"replicate {index} (seed {seed})"):
+                report_written(path)  # to a parent of this series, if one asked
                 replicates.append(Replicate(index, path, load_result(path)))
                 if on_replicate:
                     on_replicate(replicates[-1])
@@ -471,6 +519,9 @@ def run_ab(
         "B": (request.b_python or [sys.executable], request.b_options),
     }
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
+    # Its replicates carry one group and their order, so that the folder read back (`report`)
+    # holds this series as it ran, whatever else lands beside it.
+    group = new_group_id()
     replicates: list[Replicate] = []
     started = time.monotonic()
     pair, longest_s = 0, 0.0
@@ -480,9 +531,9 @@ def run_ab(
             for name in ("A", "B") if pair % 2 else ("B", "A"):
                 python, options = variants[name]
                 folder = request.out_dir / name
-                command = [*python, "-m", "bench", "run", *request.common_options, *options]
-                command += ["--out", str(folder)]
                 order = len(replicates) + 1
+                command = [*python, "-m", "bench", "run", *request.common_options, *options]
+                command += ["--out", str(folder), "--group", group, "--replicate", str(order)]
                 # A replicate may overrun the cap by as long as the longest so far took (the
                 # first, by a minute), and may take five times that longest (a slower variant's
                 # first, which the cap alone could end as soon as it passes), no more: slower
@@ -494,14 +545,17 @@ def run_ab(
                     else max_time_s + 60.0
                 )
                 what = f"variant {name}, replicate {order}"
-                new = run_in_fresh_process(command, what, folder, min(REPLICATE_TIMEOUT_S, allowed))
+                new = run_in_fresh_process(command, what, min(REPLICATE_TIMEOUT_S, allowed))
                 longest_s = max(longest_s, time.monotonic() - started - spent)
                 if len(new) != 1:
                     raise ConfigError(
-                        f"variant {name} wrote {len(new)} results per replicate: give it one "
-                        "device and one loader"
+                        f"{what} wrote {len(new)} results ({', '.join(p.name for p in new)}): "
+                        "give each variant one device and one loader, and no --repeat"
                     )
                 replicates.append(Replicate(order, new[0], load_result(new[0]), variant=name))
+                mixed = foreign_replicate(replicates)
+                if mixed:
+                    raise ReplicateError(mixed)
                 if on_replicate:
                     on_replicate(replicates[-1])
             ratios = pair_log_ratios(replicates)
@@ -546,6 +600,7 @@ def report_inputs(
         list(baselines.values()),
         tolerances,
     )
+    ab, mixed_ab = ab_comparisons(results, ab_margin_pct / 100)
     by_experiment: dict[str, list[RunResult]] = {}
     for result in runs:
         by_experiment.setdefault(experiment_label(result), []).append(result)
@@ -559,8 +614,8 @@ def report_inputs(
             Curves(experiment, mine, device_figures(mine))
             for experiment, mine in by_experiment.items()
         ],
-        ab=ab_comparisons(results, ab_margin_pct / 100),
-        problems=problems + latest.problems,
+        ab=ab,
+        problems=problems + latest.problems + mixed_ab,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
@@ -572,31 +627,60 @@ def verify_portable(
     digests (with `record`, first written from these runs: how the committed ones were made)."""
     import sys
 
-    # A reference that cannot be read, or (to record) written, fails before the runs.
+    # A reference that cannot be read, or (to record) written, or that these runs could not be
+    # judged against, fails before the runs.
     reference = request.reference
     reference_folder: AbstractContextManager[Path]
+    epochs, max_steps = request.epochs, request.max_steps
     if request.record:
         if reference.is_dir():
             raise WriteError(reference, "a folder, not a file")
         reference_folder = output_folder(reference.parent, len(reference.name))
     else:
-        load_portable_digests(reference)
+        digests = load_portable_digests(reference)
+        epochs = epochs or digests.config.epochs  # by default, the reference's experiment
+        max_steps = max_steps or digests.config.max_steps_per_epoch
+        check_portable_reference(digests, request.seeds, epochs, max_steps)
         reference_folder = nullcontext(reference.parent)
     options = ["--data-dir", str(request.data_dir)] if request.data_dir else []
-    options += ["--epochs", str(request.epochs)] if request.epochs else []
-    options += ["--max-steps", str(request.max_steps)] if request.max_steps else []
+    options += ["--epochs", str(epochs)] if epochs else []
+    options += ["--max-steps", str(max_steps)] if max_steps else []
     results: list[RunResult] = []
     with reference_folder, output_folder(request.out_dir, 64):
         for seed in request.seeds:
             command = [sys.executable, "-m", "bench", "run", "-d", "cpu", "--portable"]
             command += ["--seed", str(seed), "--out", str(request.out_dir), *options]
-            for path in run_in_fresh_process(command, f"seed {seed}", request.out_dir):
+            for path in run_in_fresh_process(command, f"seed {seed}"):
                 results.append(load_result(path))
                 if on_result:
                     on_result(results[-1])
         if request.record:
             save_portable_digests(portable_reference(results), reference)
     return judge_portable(load_portable_digests(reference), results)
+
+
+def check_portable_reference(
+    reference: PortableDigests, seeds: Sequence[int], epochs: int, max_steps: int | None
+) -> None:
+    """ConfigError, before minutes of training, when runs of `seeds` could not be judged
+    against `reference`: a seed it does not hold, another torch build, another experiment."""
+    import torch
+
+    from bench.config.resolve import plan
+
+    held = reference.digests
+    missing = [str(seed) for seed in seeds if str(seed) not in held]
+    if missing:
+        raise ConfigError(
+            f"--seeds {','.join(missing)}: not in the reference (it holds seeds "
+            f"{', '.join(held)}), so they could not be judged; give seeds it holds"
+        )
+    config = RunConfig(device="", epochs=epochs, max_steps_per_epoch=max_steps)
+    (planned,) = plan(config, ["cpu"], [config.loader])
+    planned = dataclasses.replace(planned, threads=PORTABLE_THREADS)
+    why = why_not_runnable(reference, planned, torch.__version__, torch.version.git_version)
+    if why:
+        raise ConfigError(f"cannot judge against the reference: {why}")
 
 
 def portable_reference(results: Sequence[RunResult]) -> PortableDigests:

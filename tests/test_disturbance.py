@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.measure.disturbance import CpuTimes, Reading, other_cpu_cores, steal_pct, verdict
+from bench.measure.disturbance import CpuTimes, Reading, other_cpu_cores, steal_pct
 from bench.show.tables import disturbance_label
+from bench.storage.results import disturbance_verdict as verdict
 
 runner = CliRunner(env={"COLUMNS": "250"})
 

@@ -52,10 +52,13 @@ MEMINFO = "MemTotal:       8053064 kB\nMemFree:  1 kB\n"
 
 
 def on_machine(result: RunResult, cpuinfo: str, isa: str) -> RunResult:
-    """`result` as if made on the machine of `cpuinfo`, ATen choosing `isa`."""
+    """`result` as if made on the machine of `cpuinfo`, ATen and oneDNN choosing `isa`."""
     moved = copy.deepcopy(result)
-    moved.environment.cpu = cpu_fingerprint(cpuinfo, MEMINFO, {"L2": "512K"})
-    moved.environment.math = dataclasses.replace(moved.environment.math, capability=isa)
+    moved.environment = dataclasses.replace(
+        moved.environment,
+        cpu=cpu_fingerprint(cpuinfo, MEMINFO, {"L2": "512K"}),
+        math=dataclasses.replace(moved.environment.math, capability=isa, onednn_isa=f"Intel {isa}"),
+    )
     return moved
 
 

@@ -2,6 +2,8 @@
 and its value, exit 2, nothing written. A bug (an error the project does not raise itself)
 is not dressed up as the user's mistake."""
 
+from pathlib import Path
+
 import pytest
 
 from bench.config.options import RunRequest, from_options
@@ -62,15 +64,21 @@ def test_a_field_named_otherwise_than_its_option_is_shown_as_the_option():
 
 
 def test_an_error_the_project_did_not_raise_is_a_bug_not_bad_input(monkeypatch, tmp_path):
-    """An OSError from deep inside (here: planted) ends in a traceback, not 'error: …' exit 2."""
+    """An OSError from deep inside (here: planted) is a bug: neither 'bad input' (2) nor, with
+    --fail-on-regression, 'regression' (1), but exit 3 with one line that names the log holding
+    its traceback."""
 
     def broken(*args, **kwargs):
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr("bench.jobs.compare_paths", broken)
-    outcome = invoke("compare", tmp_path)
-    assert outcome.exit_code == 1 and isinstance(outcome.exception, OSError)
-    assert "error:" not in outcome.output
+    outcome = invoke("compare", tmp_path, "--fail-on-regression")
+    assert outcome.exit_code == 3, outcome.output
+    (line,) = outcome.output.strip().splitlines()
+    assert line.startswith("error: internal error (a bug") and "Input/output error" in line
+    log = Path(line.rsplit("traceback in ", 1)[1])
+    assert "Traceback" in log.read_text() and "OSError" in log.read_text()
+    log.unlink()
 
 
 LONG = "n" * 300  # longer than any file name may be: every stat of it fails

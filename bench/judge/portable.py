@@ -34,6 +34,27 @@ def _work(config: RunConfig) -> tuple[object, ...]:
     return tuple(getattr(config, name) for name in (*EXPERIMENT_FIELDS, *IMPLEMENTATION_FIELDS))
 
 
+def why_not_runnable(
+    reference: PortableDigests, config: RunConfig, torch: str, torch_git: str | None
+) -> str | None:
+    """Before any run: what would keep runs of `config` with this torch build from being held
+    to the reference (the same questions why_not_comparable asks of their results), or None."""
+    if (torch, torch_git) != (reference.torch, reference.torch_git):
+        return (
+            f"torch {torch} here, the reference was made with torch {reference.torch}: the same "
+            "bits need the same torch build"
+        )
+    names = (*EXPERIMENT_FIELDS, *IMPLEMENTATION_FIELDS)
+    differing = [
+        f"{name} {getattr(config, name)!r}≠{getattr(reference.config, name)!r}"
+        for name in names
+        if getattr(config, name) != getattr(reference.config, name)
+    ]
+    if differing:
+        return f"these runs would not be the reference's experiment ({', '.join(differing)})"
+    return None
+
+
 def why_not_comparable(reference: PortableDigests, result: RunResult) -> str | None:
     """What keeps a result from being held to the reference, or None."""
     math = result.environment.math

@@ -4,6 +4,7 @@ curves per experiment, and the inputs bench.show.html renders. Pure."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,30 @@ from bench.judge.devices import DeviceSpeedup
 from bench.judge.history import History
 from bench.judge.sequential import pair_seconds, replay
 from bench.judge.stats import SpeedEffect
+from bench.storage.experiment import Identity, identity_of
 from bench.storage.records import Replicate
 from bench.storage.results import RunResult
+
+
+def foreign_replicate(replicates: Sequence[Replicate]) -> str | None:
+    """Why one variant's replicates are not one series, or None: each must be the experiment,
+    implementation and machine that most of the variant's replicates are (the first of them on
+    a tie); the first that is not is named, with the fields that differ."""
+    by_variant: dict[str | None, list[tuple[Replicate, Identity]]] = {}
+    for replicate in replicates:
+        by_variant.setdefault(replicate.variant, []).append(
+            (replicate, identity_of(replicate.result))
+        )
+    for variant, found in by_variant.items():
+        counts = Counter(ident for _, ident in found)
+        usual = max(counts, key=lambda ident: counts[ident])  # the first of the most common
+        for replicate, ident in found:
+            if ident != usual:
+                return (
+                    f"variant {variant}: {replicate.path.name} is not a replicate of its other "
+                    f"{counts[usual]} ({', '.join(ident.differences(usual))})"
+                )
+    return None
 
 
 def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
@@ -79,22 +102,30 @@ class ReportInputs:
 AB_VARIANTS = ("A", "B")
 
 
-def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> list[AbComparison]:
-    """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
-    judged like `ab` judges it; replicates in the order they started."""
-    by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
+def ab_comparisons(
+    results: Sequence[tuple[Path, RunResult]], margin: float
+) -> tuple[list[AbComparison], list[tuple[Path, str]]]:
+    """The `ab` series among the results (in a folder whose A/ and B/ hold results: one per
+    group `ab` gave its replicates, results of before the groups together), each judged like
+    `ab` judges it, replicates in the order they ran (by their number, else their start); and
+    the series left out because a variant mixes runs of another experiment, implementation or
+    machine (why)."""
+    by_series: dict[tuple[Path, str | None], list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
-            by_folder.setdefault(path.parent.parent, []).append((path, result))
-    found = []
-    for folder, runs in by_folder.items():
+            by_series.setdefault((path.parent.parent, result.group), []).append((path, result))
+    found, refused = [], []
+    for (folder, _), runs in by_series.items():
         if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
             continue
-        runs.sort(key=lambda run: (run[1].created_utc, run[1].run_id))
+        runs.sort(key=lambda run: (run[1].replicate or 0, run[1].created_utc, run[1].run_id))
         replicates = [
             Replicate(order, path, result, variant=path.parent.name)
             for order, (path, result) in enumerate(runs, 1)
         ]
-        if pair_log_ratios(replicates):
+        mixed = foreign_replicate(replicates)
+        if mixed:
+            refused.append((folder, f"not judged as an A/B: {mixed}"))
+        elif pair_log_ratios(replicates):
             found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
-    return found
+    return found, refused

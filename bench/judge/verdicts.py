@@ -11,7 +11,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
+from shlex import quote
 
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.stats import (
@@ -27,6 +29,7 @@ from bench.storage.experiment import (
     Identity,
     as_single_process,
     bitwise_path,
+    default_name,
     differing,
     identity_of,
 )
@@ -107,29 +110,47 @@ def find_baseline(result: RunResult, baselines: list[Baseline]) -> tuple[Baselin
 
 
 def record_command(result: RunResult) -> str:
-    """The commands that record a baseline of this run's experiment on this machine."""
+    """The commands that record a baseline of this run's experiment, implementation and machine
+    here, as they can be pasted: every option that makes the identity (those that default per
+    device given explicitly), into a folder of their own, so that its runs are the baseline's
+    and nothing else. A data-parallel run is recorded once (`--repeat` runs one process)."""
     config, default = result.config, RunConfig(device="")
-    options = [f"-d {config.device.split(':')[0]}", f"--loader {config.loader}"]
+    # Values come from a file: quoted for the shell, so that what is pasted is what was meant.
+    options = [f"-d {quote(config.device.split(':')[0])}", f"--loader {quote(config.loader)}"]
     for name, option in RECORD_OPTIONS.items():
         if getattr(config, name) != getattr(default, name):
-            options.append(f"{option} {getattr(config, name)}")
-    if result.environment.math and result.environment.math.portable:
-        options.append("--portable")
-    folder = "results/this-machine"
+            options.append(f"{option} {quote(str(getattr(config, name)))}")
+    if result.environment.device_type == "cpu":  # the threads it ran with are its identity's
+        options.append(f"--threads {result.environment.threads}")
+    options.append(f"--optimizer {quote(str(config.optimizer))}")
+    options.append("--channels-last" if config.channels_last else "--no-channels-last")
+    switches = {
+        "--no-deterministic": not config.deterministic,
+        "--compile": config.compile,
+        "--cuda-graphs": config.cuda_graphs,
+        "--per-rank-batch": config.per_rank_batch,
+        "--portable": bool(result.environment.math and result.environment.math.portable),
+    }
+    options += [switch for switch, on in switches.items() if on]
+    if config.world_size > 1:
+        options.append(f"--nproc-per-node {config.world_size}")
+    else:
+        options.append("--repeat 5")
+    # A folder of this identity's own (short enough to stay whole in a terminal's line).
+    folder = f"results/this-machine-{sha256(default_name(result).encode()).hexdigest()[:8]}"
     return (
-        f"mnist-bench run {' '.join(options)} --repeat 5 --out {folder} && "
-        f"mnist-bench baseline save {folder}"
+        f"mnist-bench run {' '.join(options)} --out {folder} && mnist-bench baseline save {folder}"
     )
 
 
-# The run options that change the experiment or implementation, by RunConfig field.
+# The run options that change the experiment or implementation, by RunConfig field, given
+# when they differ from the default.
 RECORD_OPTIONS = {
     "epochs": "--epochs",
     "batch_size": "--batch-size",
     "eval_batch_size": "--eval-batch-size",
     "lr": "--lr",
     "precision": "--precision",
-    "threads": "--threads",
     "max_steps_per_epoch": "--max-steps",
 }
 

@@ -15,15 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench.storage.results import Disturbance
+from bench.storage.results import SLACK_CORES, Disturbance, disturbance_verdict
 
 PROC_STAT, LOADAVG, CPUINFO = Path("/proc/stat"), Path("/proc/loadavg"), Path("/proc/cpuinfo")
 GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 SAMPLE_INTERVAL_S = 0.5
-# Other processes may use this much of a core beside a run's threads before it counts as
-# disturbed: shells, the sampler itself, a terminal redrawing.
-SLACK_CORES = 0.25
-MAX_STEAL_PCT = 5.0
 TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -110,20 +106,6 @@ def steal_pct(start: Reading, end: Reading) -> float | None:
     return max(0.0, 100 * stolen / (end.cpu.total_s - start.cpu.total_s))
 
 
-def verdict(cores: int, threads: int, others: float, steal: float | None) -> tuple[bool, list[str]]:
-    """Whether a run of `threads` threads was disturbed on `cores` cores while other processes
-    used `others` cores and the hypervisor `steal` percent; the reasons."""
-    reasons = []
-    if threads + others > cores + SLACK_CORES:
-        reasons.append(
-            f"other processes used {others:.1f} of {cores} cores beside the run's {threads} "
-            "threads: more runnable work than cores"
-        )
-    if steal is not None and steal > MAX_STEAL_PCT:
-        reasons.append(f"the hypervisor took {steal:.0f} % of the CPU time (steal)")
-    return bool(reasons), reasons
-
-
 class Sampler:
     """A light thread that samples the machine every SAMPLE_INTERVAL_S while a run trains."""
 
@@ -164,7 +146,7 @@ class Sampler:
         cores = os.cpu_count() or 1
         others = other_cpu_cores(self.start, self.end)
         steal = steal_pct(self.start, self.end)
-        disturbed, reasons = verdict(cores, self.threads, others, steal)
+        disturbed, reasons = disturbance_verdict(cores, self.threads, others, steal)
         return Disturbance(
             cores=cores,
             threads=self.threads,

@@ -3,8 +3,10 @@
 `run_child`: the child leads its own process group, so that a terminal's Ctrl-C reaches it
 once, through its parent; when it overruns its time, or when the parent is interrupted or
 terminated, the group is ended (SIGTERM, which `mnist-bench` takes like Ctrl-C and so removes
-its unfinished files, then SIGKILL if it has not ended in time) and reaped. Replicates of
-`run --repeat`, `ab` and `verify-portable`, and the peak probe, run this way.
+its unfinished files, then SIGKILL if it has not ended in time) and reaped; processes it
+leaves behind in its group are ended the same way once it has. Its output is read as it comes
+and only a bounded tail kept. Replicates of `run --repeat`, `ab` and `verify-portable`, and
+the peak probe, run this way.
 
 `run_in_foreground`: a child that takes over the terminal (portable mode's rerun, torchrun):
 it gets Ctrl-C from the terminal itself, SIGTERM or SIGHUP passed on from its parent, and the
@@ -17,7 +19,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
+from typing import IO
 
 # After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
 GRACE_S = 30
@@ -25,15 +29,20 @@ GRACE_S = 30
 
 class ChildFailed(Exception):
     """A child that could not start, ran past its time or exited with an error; the message
-    says which (and the child's last line of output)."""
+    says which (and the child's last line of output), `exit_code` the child's (None when it
+    did not end by itself)."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-def _end_process_group(process: subprocess.Popen[str]) -> None:
+def _end_process_group(process: subprocess.Popen[bytes]) -> None:
     for signum, grace_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
         try:
-            process.communicate(timeout=grace_s)
+            process.wait(timeout=grace_s)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -61,28 +70,91 @@ def run_in_foreground(command: Sequence[str], env: Mapping[str, str] | None = No
             raise interrupt from None
 
 
-def run_child(command: Sequence[str], *, timeout_s: float) -> str:
-    """`command`'s standard output, once it has ended well; ChildFailed otherwise."""
+# What is kept of a child's output: its last lines are all a message needs, and a child that
+# prints gigabytes must not take this process's memory with it.
+OUTPUT_TAIL_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+class _Tail:
+    """The last `limit` bytes of a pipe, read as they come in a thread of its own (so that a
+    child filling one pipe never blocks on the other), decoded with replacement at the end:
+    a child's bytes that are not UTF-8 are its own business, not a crash here."""
+
+    def __init__(self, pipe: IO[bytes], limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            while chunk := pipe.read1(_CHUNK_BYTES):  # type: ignore[attr-defined]
+                self.kept += chunk
+                if len(self.kept) > self.limit:
+                    del self.kept[: len(self.kept) - self.limit]
+
+    def closed(self, wait_s: float) -> bool:
+        """Whether the pipe has closed (every process holding it has ended), within `wait_s`."""
+        self._thread.join(wait_s)
+        return not self._thread.is_alive()
+
+    def text(self) -> str:
+        return bytes(self.kept).decode("utf-8", errors="replace")
+
+
+# How long the pipes of a child that has ended may stay open: longer, and processes it left
+# behind in its group hold them.
+LEFTOVER_WAIT_S = 2
+
+
+def _end_leftovers(process: subprocess.Popen[bytes], tails: Sequence[_Tail]) -> None:
+    """The processes an ended child left in its group (a daemon it started, which holds its
+    pipes), ended like the child itself would be — SIGTERM, then SIGKILL after the grace — so
+    that none outlives it (one that left the group is given up on after the grace)."""
+    if all(tail.closed(LEFTOVER_WAIT_S) for tail in tails):
+        return
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        if all(tail.closed(GRACE_S) for tail in tails):
+            return
+
+
+def run_child(
+    command: Sequence[str],
+    *,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    keep_bytes: int = OUTPUT_TAIL_BYTES,
+) -> str:
+    """`command`'s standard output (its last `keep_bytes`), once it has ended well; ChildFailed
+    otherwise, with the last line it printed."""
     try:
         process = subprocess.Popen(
             command,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             start_new_session=True,
+            env=env,
         )
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ChildFailed(f"cannot start {command[0]!r} ({reason})") from None
+    assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = _Tail(process.stdout, keep_bytes), _Tail(process.stderr, OUTPUT_TAIL_BYTES)
     try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
+        process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _end_process_group(process)
         raise ChildFailed(f"still running after {timeout_s:.0f} s, ended") from None
     except BaseException:
         _end_process_group(process)
         raise
+    _end_leftovers(process, (stdout, stderr))
+    printed, complaint = stdout.text(), stderr.text()
     if process.returncode != 0:
-        lines = (stderr.strip() or stdout.strip() or "no output").splitlines()
-        raise ChildFailed(f"exit {process.returncode}: {lines[-1]}")
-    return stdout
+        lines = (complaint.strip() or printed.strip() or "no output").splitlines()
+        raise ChildFailed(f"exit {process.returncode}: {lines[-1]}", process.returncode)
+    return printed

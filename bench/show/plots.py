@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
+# Every string in a figure is text: run ids, device names and labels come from files, and a
+# '$' in one must not be read as TeX (an unbalanced one ends mathtext's parser in an error).
+# No figure here asks for mathtext (log axes are labelled in plain numbers).
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402

@@ -31,6 +31,7 @@ from bench.storage.experiment import (
     Identity,
     bitwise_path,
     default_name,
+    differing,
     hardware_of,
     identity,
     identity_of,
@@ -301,8 +302,25 @@ def save_baseline(baseline: Baseline, folder: Path, force: bool = False) -> Path
         raise BaselineError(f"{folder} is not a folder")
     if taken and not force:
         raise BaselineError(f"{path} exists; pass --force to replace it")
+    if taken:
+        _refuse_other_machine(path, baseline)
     write_json_atomic(path, asdict(baseline), replace=force)
     return path
+
+
+def _refuse_other_machine(path: Path, baseline: Baseline) -> None:
+    """--force replaces a baseline of this machine, never one of another machine that happens
+    to have the name (a file that is no baseline at all may be replaced)."""
+    try:
+        existing = baseline_from_dict(*read_document(path))
+    except ResultFileError:
+        return
+    if existing.identity.machine != baseline.identity.machine:
+        differences = differing(dict(baseline.identity.machine), dict(existing.identity.machine))
+        raise BaselineError(
+            f"{path} is the baseline of another machine ({', '.join(differences)}); --force "
+            "replaces this machine's only: give this one another --name"
+        )
 
 
 def _baseline_1_to_2(document: dict[str, Any]) -> dict[str, Any]:

@@ -218,11 +218,27 @@ def slug(text: str) -> str:
     return "-".join(part for part in dashed.split("-") if part)
 
 
+def machine_slug(environment: Environment) -> str:
+    """The machine key (see identity) as a name part: CPU runs, vendor, family, model,
+    stepping and ATen's instruction set (amd-f25-m1-s1-avx2); CUDA runs, compute capability
+    and SMs (sm-9-0-132-sms); 'unknown-machine' where an older file did not record it."""
+    hardware = hardware_of(environment)
+    cpu = environment.cpu
+    if hardware.device_type == "cpu" and hardware.cpu and hardware.isa and cpu is not None:
+        vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(str(cpu.vendor), cpu.vendor)
+        return slug(f"{vendor} f{cpu.family} m{cpu.model} s{cpu.stepping} {hardware.isa}")
+    if hardware.device_type == "cuda" and hardware.gpu:
+        return slug(hardware.gpu.replace(".", " "))
+    return f"{UNKNOWN_MACHINE}-machine" if hardware.device_type in ("cpu", "cuda") else ""
+
+
 def default_name(result: RunResult) -> str:
-    """A baseline name that differs wherever the identity does (seed aside), e.g.
-    cpu-amd-epyc-tensor-adam-fused-channels-last-2-threads-seed-cnn-fp32-e5-b100-lr0-001."""
+    """A baseline name that differs wherever the identity does (seed aside), the machine key
+    included, so that baselines of one experiment on two machines sit side by side: e.g.
+    cpu-amd-epyc-amd-f25-m1-s1-avx2-tensor-adam-fused-channels-last-2-threads-seed-cnn-fp32-e5-
+    b100-lr0-001."""
     env = result.environment
     return slug(
-        f"{env.device_type} {env.device_name} {implementation_label(result)} "
-        f"{experiment_label(result)}"
+        f"{env.device_type} {env.device_name} {machine_slug(env)} "
+        f"{implementation_label(result)} {experiment_label(result)}"
     )

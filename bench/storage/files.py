@@ -19,7 +19,7 @@ import pickle
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -104,17 +104,49 @@ def write_text_atomic(path: Path, text: str, *, replace: bool = False) -> None:
 
 
 def append_text(path: Path, text: str) -> None:
-    """`text` added at the end of `path` (created when missing), in one write: what the file
-    held stays. Only a regular file: a FIFO would wait for a reader."""
+    """`text` added at the end of `path` (created when missing), in one write, on a line of its
+    own: what the file held stays, and a last line without its newline gets one first. Only a
+    regular file: a FIFO would wait for a reader."""
     try:
         regular = path.is_file() or not path.exists()
         if regular:
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(text)
+            with path.open("a+b") as handle:
+                if handle.tell() > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        text = "\n" + text
+                handle.write(text.encode())
     except OSError as error:
         raise WriteError(path, _reason(error)) from None
     if not regular:
         raise WriteError(path, "not a regular file")
+
+
+# A text file has no NUL byte in its first few KB (git's test for binary files).
+_TEXT_PROBE_BYTES = 8192
+
+
+def check_summary_target(path: Path, inputs: Iterable[Path], outputs: Iterable[Path]) -> None:
+    """Before anything is read or written: `path` may take an appended Markdown summary — not a
+    JSON document (a result or baseline, which the text would make unreadable), not one of the
+    files or under the folders being read, not another output of the command, not a binary
+    file. WriteError says which."""
+    if any(os.path.abspath(path) == os.path.abspath(output) for output in outputs):
+        raise WriteError(path, "is also this command's other output")
+    if path.name.lower().endswith(".json"):
+        raise WriteError(path, "a .json file is a document, not a summary: name a text file")
+    try:
+        exists = path.is_file()
+        read = [file for root in inputs if absent(root) is None for file in json_files(root)]
+        among = next((file for file in read if exists and os.path.samefile(file, path)), None)
+        with path.open("rb") if exists else nullcontext(io.BytesIO()) as handle:
+            head = handle.read(_TEXT_PROBE_BYTES)
+    except OSError as error:
+        raise WriteError(path, _reason(error)) from None
+    if among is not None:
+        raise WriteError(path, f"is {among}, one of the files being compared")
+    if b"\0" in head:
+        raise WriteError(path, "not a text file (it holds NUL bytes)")
 
 
 def write_json_atomic(path: Path, payload: Any, *, replace: bool = False) -> None:
@@ -193,9 +225,10 @@ def _no_constant(name: str) -> float:
 
 def read_document(path: Path) -> tuple[Any, bytes]:
     """A JSON document from a regular file of bounded size, parsed once, strictly: UTF-8, no
-    NaN or Infinity (nor a number that overflows to it), nesting within the recursion limit,
-    and no object that gives a key twice (a reader would silently take one of the two); and
-    the file's bytes, which the schema then validates."""
+    NaN or Infinity (nor a number that overflows to it), nesting within the recursion limit
+    (then an older schema's upgrade bounds it to MAX_NESTING, pydantic's parser a current
+    one), and no object that gives a key twice (a reader would silently take one of the two);
+    and the file's bytes, which the schema then validates."""
     try:
         raw = read_regular_file(path)
     except OSError as error:

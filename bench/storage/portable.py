@@ -18,6 +18,8 @@ from bench.storage.results import upgrade, validate_document
 
 PORTABLE_DIGESTS_VERSION = 1
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+# A seed as JSON keys hold it: the decimal digits `str(seed)` gives, so that a lookup finds it.
+SeedKey = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,19})$")]
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -28,7 +30,7 @@ class PortableDigests:
     machine: str  # where they were recorded (bench.show.tables.machine_label)
     config: RunConfig  # the experiment; its seed is the first
     data_sha256: str
-    digests: Annotated[dict[str, Sha256], Field(min_length=1)]  # seed (as text) → weights
+    digests: Annotated[dict[SeedKey, Sha256], Field(min_length=1)]  # seed (as text) → weights
     portable_digests_version: int = PORTABLE_DIGESTS_VERSION
 
     def expected(self, seed: int) -> str | None:

@@ -9,11 +9,12 @@ nor read back. `results/result.schema.json` is generated from these classes.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
@@ -49,18 +50,33 @@ def _known_estimator(name: str) -> str:
 EstimatorName = Annotated[str, AfterValidator(_known_estimator)]
 
 
+# Years a time may have: wide enough for any clock, narrow enough that date arithmetic between
+# two such times (a sitting's span added to its last run) never leaves what datetime holds.
+YEARS = range(1970, 3000)
+
+
 def _aware_timestamp(text: str) -> str:
+    """The time as one instant, written in UTC in one form (seconds, and microseconds when it
+    has them): parsed once, here, so that every comparison, sort and subtraction after it is
+    of instants — a time written with another UTC offset sorts where it happened."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time") from None
     if moment.utcoffset() is None:
         raise ValueError(f"{text!r} has no time zone (e.g. +00:00)")
-    return text
+    outside = ValueError(f"{text!r} is outside the years {YEARS.start}–{YEARS.stop - 1}")
+    if moment.year not in YEARS:  # checked before converting: 0001-01-01T00:00+01:00 has no UTC
+        raise outside
+    in_utc = moment.astimezone(UTC)
+    if in_utc.year not in YEARS:
+        raise outside
+    return in_utc.isoformat()
 
 
-# An ISO 8601 time with its zone, e.g. 2026-11-30T07:00:00+00:00: times are compared and
-# subtracted (sittings), which a zone-less time cannot be against a zoned one.
+# An ISO 8601 time with its zone, e.g. 2026-11-30T07:00:00+00:00, held as the UTC instant in
+# one form ('…:00+00:00', or '…:00.250000+00:00'), so that text order is time order: times are
+# sorted into sittings and subtracted, which a zone-less time cannot be against a zoned one.
 AwareTimestamp = Annotated[str, AfterValidator(_aware_timestamp)]
 
 
@@ -117,6 +133,29 @@ class GpuFingerprint:
     power_limit_w: NonNegative | None = None
 
 
+# Other processes may use this much of a core beside a run's threads before it counts as
+# disturbed: shells, the sampler itself, a terminal redrawing.
+SLACK_CORES = 0.25
+MAX_STEAL_PCT = 5.0
+
+
+def disturbance_verdict(
+    cores: int, threads: int, others: float, steal: float | None
+) -> tuple[bool, list[str]]:
+    """Whether a run of `threads` threads was disturbed on `cores` cores while other processes
+    used `others` cores and the hypervisor `steal` percent; the reasons. The one rule: the
+    sampler applies it, and a file's `disturbed` must be what it gives for the file's figures."""
+    reasons = []
+    if threads + others > cores + SLACK_CORES:
+        reasons.append(
+            f"other processes used {others:.1f} of {cores} cores beside the run's {threads} "
+            "threads: more runnable work than cores"
+        )
+    if steal is not None and steal > MAX_STEAL_PCT:
+        reasons.append(f"the hypervisor took {steal:.0f} % of the CPU time (steal)")
+    return bool(reasons), reasons
+
+
 @dataclass(config=STRICT_SCHEMA)
 class Disturbance:
     """What else the machine did while the run trained (bench.measure.disturbance)."""
@@ -135,6 +174,20 @@ class Disturbance:
     governor: str | None
     disturbed: bool
     reasons: list[str] = field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disturbed_as_its_samples_say(self) -> Disturbance:
+        expected, _ = disturbance_verdict(
+            self.cores, self.threads, self.other_cpu_cores, self.steal_pct
+        )
+        if self.disturbed != expected:
+            steal = "" if self.steal_pct is None else f", steal {self.steal_pct:g} %"
+            raise ValueError(
+                f"disturbed {self.disturbed} contradicts its own samples (other_cpu_cores "
+                f"{self.other_cpu_cores:.2f} beside {self.threads} threads on {self.cores} "
+                f"cores{steal})"
+            )
+        return self
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -157,6 +210,26 @@ class Environment:
     cpu: CpuFingerprint | None = None
     math: MathPath | None = None
     gpu: GpuFingerprint | None = None  # CUDA only
+
+    @model_validator(mode="after")
+    def _kernels_the_cpu_has(self) -> Environment:
+        """The instruction sets the libraries chose must be ones the CPU's flags offer: a
+        library may choose less than the CPU has (portable mode does), never more."""
+        if self.cpu is None or self.math is None:
+            return self
+        flags = " ".join(self.cpu.flags)
+        for field_name, chosen in (
+            ("capability", self.math.capability),
+            ("onednn_isa", self.math.onednn_isa),
+        ):
+            text = (chosen or "").upper().replace("-", "")
+            for needs in ("AVX512", "AMX", "AVX2"):
+                if needs in text and needs.lower() not in flags:
+                    raise ValueError(
+                        f"math.{field_name} {chosen!r} needs {needs}, which cpu.flags do not "
+                        f"list ({flags or 'none'})"
+                    )
+        return self
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -338,6 +411,13 @@ class RunResult:
                     and (summary.epochs_to_target or 0) <= epochs,
                     "summary.time_to_target_s and epochs_to_target disagree",
                 ),
+                (
+                    self.disturbance is None
+                    or self.disturbance.cores == self.environment.cpu_count,
+                    f"disturbance.cores {self.disturbance and self.disturbance.cores} but "
+                    f"environment.cpu_count {self.environment.cpu_count} (both count this "
+                    "machine's cores)",
+                ),
             ]
         )
         return self
@@ -359,22 +439,49 @@ Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 UNKNOWN = "unknown"  # what a field holds when an older file cannot know it
 
 
+# Nothing the harness writes nests deeper than about 10 (a JSON Schema); a deeper document is
+# refused before Python walks it recursively (an upgrade's copy, json.dumps).
+MAX_NESTING = 64
+
+
+def check_nesting(document: Any, limit: int = MAX_NESTING) -> None:
+    """ResultFileError if `document` nests objects and arrays deeper than `limit`; walked
+    level by level, without recursion, so that any depth is measured, never a RecursionError."""
+    containers = (dict, list)
+    level = [document] if isinstance(document, containers) else []
+    for depth in itertools.count(1):
+        if not level:
+            return
+        if depth > limit:
+            raise ResultFileError(f"nested deeper than {limit} levels")
+        level = [
+            child
+            for value in level
+            for child in (value.values() if type(value) is dict else value)
+            if isinstance(child, containers)
+        ]
+
+
 def upgrade(
     data: Any, marker: str, version: int, steps: dict[int, Upgrade], what: str
 ) -> dict[str, Any]:
     """`data` brought up to `version` one step at a time (as asv and pyperf do), the version
-    marker bumped after each; a document of no version this tool knows is refused."""
+    marker bumped after each; a document of no version this tool knows is refused, and so is
+    one to upgrade that nests past MAX_NESTING, before the upgrade and after each step (a
+    current one goes straight to pydantic's JSON parser, which bounds nesting itself)."""
     if not isinstance(data, dict):
         raise ResultFileError("not a JSON object")
     found = data.get(marker)
     if found == version:
         return data
+    check_nesting(data)
     if type(found) is not int or found not in steps:
         oldest = min(steps, default=version)
         raise ResultFileError(f"{what} {found!r}, this tool reads {oldest} to {version}")
     upgraded = copy.deepcopy(data)
     while found != version:
         upgraded = steps[found](upgraded)
+        check_nesting(upgraded)
         found += 1
         upgraded[marker] = found
     return upgraded
@@ -423,6 +530,8 @@ RESULT_UPGRADES: dict[int, Upgrade] = {1: _result_1_to_2, 2: _result_2_to_3}
 def validate_document(adapter: TypeAdapter[T], data: Any, raw: str | bytes | None) -> T:
     """Validate a document as JSON text, in pydantic's strict JSON mode (objects for the nested
     classes; NaN and Infinity refused); an error becomes one ResultFileError line."""
+    if raw is None:
+        check_nesting(data)  # json.dumps recurses
     try:
         return adapter.validate_json(json.dumps(data) if raw is None else raw)
     except ValidationError as error:
