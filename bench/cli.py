@@ -728,8 +728,20 @@ def ab(
     ] = AB_MAX_MINUTES,
     margin: Annotated[
         float,
-        typer.Option(help="Percent slowdown that matters: 'slower' needs evidence and more."),
+        typer.Option(
+            help="Percent slowdown that matters. 'slower' needs evidence of a slowdown, an "
+            "estimate beyond it and the interval wholly beyond half of it: at a true slowdown "
+            "of half the margin or less it says 'slower' at most 10 % of the time (5 % at no "
+            "change); between half and the whole margin it may."
+        ),
     ] = AB_MARGIN_PCT,
+    order_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the coin that orders each pair (default: drawn; recorded in the "
+            "folder's ab-order.txt, so that this repeats an order)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the replicates (default: results/ab-<time>).")
     ] = None,
@@ -742,16 +754,21 @@ def ab(
         typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive'."),
     ] = False,
 ) -> None:
-    """Sequential interleaved A/B: run pairs of the two variants (A B, B A, …) in fresh
-    processes, so that drift of the machine hits both alike, until the evidence decides.
+    """Sequential interleaved A/B: run pairs of the two variants in fresh processes, each pair
+    in the order a seeded coin chose (A B or B A), so that drift of the machine hits both
+    alike, until the evidence decides.
 
     Stopping rule: each pair gives log(B/A) of training throughput. From the 4th pair on,
     after every pair, a safe (anytime-valid) t-test weighs the evidence for a slowdown of
-    twice the margin against no change: 'slower' when its e-value reaches 20 and the estimate
-    is beyond the margin, 'faster' likewise; 'ok' when the e-value falls to 1/20 or a real
-    change lies within the margin, once the interval also rules out a slowdown of twice the
-    margin. False 'slower' on identical variants stays below 5 % however many pairs it looks
-    at. The interval printed is a confidence sequence (each end 95 %), valid when it stops.
+    twice the margin against no change, and a 90 % confidence sequence bounds the change.
+    'slower' when the e-value reaches 20, the estimate is beyond the margin and the interval
+    lies wholly beyond half the margin; 'faster' likewise; 'ok' when the e-value falls to 1/20
+    or a real change lies within the margin, once the interval also rules out a slowdown of
+    twice the margin. What that guarantees, however many pairs it looks at: 'slower' at most
+    5 % of the time on identical variants (the e-value) and at most 10 % at a true slowdown of
+    half the margin or less (the interval; simulated: 1.9-2.9 %); 'ok' at most 10 % of the
+    time at a true slowdown of twice the margin or more (simulated at 10 %: under 1.1 %).
+    Between half the margin and twice it nothing is promised: README has the simulated odds.
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. A replicate running past the cap by more than the
@@ -762,7 +779,7 @@ def ab(
     from rich.console import Console
 
     from bench.config.options import AbRequest, from_options
-    from bench.jobs import run_ab
+    from bench.jobs import ORDER_FILE, run_ab
     from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
@@ -779,13 +796,15 @@ def ab(
             max_pairs=max_pairs,
             max_time_min=max_time,
             margin_pct=margin,
+            order_seed=order_seed,
         )
     folder = request.out_dir
     console = Console()
     say(
         console,
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
-        f"{max_pairs} or {max_time:g} min",
+        f"{max_pairs} or {max_time:g} min; pair order from a coin, --order-seed "
+        f"{request.order_seed}",
     )
     with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
@@ -811,7 +830,7 @@ def ab(
     show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))
     for line in speed_notes(effect):
         say(console, line)
-    say(console, f"wrote {folder} (A/, B/ and {plot.name})")
+    say(console, f"wrote {folder} (A/, B/, {ORDER_FILE} and {plot.name})")
     if fail_on_regression or strict:
         regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
         undecided = None

@@ -51,6 +51,7 @@ from bench.storage.files import (
     save_result,
     save_sweep,
     save_weights,
+    write_text_atomic,
     written_together,
 )
 from bench.storage.portable import (
@@ -452,15 +453,44 @@ class AbProgress:
     elapsed_s: float
 
 
+ORDER_FILE = "ab-order.txt"
+
+
+def pair_orders(seed: int, pairs: int) -> list[tuple[str, str]]:
+    """The order of each pair's runs, from a coin seeded with `seed`: A B or B A, each half the
+    time and independently, so that neither runs second by a pattern that drift or the
+    correlation of neighbouring runs could follow (strict alternation lets neighbouring pairs
+    correlate: README), while a linear drift still cancels on average."""
+    import random
+
+    coin = random.Random(seed)
+    return [("A", "B") if coin.random() < 0.5 else ("B", "A") for _ in range(pairs)]
+
+
+def order_record(seed: int, orders: Sequence[tuple[str, str]]) -> str:
+    """The text of ORDER_FILE: the seed, which `ab --order-seed` takes to repeat the order,
+    and the order of each pair up to the cap (the pairs run are the first of them)."""
+    lines = [
+        f"order-seed {seed}",
+        *(f"{pair} {' '.join(order)}" for pair, order in enumerate(orders, 1)),
+    ]
+    return (
+        "# the run order of each pair of this `ab` (mnist-bench ab --order-seed repeats it)\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def run_ab(
     request: AbRequest,
     *,
     on_replicate: Callable[[Replicate], None] | None = None,
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
-    """Run the variants in interleaved pairs, A B, B A, A B …, each replicate a fresh process,
-    so that drift of the machine hits both alike and neither always runs second; after each
-    pair the sequential test (bench.judge.sequential) stops with a verdict or asks for another,
+    """Run the variants in interleaved pairs, each in the order a seeded coin chose (recorded
+    in the folder as ORDER_FILE), each replicate a fresh process, so that drift of the machine
+    hits both alike and neither runs second by a pattern; after each pair the sequential test
+    (bench.judge.sequential) stops with a verdict or asks for another,
     until `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
     Each variant has its interpreter command (default: this one), so that it can be another
     environment, e.g. another torch through `uv run --with torch==X python`."""
@@ -471,13 +501,15 @@ def run_ab(
         "B": (request.b_python or [sys.executable], request.b_options),
     }
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
+    orders = pair_orders(request.order_seed, request.max_pairs)
     replicates: list[Replicate] = []
     started = time.monotonic()
     pair, longest_s = 0, 0.0
     with output_folder(request.out_dir, 64):
+        write_text_atomic(request.out_dir / ORDER_FILE, order_record(request.order_seed, orders))
         while True:  # verdict_after ends it at max_pairs at the latest
             pair += 1
-            for name in ("A", "B") if pair % 2 else ("B", "A"):
+            for name in orders[pair - 1]:
                 python, options = variants[name]
                 folder = request.out_dir / name
                 command = [*python, "-m", "bench", "run", *request.common_options, *options]
