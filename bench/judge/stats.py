@@ -108,11 +108,14 @@ class SpeedEffect:
     reason: str  # why, in words
     runs_a: int  # pairs, for a sequential A/B
     runs_b: int
-    margin: float  # e.g. 0.05: changes within ±5 % are not regressions
+    # e.g. 0.05: 'slower' needs an estimate beyond −5 % (and, for `ab`, an interval beyond
+    # −2.5 %: bench.judge.sequential); what that guarantees is each rule's own.
+    margin: float
     noise_cv: float  # run-to-run coefficient of variation (NaN: unknown)
     interval: str  # what kind of interval low..high is
     evidence: float = NAN  # the sequential test's e-value for a slowdown
     drift: float = 0.0  # between-sitting drift (CV) the interval allows for; 0: same sitting
+    drift_assumed: bool = False  # that drift is partly an assumption (fewer than 3 sittings)
     against_baseline: bool = False  # A is a baseline of fixed runs, B the new runs
     detectable: float = NAN  # the slowdown flagged with POWER at these run counts
     # The geometric means of A's and B's training images/s whose ratio is `ratio`; kept by
@@ -244,15 +247,21 @@ def compare_to_baseline(
     verdict, reason = _one_sided(
         estimate, low, high, bounds, (Verdict.SLOWER, Verdict.FASTER), f"{100 * margin:g} %"
     )
+    assumed = not same_sitting and (drift is None or sittings < SITTINGS_FOR_DRIFT)
     drift_words = (
         "none: the runs are in the baseline's sitting"
         if same_sitting
-        else f"±{100 * spread:.1f} %"
-        + ("" if drift is not None and sittings >= SITTINGS_FOR_DRIFT else " (partly assumed)")
+        else f"±{100 * spread:.1f} %" + (" (partly assumed)" if assumed else "")
     )
     reason += (
         f"; {100 * noise:.1f} % run-to-run noise ({source}), drift between sittings {drift_words}"
     )
+    if assumed and drift is not None and drift > assumed_drift:
+        reason += (
+            f"; the baseline's own {sittings} sittings measured ±{100 * drift:.1f} %, more than "
+            f"the ±{100 * assumed_drift:.1f} % assumed: false alarms follow the true drift "
+            f"(README), so consider --assumed-drift {100 * drift:.0f}"
+        )
     beyond = max(quantile * se, -bounds[0]) + _z_power() * se
     return SpeedEffect.of_logs(
         estimate,
@@ -266,11 +275,50 @@ def compare_to_baseline(
         noise_cv=noise,
         interval="90 % (one-sided 95 % bounds)",
         drift=spread,
+        drift_assumed=assumed,
         against_baseline=True,
         detectable=-math.expm1(-beyond),
         a_images_per_s=math.exp(base_log),
         b_images_per_s=math.exp(mean_log),
     )
+
+
+def simulate_against_baseline(
+    slowdown: float,
+    true_drift: float,
+    *,
+    margin: float,
+    comparisons: int,
+    noise_cv: float = ASSUMED_NOISE_CV,
+    baseline_runs: int = 5,
+    runs: int = 5,
+    sittings: int = 1,
+    assumed_drift: float = ASSUMED_DRIFT,
+    seed: int = 0,
+) -> dict[Verdict, float]:
+    """The share of each speed verdict of `compare` on simulated comparisons against a
+    baseline: every sitting — each of the baseline's `sittings` and the new runs' own — has
+    its own level of the machine (normal, `true_drift` on the log scale), each run varies
+    about its sitting's level by `noise_cv`, and the new runs are `slowdown` slower. The
+    baseline's noise and drift are measured from its runs as `baseline save` measures them."""
+    import numpy as np
+
+    from bench.storage.baselines import spread_of
+
+    rng = np.random.default_rng(seed)
+    labels = [sitting for sitting in range(sittings) for _ in range(baseline_runs)]
+    counts: dict[Verdict, int] = {}
+    for _ in range(comparisons):
+        levels = rng.normal(0.0, true_drift, sittings + 1)
+        baseline = np.exp(levels[labels] + rng.normal(0.0, noise_cv, len(labels)))
+        new = np.exp(levels[-1] + math.log1p(-slowdown) + rng.normal(0.0, noise_cv, runs))
+        noise, drift = spread_of(list(baseline), labels)
+        verdict = compare_to_baseline(
+            list(baseline), list(new), margin, noise_cv=noise, drift=drift, sittings=sittings,
+            assumed_drift=assumed_drift,
+        ).verdict  # fmt: skip
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return {verdict: count / comparisons for verdict, count in counts.items()}
 
 
 def _z_power() -> float:
