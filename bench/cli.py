@@ -32,6 +32,7 @@ from bench.config.settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from bench.config.options import ComparisonRequest
     from bench.jobs import RunOutcome
     from bench.show.tables import TableData
     from bench.storage.results import RunResult
@@ -430,6 +431,55 @@ def env(
         say(console, f"note: {not_cached}", style="yellow")
 
 
+# The options that say how verdicts are judged, the same in `compare` and `report`
+# (bench.config.options.ComparisonRequest); `ab --margin` and `report --margin` alike.
+ThroughputTolerance = Annotated[
+    float,
+    typer.Option(
+        help="Speed margin against a baseline, percent: 'slower'/'faster' only on evidence of "
+        "a change and an estimate beyond it, 'ok' only when the interval is within it."
+    ),
+]
+AccuracyTolerance = Annotated[
+    float,
+    typer.Option(help="Accuracy margin, points: per seed, and over seeds like the speed margin."),
+]
+AssumedDrift = Annotated[
+    float | None,
+    typer.Option(
+        help="Percent drift between sittings to assume where a baseline measured it in "
+        "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
+    ),
+]
+AB_MARGIN_HELP = (
+    "Percent slowdown that matters. 'slower' needs evidence of a slowdown, an estimate beyond "
+    "it and the interval wholly beyond half of it: at a true slowdown of half the margin or "
+    "less it says 'slower' at most 10 % of the time (5 % at no change); between half the "
+    "margin and the whole it may."
+)
+
+
+def comparison_request(
+    baseline: Path | None,
+    throughput_tolerance: float,
+    accuracy_tolerance: float,
+    assumed_drift: float | None,
+    ab_margin: float | None = None,
+) -> ComparisonRequest:
+    """The one request `compare` and `report` judge by, from their shared options."""
+    from bench.config.options import ComparisonRequest, from_options
+
+    tolerances = from_options(
+        Tolerances,
+        throughput_pct=throughput_tolerance,
+        accuracy_points=accuracy_tolerance,
+        assumed_drift_pct=assumed_drift,
+    )
+    return from_options(
+        ComparisonRequest, tolerances=tolerances, baseline=baseline, ab_margin_pct=ab_margin
+    )
+
+
 class Format(StrEnum):
     table = "table"
     markdown = "markdown"
@@ -447,19 +497,8 @@ def compare(
         Path | None,
         typer.Option(help=f"Baselines folder or file (default: {BASELINES_DIR})."),
     ] = None,
-    throughput_tolerance: Annotated[
-        float,
-        typer.Option(
-            help="Speed margin, percent: 'slower'/'faster' only when the whole interval is "
-            "beyond it, 'ok' only when within."
-        ),
-    ] = TOLERANCES.throughput_pct,
-    accuracy_tolerance: Annotated[
-        float,
-        typer.Option(
-            help="Accuracy margin, points: per seed, and over seeds like the speed margin."
-        ),
-    ] = TOLERANCES.accuracy_points,
+    throughput_tolerance: ThroughputTolerance = TOLERANCES.throughput_pct,
+    accuracy_tolerance: AccuracyTolerance = TOLERANCES.accuracy_points,
     fail_on_regression: Annotated[
         bool,
         typer.Option(
@@ -472,13 +511,7 @@ def compare(
         bool,
         typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive' too."),
     ] = False,
-    assumed_drift: Annotated[
-        float | None,
-        typer.Option(
-            help="Percent drift between sittings to assume where a baseline measured it in "
-            "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
-        ),
-    ] = None,
+    assumed_drift: AssumedDrift = None,
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = (
         Format.table
     ),
@@ -504,18 +537,14 @@ def compare(
     """
     from rich.console import Console
 
-    from bench.config.options import from_options
     from bench.jobs import compare_paths
     from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
     with user_errors():
-        tolerances = from_options(
-            Tolerances,
-            throughput_pct=throughput_tolerance,
-            accuracy_points=accuracy_tolerance,
-            assumed_drift_pct=assumed_drift,
+        request = comparison_request(
+            baseline, throughput_tolerance, accuracy_tolerance, assumed_drift
         )
-        comparison = compare_paths(paths, baseline, tolerances)
+        comparison = compare_paths(paths, request)
     console = Console()
     if not comparison.rows:
         for line in notes(comparison):
@@ -609,14 +638,30 @@ def report(
         Path | None,
         typer.Option(help=f"Baselines folder or file, for --html (default: {BASELINES_DIR})."),
     ] = None,
+    throughput_tolerance: ThroughputTolerance = TOLERANCES.throughput_pct,
+    accuracy_tolerance: AccuracyTolerance = TOLERANCES.accuracy_points,
+    assumed_drift: AssumedDrift = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(help=AB_MARGIN_HELP + " For `ab` folders (default: each one's own)."),
+    ] = None,
 ) -> None:
     """A reproduction report: the seed script's claim next to what the runs measured; with
-    --html, everything the results, baselines and `ab` folders hold, as one HTML file."""
+    --html, everything the results, baselines and `ab` folders hold, as one HTML file, judged
+    as `compare` (same options, same verdicts) and `ab` judge them."""
     from bench.show.tables import inert
     from bench.storage.files import write_text_atomic
 
-    if html is None and baseline is not None:
-        raise fail("--baseline applies to --html only")
+    judging = {
+        "--baseline": baseline is not None,
+        "--throughput-tolerance": throughput_tolerance != TOLERANCES.throughput_pct,
+        "--accuracy-tolerance": accuracy_tolerance != TOLERANCES.accuracy_points,
+        "--assumed-drift": assumed_drift is not None,
+        "--margin": margin is not None,
+    }
+    given = [option for option, set_ in judging.items() if set_]
+    if html is None and given:
+        raise fail(f"{given[0]} applies to --html only")
     if html is not None and out is not None:
         raise fail("--out writes the markdown report, --html the HTML one: give one of them")
     if html is not None:
@@ -624,7 +669,10 @@ def report(
         from bench.show.html import html_report
 
         with user_errors():
-            inputs = report_inputs(paths, baseline, TOLERANCES, AB_MARGIN_PCT)
+            request = comparison_request(
+                baseline, throughput_tolerance, accuracy_tolerance, assumed_drift, margin
+            )
+            inputs = report_inputs(paths, request)
             write_text_atomic(html, html_report(inputs))
         for path, reason in inputs.problems:
             echo(f"skipped {path}: {reason}", err=True)
@@ -726,20 +774,12 @@ def ab(
         float,
         typer.Option(help="Cap: minutes; no pair starts that would end past it (estimated)."),
     ] = AB_MAX_MINUTES,
-    margin: Annotated[
-        float,
-        typer.Option(
-            help="Percent slowdown that matters. 'slower' needs evidence of a slowdown, an "
-            "estimate beyond it and the interval wholly beyond half of it: at a true slowdown "
-            "of half the margin or less it says 'slower' at most 10 % of the time (5 % at no "
-            "change); between half and the whole margin it may."
-        ),
-    ] = AB_MARGIN_PCT,
+    margin: Annotated[float, typer.Option(help=AB_MARGIN_HELP)] = AB_MARGIN_PCT,
     order_seed: Annotated[
         int | None,
         typer.Option(
             help="Seed of the coin that orders each pair (default: drawn; recorded in the "
-            "folder's ab-order.txt, so that this repeats an order)."
+            "folder's ab.txt, so that this repeats an order)."
         ),
     ] = None,
     out: Annotated[
@@ -779,10 +819,11 @@ def ab(
     from rich.console import Console
 
     from bench.config.options import AbRequest, from_options
-    from bench.jobs import ORDER_FILE, run_ab
+    from bench.jobs import run_ab
     from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
+    from bench.storage.records import AB_RECORD
 
     with user_errors():
         request = from_options(
@@ -830,7 +871,7 @@ def ab(
     show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))
     for line in speed_notes(effect):
         say(console, line)
-    say(console, f"wrote {folder} (A/, B/, {ORDER_FILE} and {plot.name})")
+    say(console, f"wrote {folder} (A/, B/, {AB_RECORD} and {plot.name})")
     if fail_on_regression or strict:
         regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
         undecided = None

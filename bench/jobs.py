@@ -9,6 +9,7 @@ and bench.show (tables, plots, reports).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import secrets
@@ -20,14 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.config.options import AbRequest, PortableRequest, RunRequest, SweepRequest
+from bench.config.options import (
+    AbRequest,
+    ComparisonRequest,
+    PortableRequest,
+    RunRequest,
+    SweepRequest,
+)
 from bench.config.settings import (
+    AB_MARGIN_PCT,
     BASELINES_DIR,
     PORTABLE_ENVIRONMENT,
     PORTABLE_MARKER,
     PORTABLE_THREADS,
     RunConfig,
-    Tolerances,
     is_portable,
     utc_stamp,
 )
@@ -59,7 +66,7 @@ from bench.storage.portable import (
     load_portable_digests,
     save_portable_digests,
 )
-from bench.storage.records import Peak, Replicate, SweepPoint
+from bench.storage.records import AB_RECORD, AbRecord, Peak, Replicate, SweepPoint
 from bench.storage.results import Environment, RunResult, new_run_id
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
@@ -328,13 +335,11 @@ def baselines_at(path: Path | None) -> tuple[list[Baseline], list[tuple[Path, st
     return load_baselines(path)
 
 
-def compare_paths(
-    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances
-) -> Comparison:
+def compare_paths(paths: Sequence[Path], request: ComparisonRequest) -> Comparison:
     """`compare` over results files or folders and the baselines (bench.jobs.baselines_at)."""
     results, problems = collect(paths)
-    baselines, baseline_problems = baselines_at(baselines_path)
-    return compare(results, baselines, tolerances, problems, baseline_problems)
+    baselines, baseline_problems = baselines_at(request.baseline)
+    return compare(results, baselines, request.tolerances, problems, baseline_problems)
 
 
 def save_baseline_from(
@@ -453,9 +458,6 @@ class AbProgress:
     elapsed_s: float
 
 
-ORDER_FILE = "ab-order.txt"
-
-
 def pair_orders(seed: int, pairs: int) -> list[tuple[str, str]]:
     """The order of each pair's runs, from a coin seeded with `seed`: A B or B A, each half the
     time and independently, so that neither runs second by a pattern that drift or the
@@ -467,20 +469,6 @@ def pair_orders(seed: int, pairs: int) -> list[tuple[str, str]]:
     return [("A", "B") if coin.random() < 0.5 else ("B", "A") for _ in range(pairs)]
 
 
-def order_record(seed: int, orders: Sequence[tuple[str, str]]) -> str:
-    """The text of ORDER_FILE: the seed, which `ab --order-seed` takes to repeat the order,
-    and the order of each pair up to the cap (the pairs run are the first of them)."""
-    lines = [
-        f"order-seed {seed}",
-        *(f"{pair} {' '.join(order)}" for pair, order in enumerate(orders, 1)),
-    ]
-    return (
-        "# the run order of each pair of this `ab` (mnist-bench ab --order-seed repeats it)\n"
-        + "\n".join(lines)
-        + "\n"
-    )
-
-
 def run_ab(
     request: AbRequest,
     *,
@@ -488,10 +476,10 @@ def run_ab(
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
     """Run the variants in interleaved pairs, each in the order a seeded coin chose (recorded
-    in the folder as ORDER_FILE), each replicate a fresh process, so that drift of the machine
-    hits both alike and neither runs second by a pattern; after each pair the sequential test
-    (bench.judge.sequential) stops with a verdict or asks for another,
-    until `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
+    with the margin in the folder's AB_RECORD), each replicate a fresh process, so that drift
+    of the machine hits both alike and neither runs second by a pattern; after each pair the
+    sequential test (bench.judge.sequential) stops with a verdict or asks for another, until
+    `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
     Each variant has its interpreter command (default: this one), so that it can be another
     environment, e.g. another torch through `uv run --with torch==X python`."""
     import sys
@@ -501,15 +489,17 @@ def run_ab(
         "B": (request.b_python or [sys.executable], request.b_options),
     }
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
-    orders = pair_orders(request.order_seed, request.max_pairs)
+    record = AbRecord(
+        request.order_seed, request.margin_pct, pair_orders(request.order_seed, request.max_pairs)
+    )
     replicates: list[Replicate] = []
     started = time.monotonic()
     pair, longest_s = 0, 0.0
     with output_folder(request.out_dir, 64):
-        write_text_atomic(request.out_dir / ORDER_FILE, order_record(request.order_seed, orders))
+        write_text_atomic(request.out_dir / AB_RECORD, record.text())
         while True:  # verdict_after ends it at max_pairs at the latest
             pair += 1
-            for name in orders[pair - 1]:
+            for name in record.orders[pair - 1]:
                 python, options = variants[name]
                 folder = request.out_dir / name
                 command = [*python, "-m", "bench", "run", *request.common_options, *options]
@@ -551,22 +541,34 @@ def run_ab(
                 return replicates, effect
 
 
-def report_inputs(
-    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances, ab_margin_pct: float
-) -> ReportInputs:
-    """`report --html`: the results and baselines under `paths` (and at `baselines_path`, see
-    baselines_at), their histories with change points, each group's latest sitting judged
-    against its baseline, devices against the CPU, the claim, and the `ab` folders."""
+def ab_margin(request: ComparisonRequest, folder: Path) -> float:
+    """The margin an `ab` folder is judged by: the request's, else the one it recorded when
+    it ran (bench.storage.records.AbRecord), else `ab`'s default."""
+    if request.ab_margin_pct is not None:
+        return request.ab_margin_pct / 100
+    try:
+        return AbRecord.read(folder).margin_pct / 100
+    except ValueError:
+        return AB_MARGIN_PCT / 100
+
+
+def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportInputs:
+    """`report --html`: the results and baselines under `paths` (and at the request's
+    baseline, see baselines_at), their histories with change points, each group's latest
+    sitting judged against its baseline as `compare` judges it with the same request, devices
+    against the CPU, the claim, and the `ab` folders, each by its recorded margin unless the
+    request names one."""
     results, problems = collect(paths)
     baselines: dict[str, Baseline] = {}
     found_under_paths = [load_baselines(root) for root in paths if not absent(root)]
-    for found, baseline_problems in [*found_under_paths, baselines_at(baselines_path)]:
+    for found, baseline_problems in [*found_under_paths, baselines_at(request.baseline)]:
         baselines.update((baseline.name, baseline) for baseline in found)
         known = {path for path, _ in problems}  # unreadable files: said once
         problems += [problem for problem in baseline_problems if problem[0] not in known]
     if not results and not baselines:
         raise ResultFileError(f"no results or baselines in {', '.join(map(str, paths))}")
     runs = [result for _, result in results]
+    tolerances = request.tolerances
     found_histories = histories(runs, list(baselines.values()), tolerances.throughput_pct)
     latest_ids = {
         run.run_id
@@ -591,7 +593,7 @@ def report_inputs(
             Curves(experiment, mine, device_figures(mine))
             for experiment, mine in by_experiment.items()
         ],
-        ab=ab_comparisons(results, ab_margin_pct / 100),
+        ab=ab_comparisons(results, functools.partial(ab_margin, request)),
         problems=problems + latest.problems,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -214,7 +214,8 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
 
 def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, tmp_path):
     """Each pair in the order of a seeded coin, recorded in the folder: the seed repeats it."""
-    from bench.jobs import ORDER_FILE, order_record, pair_orders
+    from bench.jobs import pair_orders
+    from bench.storage.records import AbRecord
 
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     args = ["ab", "--a", "--loader tensor", "--b", "--loader torchvision", "--common", common]
@@ -226,7 +227,7 @@ def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, 
     lines = [line.split()[:2] for line in result.output.splitlines() if line[:4].strip().isdigit()]
     orders = pair_orders(7, 2)
     assert [variant for _, variant in lines] == [f"{v}:" for order in orders for v in order]
-    assert (tmp_path / "ab" / ORDER_FILE).read_text() == order_record(7, orders)
+    assert AbRecord.read(tmp_path / "ab") == AbRecord(7, 5.0, orders)
     assert "--order-seed 7" in result.output
     assert "pair 1: B vs A" in result.output and "pair 2: B vs A" in result.output
     assert "A: --loader tensor" in result.output  # the table names the variants

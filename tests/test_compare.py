@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.config.options import ComparisonRequest
 from bench.config.settings import Tolerances
 from bench.jobs import compare_paths
 from bench.judge.compare import compare
@@ -342,7 +343,7 @@ def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path)
     save_weights_of(cuda, {"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
     write([cpu, cuda], tmp_path)
 
-    comparison = compare_paths([tmp_path], tmp_path, Tolerances())
+    comparison = compare_paths([tmp_path], ComparisonRequest(baseline=tmp_path))
     cuda_group = next(g for g in comparison.groups if g.device_type == "cuda")
     assert cuda_group.speedup_vs_cpu == pytest.approx(25.0)
     (pair,) = comparison.cross_device

@@ -4,7 +4,7 @@ curves per experiment, and the inputs bench.show.html renders. Pure."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,9 +79,12 @@ class ReportInputs:
 AB_VARIANTS = ("A", "B")
 
 
-def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> list[AbComparison]:
+def ab_comparisons(
+    results: Sequence[tuple[Path, RunResult]], margin_of: Callable[[Path], float]
+) -> list[AbComparison]:
     """The `ab` folders among the results (a folder whose A/ and B/ hold results), each
-    judged like `ab` judges it; replicates in the order they started."""
+    judged like `ab` judges it, by the margin `margin_of` gives the folder; replicates in the
+    order they started."""
     by_folder: dict[Path, list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
@@ -96,5 +99,5 @@ def ab_comparisons(results: Sequence[tuple[Path, RunResult]], margin: float) -> 
             for order, (path, result) in enumerate(runs, 1)
         ]
         if pair_log_ratios(replicates):
-            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
+            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin_of(folder))))
     return found
