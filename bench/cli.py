@@ -806,8 +806,8 @@ def ab(
     or a real change lies within the margin, once the interval also rules out a slowdown of
     twice the margin. What that guarantees, however many pairs it looks at: 'slower' at most
     5 % of the time on identical variants (the e-value) and at most 10 % at a true slowdown of
-    half the margin or less (the interval; simulated: 1.9-2.9 %); 'ok' at most 10 % of the
-    time at a true slowdown of twice the margin or more (simulated at 10 %: under 1.1 %).
+    half the margin or less (the interval; simulated: 2.1-2.4 %); 'ok' at most 10 % of the
+    time at a true slowdown of twice the margin or more (simulated at 10 %: 0.3-1.3 %).
     Between half the margin and twice it nothing is promised: README has the simulated odds.
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'

@@ -144,9 +144,9 @@ def _assumed_drift_words(speed: SpeedEffect) -> str:
         return ""
     return (
         f" (expected here: the baseline has fewer than {SITTINGS_FOR_DRIFT} sittings, so the "
-        f"±{100 * speed.drift:.1f} % drift between sittings is partly assumed, and against it "
-        "identical code ends inconclusive most of the time; record the baseline in "
-        f"{SITTINGS_FOR_DRIFT} sittings, run in one of its sittings, or use `mnist-bench ab`)"
+        f"±{100 * speed.drift:.1f} % drift between sittings is partly assumed and allowed for "
+        "twice, its sitting's and this one's; against it identical code ends inconclusive most "
+        "of the time (README). To decide, run in one of its sittings or use `mnist-bench ab`)"
     )
 
 

@@ -1,4 +1,19 @@
-"""Pure statistics over run-level figures."""
+"""Pure statistics over run-level figures.
+
+What each speed gate guarantees (`slower`, exit 1 with --fail-on-regression):
+- `ab` (bench.judge.sequential): at any stopping time and any noise level, `slower` at most
+  5 % of the time when B is not slower, and at most 10 % at any true slowdown of half the
+  margin or less (the confidence sequence must lie wholly beyond half the margin); between
+  half the margin and the margin it is not bounded. `ok` at most 10 % of the time at a true
+  slowdown of twice the margin or more.
+- `compare` against a baseline (compare_to_baseline): one-sided 95 % bounds, so `slower` at
+  most about 5 % of the time on identical code while the drift between sittings is no more
+  than the drift allowed for (measured from 3 sittings, else partly assumed); beyond it false
+  alarms follow the true drift (README: 12.8 % at a true 15 % against an assumed 8 %). The
+  margin there is a check on the estimate: a true slowdown inside it may be called `slower`
+  more often than 5 %.
+Simulated operating characteristics of both: README, written by scripts/evidence.py.
+"""
 
 from __future__ import annotations
 
