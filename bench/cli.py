@@ -432,7 +432,7 @@ def env(
 
 
 # The options that say how verdicts are judged, the same in `compare` and `report`
-# (bench.config.options.ComparisonRequest); `ab --margin` and `report --margin` alike.
+# (bench.config.options.ComparisonRequest).
 ThroughputTolerance = Annotated[
     float,
     typer.Option(
@@ -451,12 +451,6 @@ AssumedDrift = Annotated[
         "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
     ),
 ]
-AB_MARGIN_HELP = (
-    "Percent slowdown that matters. 'slower' needs evidence of a slowdown, an estimate beyond "
-    "it and the interval wholly beyond half of it: at a true slowdown of half the margin or "
-    "less it says 'slower' at most 10 % of the time (5 % at no change); between half the "
-    "margin and the whole it may."
-)
 
 
 def comparison_request(
@@ -643,7 +637,10 @@ def report(
     assumed_drift: AssumedDrift = None,
     margin: Annotated[
         float | None,
-        typer.Option(help=AB_MARGIN_HELP + " For `ab` folders (default: each one's own)."),
+        typer.Option(
+            help="`ab`'s margin, percent, for `ab` folders (default: each folder's own, "
+            "recorded in its ab.txt); what it guarantees: `ab --help`."
+        ),
     ] = None,
 ) -> None:
     """A reproduction report: the seed script's claim next to what the runs measured; with
@@ -774,7 +771,15 @@ def ab(
         float,
         typer.Option(help="Cap: minutes; no pair starts that would end past it (estimated)."),
     ] = AB_MAX_MINUTES,
-    margin: Annotated[float, typer.Option(help=AB_MARGIN_HELP)] = AB_MARGIN_PCT,
+    margin: Annotated[
+        float,
+        typer.Option(
+            help="Percent slowdown that matters. 'slower' needs evidence of a slowdown, an "
+            "estimate beyond it and the interval wholly beyond half of it: at a true slowdown "
+            "of half the margin or less it says 'slower' at most 10 % of the time (5 % at no "
+            "change); between half the margin and the whole it may."
+        ),
+    ] = AB_MARGIN_PCT,
     order_seed: Annotated[
         int | None,
         typer.Option(
