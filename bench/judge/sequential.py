@@ -58,25 +58,29 @@ def design_effects(margin: float) -> list[tuple[float, float]]:
     ]
 
 
-def _t_statistic(values: Sequence[float], shift: float = 0.0) -> float:
-    mean = statistics.fmean(values) - shift
-    sd = statistics.stdev(values)
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and standard deviation (n − 1) of two or more values, in one pass over
+    math.fsum: what every look takes, for up to 1,000 pairs."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
+
+
+def _t_statistic(mean: float, sd: float, pairs: int) -> float:
     if sd == 0:
         return math.copysign(math.inf, mean) if mean else 0.0
-    return mean / (sd / math.sqrt(len(values)))
+    return mean / (sd / math.sqrt(pairs))
 
 
 def evidence(statistics_t: Any, pairs: int, margin: float, direction: int) -> Any:
     """The e-value against "no change" for the designed slowdowns (`direction` −1) or
     speed-ups (+1): the weighted mixture of each design's, itself an e-value."""
     import numpy as np
-    from scipy.special import logsumexp
 
     logs = [
         math.log(weight) + log_e_values(statistics_t, pairs, -direction * effect)
         for weight, effect in design_effects(margin)
     ]
-    return np.exp(np.clip(logsumexp(np.stack(logs), axis=0), -LOG_E_LIMIT, LOG_E_LIMIT))
+    return np.exp(np.clip(np.logaddexp.reduce(logs, axis=0), -LOG_E_LIMIT, LOG_E_LIMIT))
 
 
 # Beyond this the t statistic's e-value has reached its limit (the densities' tails are
@@ -100,7 +104,7 @@ def log_e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
     x > 0. The denominator is 2^((ν−1)/2) Γ((ν+1)/2); the numerator is summed in log space
     over y = log x, around the peak of its log-concave integrand."""
     import numpy as np
-    from scipy.special import gammaln, logsumexp
+    from scipy.special import gammaln
 
     statistic = np.clip(np.asarray(statistics_t, dtype=float), -T_LIMIT, T_LIMIT)
     nu, shift = pairs - 1, effect * math.sqrt(pairs)
@@ -111,7 +115,7 @@ def log_e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
     steps = np.linspace(*QUADRATURE_REACH, QUADRATURE_NODES)
     y = np.log(peak)[..., None] + spread[..., None] * steps
     x = np.exp(y)
-    log_integral = logsumexp(power * y - x**2 / 2 + a[..., None] * x, axis=-1)
+    log_integral = np.logaddexp.reduce(power * y - x**2 / 2 + a[..., None] * x, axis=-1)
     log_integral += np.log(spread * (steps[1] - steps[0]))
     log_central = (nu - 1) / 2 * math.log(2) + gammaln((nu + 1) / 2)
     return -(shift**2) / 2 + log_integral - log_central
@@ -143,11 +147,13 @@ def confidence_sequence(log_ratios: Sequence[float]) -> tuple[float, float]:
     mean ± cs_width · s/√n. It covers the true mean at every pair at once with CS_LEVEL
     (so at whatever pair the test stopped), whatever the noise level, and narrows like
     √(log n / n). Unbounded while too few pairs bound it."""
-    pairs = len(log_ratios)
-    mean = statistics.fmean(log_ratios)
-    if pairs < 2:
+    if len(log_ratios) < 2:
         return -math.inf, math.inf
-    half = cs_width(pairs) * statistics.stdev(log_ratios) / math.sqrt(pairs)
+    return _bounds(*_mean_sd(log_ratios), len(log_ratios))
+
+
+def _bounds(mean: float, sd: float, pairs: int) -> tuple[float, float]:
+    half = cs_width(pairs) * sd / math.sqrt(pairs)
     if math.isnan(half):  # no bound (∞) times no spread (0)
         return -math.inf, math.inf
     return mean - half, mean + half
@@ -163,6 +169,7 @@ class Look:
     high: float
     evidence: float  # e-value for a slowdown (NaN before two pairs)
     faster_evidence: float  # e-value for a speed-up
+    spread: float = NAN  # standard deviation of the log ratios (NaN before two pairs)
 
     def describe(self) -> str:
         """e.g. '−2.1 % [−9.8, +8.5], e = 0.31'; no interval while it is unbounded."""
@@ -179,16 +186,18 @@ class Look:
 
 def look(log_ratios: Sequence[float], margin: float) -> Look:
     """The estimate, confidence sequence and evidence after these pairs (one or more)."""
-    estimate = statistics.fmean(log_ratios)
     if len(log_ratios) < 2:
-        return Look(len(log_ratios), estimate, -math.inf, math.inf, NAN, NAN)
-    pairs, statistic = len(log_ratios), _t_statistic(log_ratios)
+        return Look(len(log_ratios), log_ratios[0], -math.inf, math.inf, NAN, NAN)
+    pairs = len(log_ratios)
+    mean, sd = _mean_sd(log_ratios)
+    statistic = _t_statistic(mean, sd, pairs)
     return Look(
         pairs,
-        estimate,
-        *confidence_sequence(log_ratios),
+        mean,
+        *_bounds(mean, sd, pairs),
         float(evidence(statistic, pairs, margin, -1)),
         float(evidence(statistic, pairs, margin, +1)),
+        sd,
     )
 
 
@@ -261,7 +270,7 @@ def decide(
         runs_a=pairs,
         runs_b=pairs,
         margin=margin,
-        noise_cv=statistics.stdev(log_ratios) / math.sqrt(2) if pairs > 1 else NAN,
+        noise_cv=now.spread / math.sqrt(2),
         evidence=now.evidence,
         interval=f"{100 * CS_LEVEL:g} % confidence sequence, valid at any stop",
     )
