@@ -541,14 +541,21 @@ def run_ab(
                 return replicates, effect
 
 
-def ab_margin(request: ComparisonRequest, folder: Path) -> float:
+def ab_margin(
+    request: ComparisonRequest, folder: Path, problems: list[tuple[Path, str]] | None = None
+) -> float:
     """The margin an `ab` folder is judged by: the request's, else the one it recorded when
-    it ran (bench.storage.records.AbRecord), else `ab`'s default."""
+    it ran (bench.storage.records.AbRecord), else `ab`'s default — a record that cannot be
+    read said in `problems`."""
     if request.ab_margin_pct is not None:
         return request.ab_margin_pct / 100
     try:
         return AbRecord.read(folder).margin_pct / 100
-    except ValueError:
+    except ValueError as error:
+        if problems is not None and (folder / AB_RECORD).exists():
+            problems.append(
+                (folder / AB_RECORD, f"{error}: judged by the default {AB_MARGIN_PCT:g} % margin")
+            )
         return AB_MARGIN_PCT / 100
 
 
@@ -583,6 +590,7 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
     by_experiment: dict[str, list[RunResult]] = {}
     for result in runs:
         by_experiment.setdefault(experiment_label(result), []).append(result)
+    ab_folders = ab_comparisons(results, functools.partial(ab_margin, request, problems=problems))
     return ReportInputs(
         sources=list(paths),
         results=results,
@@ -593,7 +601,7 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
             Curves(experiment, mine, device_figures(mine))
             for experiment, mine in by_experiment.items()
         ],
-        ab=ab_comparisons(results, functools.partial(ab_margin, request)),
+        ab=ab_folders,
         problems=problems + latest.problems,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )

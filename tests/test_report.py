@@ -285,6 +285,11 @@ def test_an_ab_folder_of_a_thousand_pairs_is_judged_by_its_recorded_margin(templ
     assert found.effect.verdict == Verdict.SLOWER and found.effect.runs_a < 1000
     (asked,) = ab_comparisons(results, partial(ab_margin, ComparisonRequest(ab_margin_pct=5)))
     assert asked.effect.margin == 0.05 and asked.effect.verdict == Verdict.OK
+    (tmp_path / "ab" / "ab.txt").write_text("order-seed x\n")
+    problems = []
+    assert ab_margin(ComparisonRequest(), tmp_path / "ab", problems) == 0.05
+    ((path, reason),) = problems
+    assert path.name == "ab.txt" and "judged by the default 5 % margin" in reason
 
 
 ARTIFACTS = REPO_ROOT / "artifacts"  # ignored by git; CI keeps the screenshot here
