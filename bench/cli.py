@@ -33,6 +33,7 @@ from bench.errors import EXIT_BUG, EXIT_USAGE, bug_report
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from bench.config.options import ComparisonRequest
     from bench.jobs import RunOutcome
     from bench.show.tables import TableData
     from bench.storage.results import RunResult
@@ -431,6 +432,49 @@ def env(
         say(console, f"note: {not_cached}", style="yellow")
 
 
+# The options that say how verdicts are judged, the same in `compare` and `report`
+# (bench.config.options.ComparisonRequest).
+ThroughputTolerance = Annotated[
+    float,
+    typer.Option(
+        help="Speed margin against a baseline, percent: 'slower'/'faster' only on evidence of "
+        "a change and an estimate beyond it, 'ok' only when the interval is within it."
+    ),
+]
+AccuracyTolerance = Annotated[
+    float,
+    typer.Option(help="Accuracy margin, points: per seed, and over seeds like the speed margin."),
+]
+AssumedDrift = Annotated[
+    float | None,
+    typer.Option(
+        help="Percent drift between sittings to assume where a baseline measured it in "
+        "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
+    ),
+]
+
+
+def comparison_request(
+    baseline: Path | None,
+    throughput_tolerance: float,
+    accuracy_tolerance: float,
+    assumed_drift: float | None,
+    ab_margin: float | None = None,
+) -> ComparisonRequest:
+    """The one request `compare` and `report` judge by, from their shared options."""
+    from bench.config.options import ComparisonRequest, from_options
+
+    tolerances = from_options(
+        Tolerances,
+        throughput_pct=throughput_tolerance,
+        accuracy_points=accuracy_tolerance,
+        assumed_drift_pct=assumed_drift,
+    )
+    return from_options(
+        ComparisonRequest, tolerances=tolerances, baseline=baseline, ab_margin_pct=ab_margin
+    )
+
+
 class Format(StrEnum):
     table = "table"
     markdown = "markdown"
@@ -448,19 +492,8 @@ def compare(
         Path | None,
         typer.Option(help=f"Baselines folder or file (default: {BASELINES_DIR})."),
     ] = None,
-    throughput_tolerance: Annotated[
-        float,
-        typer.Option(
-            help="Speed margin, percent: 'slower'/'faster' only when the whole interval is "
-            "beyond it, 'ok' only when within."
-        ),
-    ] = TOLERANCES.throughput_pct,
-    accuracy_tolerance: Annotated[
-        float,
-        typer.Option(
-            help="Accuracy margin, points: per seed, and over seeds like the speed margin."
-        ),
-    ] = TOLERANCES.accuracy_points,
+    throughput_tolerance: ThroughputTolerance = TOLERANCES.throughput_pct,
+    accuracy_tolerance: AccuracyTolerance = TOLERANCES.accuracy_points,
     fail_on_regression: Annotated[
         bool,
         typer.Option(
@@ -473,13 +506,7 @@ def compare(
         bool,
         typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive' too."),
     ] = False,
-    assumed_drift: Annotated[
-        float | None,
-        typer.Option(
-            help="Percent drift between sittings to assume where a baseline measured it in "
-            "fewer than 3 sittings (default: the baseline's own, 8 % on the 2-core machine)."
-        ),
-    ] = None,
+    assumed_drift: AssumedDrift = None,
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = (
         Format.table
     ),
@@ -506,16 +533,12 @@ def compare(
     """
     from rich.console import Console
 
-    from bench.config.options import from_options
     from bench.jobs import compare_paths
     from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
     with user_errors():
-        tolerances = from_options(
-            Tolerances,
-            throughput_pct=throughput_tolerance,
-            accuracy_points=accuracy_tolerance,
-            assumed_drift_pct=assumed_drift,
+        request = comparison_request(
+            baseline, throughput_tolerance, accuracy_tolerance, assumed_drift
         )
         if summary is not None:
             from bench.storage.files import check_summary_target
@@ -523,7 +546,7 @@ def compare(
             check_summary_target(
                 summary, [*paths, baseline or BASELINES_DIR], [plot] if plot else []
             )
-        comparison = compare_paths(paths, baseline, tolerances)
+        comparison = compare_paths(paths, request)
     console = Console()
     if not comparison.rows:
         for line in notes(comparison):
@@ -617,14 +640,33 @@ def report(
         Path | None,
         typer.Option(help=f"Baselines folder or file, for --html (default: {BASELINES_DIR})."),
     ] = None,
+    throughput_tolerance: ThroughputTolerance = TOLERANCES.throughput_pct,
+    accuracy_tolerance: AccuracyTolerance = TOLERANCES.accuracy_points,
+    assumed_drift: AssumedDrift = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            help="`ab`'s margin, percent, for `ab` folders (default: each folder's own, "
+            "recorded in its ab.txt); what it guarantees: `ab --help`."
+        ),
+    ] = None,
 ) -> None:
     """A reproduction report: the seed script's claim next to what the runs measured; with
-    --html, everything the results, baselines and `ab` folders hold, as one HTML file."""
+    --html, everything the results, baselines and `ab` folders hold, as one HTML file, judged
+    as `compare` (same options, same verdicts) and `ab` judge them."""
     from bench.show.tables import inert
     from bench.storage.files import write_text_atomic
 
-    if html is None and baseline is not None:
-        raise fail("--baseline applies to --html only")
+    judging = {
+        "--baseline": baseline is not None,
+        "--throughput-tolerance": throughput_tolerance != TOLERANCES.throughput_pct,
+        "--accuracy-tolerance": accuracy_tolerance != TOLERANCES.accuracy_points,
+        "--assumed-drift": assumed_drift is not None,
+        "--margin": margin is not None,
+    }
+    given = [option for option, set_ in judging.items() if set_]
+    if html is None and given:
+        raise fail(f"{given[0]} applies to --html only")
     if html is not None and out is not None:
         raise fail("--out writes the markdown report, --html the HTML one: give one of them")
     if html is not None:
@@ -632,7 +674,10 @@ def report(
         from bench.show.html import html_report
 
         with user_errors():
-            inputs = report_inputs(paths, baseline, TOLERANCES, AB_MARGIN_PCT)
+            request = comparison_request(
+                baseline, throughput_tolerance, accuracy_tolerance, assumed_drift, margin
+            )
+            inputs = report_inputs(paths, request)
             write_text_atomic(html, html_report(inputs))
         for path, reason in inputs.problems:
             echo(f"skipped {path}: {reason}", err=True)
@@ -736,8 +781,20 @@ def ab(
     ] = AB_MAX_MINUTES,
     margin: Annotated[
         float,
-        typer.Option(help="Percent slowdown that matters: 'slower' needs evidence and more."),
+        typer.Option(
+            help="Percent slowdown that matters. 'slower' needs evidence of a slowdown, an "
+            "estimate beyond it and the interval wholly beyond half of it: at a true slowdown "
+            "of half the margin or less it says 'slower' at most 10 % of the time (5 % at no "
+            "change); between half the margin and the whole it may."
+        ),
     ] = AB_MARGIN_PCT,
+    order_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the coin that orders each pair (default: drawn; recorded in the "
+            "folder's ab.txt, so that this repeats an order)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the replicates (default: results/ab-<time>).")
     ] = None,
@@ -750,16 +807,21 @@ def ab(
         typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive'."),
     ] = False,
 ) -> None:
-    """Sequential interleaved A/B: run pairs of the two variants (A B, B A, …) in fresh
-    processes, so that drift of the machine hits both alike, until the evidence decides.
+    """Sequential interleaved A/B: run pairs of the two variants in fresh processes, each pair
+    in the order a seeded coin chose (A B or B A), so that drift of the machine hits both
+    alike, until the evidence decides.
 
     Stopping rule: each pair gives log(B/A) of training throughput. From the 4th pair on,
     after every pair, a safe (anytime-valid) t-test weighs the evidence for a slowdown of
-    twice the margin against no change: 'slower' when its e-value reaches 20 and the estimate
-    is beyond the margin, 'faster' likewise; 'ok' when the e-value falls to 1/20 or a real
-    change lies within the margin, once the interval also rules out a slowdown of twice the
-    margin. False 'slower' on identical variants stays below 5 % however many pairs it looks
-    at. The interval printed is a confidence sequence (each end 95 %), valid when it stops.
+    twice the margin against no change, and a 90 % confidence sequence bounds the change.
+    'slower' when the e-value reaches 20, the estimate is beyond the margin and the interval
+    lies wholly beyond half the margin; 'faster' likewise; 'ok' when the e-value falls to 1/20
+    or a real change lies within the margin, once the interval also rules out a slowdown of
+    twice the margin. What that guarantees, however many pairs it looks at: 'slower' at most
+    5 % of the time on identical variants (the e-value) and at most 10 % at a true slowdown of
+    half the margin or less (the interval; simulated: 2.1-2.4 %); 'ok' at most 10 % of the
+    time at a true slowdown of twice the margin or more (simulated at 10 %: 0.3-1.3 %).
+    Between half the margin and twice it nothing is promised: README has the simulated odds.
 
     Cap: --max-pairs pairs or --max-time minutes, whichever comes first; then 'inconclusive'
     with the slowdown it could have missed. A replicate running past the cap by more than the
@@ -774,6 +836,7 @@ def ab(
     from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
+    from bench.storage.records import AbRecord
 
     with user_errors():
         request = from_options(
@@ -787,13 +850,15 @@ def ab(
             max_pairs=max_pairs,
             max_time_min=max_time,
             margin_pct=margin,
+            order_seed=order_seed,
         )
     folder = request.out_dir
     console = Console()
     say(
         console,
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
-        f"{max_pairs} or {max_time:g} min",
+        f"{max_pairs} or {max_time:g} min; pair order from a coin, --order-seed "
+        f"{request.order_seed}",
     )
     with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
@@ -823,7 +888,8 @@ def ab(
     show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))
     for line in speed_notes(effect):
         say(console, line)
-    say(console, f"wrote {folder} (A/, B/ and {plot.name})")
+    record = AbRecord.path_for(folder, replicates[0].result.group if replicates else None)
+    say(console, f"wrote {folder} (A/, B/, {record.name} and {plot.name})")
     if fail_on_regression or strict:
         regressions = [f"B vs A: {effect.describe()}"] if effect.verdict in REGRESSIONS else []
         undecided = None

@@ -9,6 +9,7 @@ and bench.show (tables, plots, reports).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import secrets
@@ -20,14 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.config.options import AbRequest, PortableRequest, RunRequest, SweepRequest
+from bench.config.options import (
+    AbRequest,
+    ComparisonRequest,
+    PortableRequest,
+    RunRequest,
+    SweepRequest,
+)
 from bench.config.settings import (
+    AB_MARGIN_PCT,
     BASELINES_DIR,
     PORTABLE_ENVIRONMENT,
     PORTABLE_MARKER,
     PORTABLE_THREADS,
     RunConfig,
-    Tolerances,
     is_portable,
     utc_stamp,
 )
@@ -65,6 +72,7 @@ from bench.storage.files import (
     save_result,
     save_sweep,
     save_weights,
+    write_text_atomic,
     written_together,
 )
 from bench.storage.portable import (
@@ -72,7 +80,7 @@ from bench.storage.portable import (
     load_portable_digests,
     save_portable_digests,
 )
-from bench.storage.records import Peak, Replicate, SweepPoint
+from bench.storage.records import AB_RECORD, AbRecord, Peak, Replicate, SweepPoint
 from bench.storage.results import Environment, RunResult, new_run_id
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
@@ -342,13 +350,11 @@ def baselines_at(path: Path | None) -> tuple[list[Baseline], list[tuple[Path, st
     return load_baselines(path)
 
 
-def compare_paths(
-    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances
-) -> Comparison:
+def compare_paths(paths: Sequence[Path], request: ComparisonRequest) -> Comparison:
     """`compare` over results files or folders and the baselines (bench.jobs.baselines_at)."""
     results, problems = collect(paths)
-    baselines, baseline_problems = baselines_at(baselines_path)
-    return compare(results, baselines, tolerances, problems, baseline_problems)
+    baselines, baseline_problems = baselines_at(request.baseline)
+    return compare(results, baselines, request.tolerances, problems, baseline_problems)
 
 
 def save_baseline_from(
@@ -500,16 +506,28 @@ class AbProgress:
     elapsed_s: float
 
 
+def pair_orders(seed: int, pairs: int) -> list[tuple[str, str]]:
+    """The order of each pair's runs, from a coin seeded with `seed`: A B or B A, each half the
+    time and independently, so that neither runs second by a pattern that drift or the
+    correlation of neighbouring runs could follow (strict alternation lets neighbouring pairs
+    correlate: README), while a linear drift still cancels on average."""
+    import random
+
+    coin = random.Random(seed)
+    return [("A", "B") if coin.random() < 0.5 else ("B", "A") for _ in range(pairs)]
+
+
 def run_ab(
     request: AbRequest,
     *,
     on_replicate: Callable[[Replicate], None] | None = None,
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
-    """Run the variants in interleaved pairs, A B, B A, A B …, each replicate a fresh process,
-    so that drift of the machine hits both alike and neither always runs second; after each
-    pair the sequential test (bench.judge.sequential) stops with a verdict or asks for another,
-    until `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
+    """Run the variants in interleaved pairs, each in the order a seeded coin chose (recorded
+    with the margin in the folder's AB_RECORD), each replicate a fresh process, so that drift
+    of the machine hits both alike and neither runs second by a pattern; after each pair the
+    sequential test (bench.judge.sequential) stops with a verdict or asks for another, until
+    `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
     Each variant has its interpreter command (default: this one), so that it can be another
     environment, e.g. another torch through `uv run --with torch==X python`."""
     import sys
@@ -522,13 +540,21 @@ def run_ab(
     # Its replicates carry one group and their order, so that the folder read back (`report`)
     # holds this series as it ran, whatever else lands beside it.
     group = new_group_id()
+    record = AbRecord(
+        request.order_seed, request.margin_pct, pair_orders(request.order_seed, request.max_pairs)
+    )
     replicates: list[Replicate] = []
     started = time.monotonic()
     pair, longest_s = 0, 0.0
     with output_folder(request.out_dir, 64):
+        # A second `ab` into the folder keeps the first one's record and writes its own.
+        record_path = request.out_dir / AB_RECORD
+        if record_path.exists():
+            record_path = request.out_dir / f"ab-{group}.txt"
+        write_text_atomic(record_path, record.text())
         while True:  # verdict_after ends it at max_pairs at the latest
             pair += 1
-            for name in ("A", "B") if pair % 2 else ("B", "A"):
+            for name in record.orders[pair - 1]:
                 python, options = variants[name]
                 folder = request.out_dir / name
                 order = len(replicates) + 1
@@ -573,22 +599,43 @@ def run_ab(
                 return replicates, effect
 
 
-def report_inputs(
-    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances, ab_margin_pct: float
-) -> ReportInputs:
-    """`report --html`: the results and baselines under `paths` (and at `baselines_path`, see
-    baselines_at), their histories with change points, each group's latest sitting judged
-    against its baseline, devices against the CPU, the claim, and the `ab` folders."""
+def ab_margin(
+    request: ComparisonRequest,
+    folder: Path,
+    problems: list[tuple[Path, str]] | None = None,
+    group: str | None = None,
+) -> float:
+    """The margin an `ab` series (`group`, in `folder`) is judged by: the request's, else the
+    one its `ab` recorded when it ran (bench.storage.records.AbRecord), else `ab`'s default —
+    a record that cannot be read said in `problems`."""
+    if request.ab_margin_pct is not None:
+        return request.ab_margin_pct / 100
+    try:
+        return AbRecord.read(folder, group).margin_pct / 100
+    except ValueError as error:
+        path = AbRecord.path_for(folder, group)
+        if problems is not None and path.exists():
+            problems.append((path, f"{error}: judged by the default {AB_MARGIN_PCT:g} % margin"))
+        return AB_MARGIN_PCT / 100
+
+
+def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportInputs:
+    """`report --html`: the results and baselines under `paths` (and at the request's
+    baseline, see baselines_at), their histories with change points, each group's latest
+    sitting judged against its baseline as `compare` judges it with the same request, devices
+    against the CPU, the claim, and the `ab` folders, each by its recorded margin unless the
+    request names one."""
     results, problems = collect(paths)
     baselines: dict[str, Baseline] = {}
     found_under_paths = [load_baselines(root) for root in paths if not absent(root)]
-    for found, baseline_problems in [*found_under_paths, baselines_at(baselines_path)]:
+    for found, baseline_problems in [*found_under_paths, baselines_at(request.baseline)]:
         baselines.update((baseline.name, baseline) for baseline in found)
         known = {path for path, _ in problems}  # unreadable files: said once
         problems += [problem for problem in baseline_problems if problem[0] not in known]
     if not results and not baselines:
         raise ResultFileError(f"no results or baselines in {', '.join(map(str, paths))}")
     runs = [result for _, result in results]
+    tolerances = request.tolerances
     found_histories = histories(runs, list(baselines.values()), tolerances.throughput_pct)
     latest_ids = {
         run.run_id
@@ -600,7 +647,7 @@ def report_inputs(
         list(baselines.values()),
         tolerances,
     )
-    ab, mixed_ab = ab_comparisons(results, ab_margin_pct / 100)
+    ab, mixed_ab = ab_comparisons(results, functools.partial(ab_margin, request, problems=problems))
     by_experiment: dict[str, list[RunResult]] = {}
     for result in runs:
         by_experiment.setdefault(experiment_label(result), []).append(result)

@@ -1,8 +1,8 @@
-"""The README's statistics evidence, recomputed from stored results or simulated.
+"""The statistics evidence of docs/, recomputed from stored results or simulated.
 
     python scripts/evidence.py estimators FOLDER...   run-to-run spread of each estimator
     python scripts/evidence.py replay [--every K] FOLDER...
-    python scripts/evidence.py simulate               the rule's operating characteristic
+    python scripts/evidence.py tables [NAME...]       docs/' simulated tables, rewritten
 
 `estimators`: each FOLDER holds fresh-process replicates of one configuration (`run --repeat`);
 for every candidate estimator in bench.storage.throughput, the coefficient of variation of the runs'
@@ -11,8 +11,12 @@ order; the folders' pairs are joined in the order given. The sequential rule of 
 comparisons over them, as measured and with B's throughput scaled by 0.95 and 0.90 (a known
 slowdown): disjoint comparisons, each starting where the last stopped, and (with `--every K`)
 comparisons starting every K pairs, which overlap. Each line gives the verdicts, the runs and
-the minutes (the replicates' own start-to-start times) to a verdict. `simulate`: the rule on
-simulated A/Bs at true slowdowns of 0-20 % and 4.5-7.5 % noise (bench.judge.sequential).
+the minutes (the replicates' own start-to-start times) to a verdict. `tables`: the operating
+characteristics, seeded, written into docs/ between `<!-- oc:NAME -->` markers (ab: the
+rule at true slowdowns of 0-20 % and 4.5-7.5 % noise, bench.judge.sequential; order: strict
+alternation against a coin per pair under correlated runs and drift; compare: against a
+baseline at a true drift of 3, 8 and 15 %, bench.judge.stats). Simulated, so the figures are
+the same on any machine.
 """
 
 from __future__ import annotations
@@ -24,8 +28,15 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS
-from bench.judge.sequential import pair_seconds, replay, simulate
+from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS, Tolerances
+from bench.judge.sequential import (
+    crossing_share,
+    pair_seconds,
+    replay,
+    simulate,
+    simulated_ratios,
+)
+from bench.judge.stats import Verdict, simulate_against_baseline
 from bench.storage.experiment import identity_of
 from bench.storage.files import collect
 from bench.storage.results import RunResult
@@ -136,22 +147,145 @@ def replay_folders(folders: list[Path], every: int | None) -> None:
             )
 
 
-def operating_characteristic() -> None:
-    print("true slowdown | noise, interference | slower / ok / inconclusive | runs mean, p90")
-    for slowdown in (0.0, 0.025, 0.05, 0.10, 0.20):
-        for noise, interference in ((0.045, 0.0), (0.06, 0.1), (0.075, 0.1)):
+NOISE_MODELS = ((0.045, 0.0), (0.06, 0.1), (0.075, 0.1))  # run-to-run noise, interference
+SLOWDOWNS = (0.0, 0.025, 0.05, 0.075, 0.10, 0.20)
+COMPARE_MARGIN = Tolerances().throughput_pct / 100
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.1f} %"
+
+
+def ab_table(comparisons: int = 4000) -> str:
+    """`ab`'s rule as it ships, at each true slowdown and noise model: the share of each
+    verdict and the mean runs to one; and the estimate printed where it said slower."""
+    headers = [f"noise {100 * noise:g} %" + (", interference" if inter else "")
+               for noise, inter in NOISE_MODELS]  # fmt: skip
+    lines = [
+        "| true slowdown | " + " | ".join(headers) + " | estimate when `slower` |",
+        "| --- |" + " --- |" * (len(headers) + 1),
+    ]
+    for slowdown in SLOWDOWNS:
+        cells, estimates = [], []
+        for noise, interference in NOISE_MODELS:
             result = simulate(
-                slowdown, noise, margin=MARGIN, comparisons=4000, max_pairs=AB_MAX_PAIRS,
+                slowdown, noise, margin=MARGIN, comparisons=comparisons, max_pairs=AB_MAX_PAIRS,
                 interference=interference, seed=2,
             )  # fmt: skip
-            shares = " / ".join(
-                f"{100 * result.shares.get(verdict, 0):.1f} %"
-                for verdict in ("slower", "ok", "inconclusive")
+            slower, ok, unsure = (
+                result.shares.get(verdict, 0.0) for verdict in ("slower", "ok", "inconclusive")
             )
-            print(
-                f"{100 * slowdown:g} % | {100 * noise:g} %, {100 * interference:g} % | {shares} | "
-                f"{2 * result.mean_pairs:.1f}, {2 * result.p90_pairs:.0f}"
+            cells.append(
+                f"{percent(slower)} / {percent(ok)} / {percent(unsure)}, "
+                f"{2 * result.mean_pairs:.0f} runs"
             )
+            if not math.isnan(result.mean_slower_change):
+                estimates.append(100 * result.mean_slower_change)
+        shown = f"{min(estimates):+.1f} to {max(estimates):+.1f} %" if estimates else "–"
+        cells.append(shown.replace("-", "−"))
+        lines.append(f"| {100 * slowdown:g} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def order_table(comparisons: int = 2000) -> str:
+    """Strict alternation against a seeded coin per pair: how often the e-value reaches 20 on
+    identical variants (runs correlated 0.5 with their neighbours), over the cap and over
+    300 pairs, and the whole rule's false `slower` and catch of 10 % under correlation and
+    under a linear drift of 20 % over the cap."""
+    lines = [
+        "| pair order | e ≥ 20, identical, correlation 0.5: 40 / 300 pairs "
+        "| `slower`, identical: correlation 0.5 / drift 20 % "
+        "| 10 % caught: correlation 0.5 / drift 20 % |",
+        "| --- | --- | --- | --- |",
+    ]
+    for coin, name in ((False, "A B, B A, … (before)"), (True, "seeded coin (ships)")):
+        crossings = [
+            crossing_share(
+                simulated_ratios(
+                    0.0,
+                    0.06,
+                    comparisons=comparisons // (pairs // 40),
+                    max_pairs=pairs,
+                    correlation=0.5,
+                    coin=coin,
+                    seed=4,
+                ),
+                MARGIN,
+            )  # fmt: skip
+            for pairs in (AB_MAX_PAIRS, 300)
+        ]
+        rule = {
+            (slowdown, model): simulate(
+                slowdown,
+                0.06,
+                margin=MARGIN,
+                comparisons=comparisons,
+                max_pairs=AB_MAX_PAIRS,
+                coin=coin,
+                seed=5,
+                **dict([model]),
+            ).shares.get("slower", 0.0)  # fmt: skip
+            for slowdown in (0.0, 0.10)
+            for model in (("correlation", 0.5), ("drift", 0.2))
+        }
+        lines.append(
+            f"| {name} | {percent(crossings[0])} / {percent(crossings[1])} "
+            f"| {percent(rule[0.0, ('correlation', 0.5)])} / {percent(rule[0.0, ('drift', 0.2)])} "
+            f"| {percent(rule[0.1, ('correlation', 0.5)])} / {percent(rule[0.1, ('drift', 0.2)])} |"
+        )
+    return "\n".join(lines)
+
+
+def compare_table(comparisons: int = 4000) -> str:
+    """`compare` against a baseline of one sitting (and of three) at each true drift between
+    sittings: false alarms, inconclusive on identical code (what --strict fails), and the
+    share flagged at a 10 % and 25 % slowdown and at 2× (half the throughput)."""
+    lines = [
+        "| baseline | true drift | false `slower` | identical code `inconclusive` "
+        "| flagged at 10 % | at 25 % | at 2× |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for sittings in (1, 3):
+        for drift in (0.03, 0.08, 0.15):
+            shares = [
+                simulate_against_baseline(
+                    slowdown,
+                    drift,
+                    margin=COMPARE_MARGIN,
+                    comparisons=comparisons,
+                    sittings=sittings,
+                    seed=1,
+                )  # fmt: skip
+                for slowdown in (0.0, 0.10, 0.25, 0.5)
+            ]
+            same = shares[0]
+            flagged = " | ".join(percent(s.get(Verdict.SLOWER, 0.0)) for s in shares[1:])
+            lines.append(
+                f"| {sittings} sitting{'s' if sittings > 1 else ''} of 5 runs "
+                f"| {100 * drift:g} % | {percent(same.get(Verdict.SLOWER, 0.0))} "
+                f"| {percent(same.get(Verdict.INCONCLUSIVE, 0.0))} | {flagged} |"
+            )
+    return "\n".join(lines)
+
+
+TABLES = {"ab": ab_table, "order": order_table, "compare": compare_table}
+
+
+def write_tables(names: list[str], docs: Path = DOCS) -> None:
+    """Each table (all without names) recomputed and put between its markers in the document
+    of docs/ that holds them, `<!-- oc:NAME -->` and `<!-- /oc:NAME -->`, so that no figure
+    there is copied by hand."""
+    tables = {}
+    for name in names or list(TABLES):
+        tables[name] = TABLES[name]()
+        print(tables[name], flush=True)
+    for name, table in tables.items():  # read once the tables are done: minutes may have passed
+        start, end = f"<!-- oc:{name} -->\n", f"<!-- /oc:{name} -->"
+        (page,) = [page for page in sorted(docs.glob("*.md")) if start in page.read_text()]
+        before, rest = page.read_text().split(start)
+        _, after = rest.split(end)
+        page.write_text(before + start + table + "\n" + end + after)
 
 
 if __name__ == "__main__":
@@ -162,7 +296,7 @@ if __name__ == "__main__":
     folders = [Path(p) for p in arguments]
     if command == "replay":
         replay_folders(folders, every)
-    elif command == "simulate":
-        operating_characteristic()
+    elif command == "tables":
+        write_tables(arguments)
     else:
         estimators(folders)

@@ -217,14 +217,22 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tiny_mnist, tmp_path):
 
 @pytest.mark.slow
 def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, tmp_path):
+    """Each pair in the order of a seeded coin, recorded in the folder: the seed repeats it."""
+    from bench.jobs import pair_orders
+    from bench.storage.records import AbRecord
+
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     args = ["ab", "--a", "--loader tensor", "--b", "--loader torchvision", "--common", common]
-    result = invoke(*args, "--max-pairs", 2, "--out", tmp_path / "ab", "--fail-on-regression")
+    result = invoke(*args, "--max-pairs", 2, "--out", tmp_path / "ab", "--fail-on-regression",
+                    "--order-seed", 7)  # fmt: skip
     assert result.exit_code == 0, result.output  # inconclusive: no evidence of a regression
     assert "inconclusive" in result.output and "no verdict within 2 pairs" in result.output
     assert "could have missed a slowdown of up to" in result.output
     lines = [line.split()[:2] for line in result.output.splitlines() if line[:4].strip().isdigit()]
-    assert lines == [["1", "A:"], ["2", "B:"], ["3", "B:"], ["4", "A:"]]  # A B, B A
+    orders = pair_orders(7, 2)
+    assert [variant for _, variant in lines] == [f"{v}:" for order in orders for v in order]
+    assert AbRecord.read(tmp_path / "ab") == AbRecord(7, 5.0, orders)
+    assert "--order-seed 7" in result.output
     assert "pair 1: B vs A" in result.output and "pair 2: B vs A" in result.output
     assert "A: --loader tensor" in result.output  # the table names the variants
     loaders = {
@@ -241,10 +249,11 @@ def test_ab_runs_interleaved_pairs_in_fresh_processes_until_its_cap(tiny_mnist, 
 @pytest.mark.slow
 def test_ab_ends_a_hung_replicate_soon_after_its_cap_not_an_hour_later(tiny_mnist, tmp_path):
     """B's interpreter hangs (a shell sleeping in its place): with a cap of 3 s it is ended
-    about a replicate's length past the cap, in one line, A's replicate kept."""
+    about a replicate's length past the cap, in one line, A's replicate kept (seed 7: A runs
+    first)."""
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     outcome = invoke("ab", "--common", common, "--b-python", "sh -c 'sleep 600' hung",
-                     "--max-time", 0.05, "--out", tmp_path / "ab")  # fmt: skip
+                     "--max-time", 0.05, "--out", tmp_path / "ab", "--order-seed", 7)  # fmt: skip
     assert outcome.exit_code == 2, outcome.output
     assert "variant B, replicate 2: still running after" in outcome.output
     assert len(list((tmp_path / "ab" / "A").glob("*.json"))) == 1
@@ -257,7 +266,7 @@ def test_ab_lets_a_slower_variant_finish_its_first_pair_past_a_small_cap(tiny_mn
     common = f"-d cpu --epochs 1 --max-steps 2 --data-dir {tiny_mnist} --no-download"
     slower = f"sh -c 'sleep 2; exec {sys.executable} \"$@\"' slower"
     outcome = invoke("ab", "--common", common, "--b-python", slower, "--max-time", 0.05,
-                     "--out", tmp_path / "ab")  # fmt: skip
+                     "--out", tmp_path / "ab", "--order-seed", 7)  # fmt: skip
     assert outcome.exit_code == 0, outcome.output
     assert "inconclusive" in outcome.output
     assert len(list((tmp_path / "ab" / "B").glob("*.json"))) == 1

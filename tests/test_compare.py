@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.config.options import ComparisonRequest
 from bench.config.settings import Tolerances
 from bench.jobs import compare_paths
 from bench.judge.compare import compare
@@ -342,7 +343,7 @@ def test_a_cpu_and_a_cuda_run_of_one_seed_are_one_experiment(template, tmp_path)
     save_weights_of(cuda, {"w": torch.tensor([3.0, 4.0 + 1e-3])}, tmp_path / "cuda-weights.pt")
     write([cpu, cuda], tmp_path)
 
-    comparison = compare_paths([tmp_path], tmp_path, Tolerances())
+    comparison = compare_paths([tmp_path], ComparisonRequest(baseline=tmp_path))
     cuda_group = next(g for g in comparison.groups if g.device_type == "cuda")
     assert cuda_group.speedup_vs_cpu == pytest.approx(25.0)
     (pair,) = comparison.cross_device
@@ -417,6 +418,8 @@ def test_compare_cli_flags_a_regression_only_when_asked(template, two_sittings, 
     assert "could have missed a slowdown of up to" in unsure.output
     strict = runner.invoke(app, [*same, "--fail-on-regression", "--strict"])
     assert strict.exit_code == 2 and "inconclusive (--strict): speed of" in strict.output
+    # two sittings: the drift is partly assumed, and the failure says why that is expected
+    assert "expected here: the baseline has fewer than 3 sittings" in strict.output
 
 
 def test_results_folder_with_the_harness_other_documents_compares_runs_only(

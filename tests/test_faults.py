@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.config.settings import Tolerances
+from bench.config.options import ComparisonRequest
 from bench.jobs import RecordedRun, compare_paths, record
 from bench.measure.run import Measurement
 from bench.storage.baselines import make_baseline, save_baseline
@@ -513,7 +513,7 @@ def test_mutated_baselines_never_let_the_gate_pass_blind(template, tmp_path_fact
     baseline_path.write_text(json.dumps(document))
     outcome = invoke("compare", runs, "--baseline", baselines, "--fail-on-regression")
     assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
-    comparison = compare_paths([runs], baselines, Tolerances())
+    comparison = compare_paths([runs], ComparisonRequest(baseline=baselines))
     if comparison.baseline_problems or comparison.rows[0].why_no_baseline:
         # A baseline it could not read, or one that no longer matches: it must not pass.
         assert comparison.why_cannot_judge

@@ -45,8 +45,9 @@ def standin_env(monkeypatch):
 
 
 def ab_with_standins(out: Path, *extra):
+    """Order seed 7: the first pair runs A, then B."""
     return invoke("ab", "--a-python", STANDIN_PYTHON, "--b-python", STANDIN_PYTHON,
-                  "--max-pairs", 2, "--out", out, *extra)  # fmt: skip
+                  "--max-pairs", 2, "--out", out, "--order-seed", 7, *extra)  # fmt: skip
 
 
 def standin_command(out: Path) -> list[str]:
@@ -156,9 +157,9 @@ def test_a_process_a_replicate_leaves_behind_holding_its_pipes_is_ended(tmp_path
 
 
 def test_ab_refuses_a_replicate_of_another_experiment_naming_the_field(tmp_path, standin_env):
-    standin_env(COUNTER=tmp_path / "calls", LR_AFTER=3)  # the third child runs another lr
+    standin_env(COUNTER=tmp_path / "calls", LR_AFTER=3)  # the 3rd child (pair 2: A first)
     outcome = ab_with_standins(tmp_path / "ab")
-    one_line_exit_2(outcome, "variant B", "is not a replicate of", "lr 0.01≠0.001")
+    one_line_exit_2(outcome, "variant A", "is not a replicate of", "lr 0.01≠0.001")
 
 
 def test_the_report_refuses_an_ab_folder_with_another_experiment_mixed_in(

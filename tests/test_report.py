@@ -3,9 +3,14 @@ headless Chromium. Inputs: the committed baselines, a fresh run, results built f
 three commits (the last 20 % slower), their CUDA twins, and an `ab` folder."""
 
 import base64
+import csv
+import io
+import math
 import os
 import shutil
 import statistics
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,11 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.judge.stats import Verdict
 from bench.show.tables import fmt_rate
 from bench.storage.baselines import make_baseline, save_baseline
 from bench.storage.files import save_result
 from tests.conftest import REPO_ROOT
-from tests.test_compare import cuda_twin, variant
+from tests.test_compare import cuda_twin, sittings, variant
 from tests.test_history import commits
 
 runner = CliRunner()
@@ -217,9 +223,73 @@ def test_the_baselines_own_runs_get_no_verdict_against_it(template, tmp_path):
     assert "no baseline" not in page.text["overview"]
 
 
-def test_baseline_without_html_is_refused(tmp_path):
-    outcome = runner.invoke(app, ["report", str(tmp_path), "--baseline", str(tmp_path)])
-    assert outcome.exit_code == 2 and "--baseline applies to --html only" in outcome.output
+@pytest.mark.parametrize(
+    "option", [["--baseline", "."], ["--throughput-tolerance", "3"], ["--margin", "10"]]
+)
+def test_judging_options_without_html_are_refused(tmp_path, option):
+    outcome = runner.invoke(app, ["report", str(tmp_path), *option])
+    assert outcome.exit_code == 2 and f"{option[0]} applies to --html only" in outcome.output
+
+
+def test_report_and_compare_give_the_same_verdicts_for_the_same_runs_and_options(
+    template, tmp_path
+):
+    """One request judges both: with compare's options (a tighter margin, a smaller assumed
+    drift) the verdict changes in both alike."""
+    base = sittings(template, [[10_000, 10_100, 9_900, 10_050, 9_950]] * 2)
+    save_baseline(make_baseline(base), tmp_path / "baselines")
+    for seed, rate in enumerate([9_300, 9_350, 9_250, 9_400, 9_300]):
+        result = variant(template, seed=seed, rate=rate)
+        result.created_utc = f"2026-12-01T10:0{seed}:00+00:00"
+        save_result(result, tmp_path / "runs")
+    places = [str(tmp_path / "runs"), "--baseline", str(tmp_path / "baselines")]
+    speeds = []
+    for options in ([], ["--throughput-tolerance", "3", "--assumed-drift", "1"]):
+        shown = runner.invoke(app, ["compare", *places, "--format", "csv", *options])
+        assert shown.exit_code == 0, shown.output
+        (speed,) = {row["group_speed"] for row in csv.DictReader(io.StringIO(shown.output))}
+        out = tmp_path / f"r{len(options)}.html"
+        outcome = runner.invoke(app, ["report", *places, "--html", str(out), *options])
+        assert outcome.exit_code == 0, outcome.output
+        assert speed in Page(out.read_text()).text["overview"]
+        speeds.append(speed)
+    assert speeds[0].startswith("inconclusive") and speeds[1].startswith("slower")
+
+
+def test_an_ab_folder_of_a_thousand_pairs_is_judged_by_its_recorded_margin(template, tmp_path):
+    """`report` replays `ab`'s rule over every pair of a long `ab` (1,000 pairs, B 3 % slower:
+    in the grey zone for long), by the margin the folder recorded unless one is asked for."""
+    import random
+
+    from bench.config.options import ComparisonRequest
+    from bench.jobs import ab_margin
+    from bench.judge.report import ab_comparisons
+    from bench.storage.records import AbRecord
+
+    rng = random.Random(1)
+    start = datetime(2026, 11, 21, tzinfo=UTC)
+    results = []
+    for pair in range(1000):
+        for offset, side in enumerate("AB"):
+            rate = 10_000 * (0.97 if side == "B" else 1.0) * math.exp(rng.gauss(0, 0.06))
+            result = variant(template, seed=pair, rate=rate)
+            result.run_id = f"ab-{pair}-{side}"
+            result.created_utc = (start + timedelta(seconds=60 * pair + 30 * offset)).isoformat()
+            results.append((tmp_path / "ab" / side / f"{result.run_id}.json", result))
+    (tmp_path / "ab").mkdir()
+    (tmp_path / "ab" / "ab.txt").write_text(AbRecord(1, 2.0, [("A", "B")] * 1000).text())
+    recorded = partial(ab_margin, ComparisonRequest())
+    assert recorded(tmp_path / "ab") == 0.02 and recorded(tmp_path) == 0.05  # none: default
+    (found,), _ = ab_comparisons(results, recorded)
+    assert found.effect.margin == 0.02 and len(found.replicates) == 2000
+    assert found.effect.verdict == Verdict.SLOWER and found.effect.runs_a < 1000
+    (asked,), _ = ab_comparisons(results, partial(ab_margin, ComparisonRequest(ab_margin_pct=5)))
+    assert asked.effect.margin == 0.05 and asked.effect.verdict == Verdict.OK
+    (tmp_path / "ab" / "ab.txt").write_text("order-seed x\n")
+    problems = []
+    assert ab_margin(ComparisonRequest(), tmp_path / "ab", problems) == 0.05
+    ((path, reason),) = problems
+    assert path.name == "ab.txt" and "judged by the default 5 % margin" in reason
 
 
 ARTIFACTS = REPO_ROOT / "artifacts"  # ignored by git; CI keeps the screenshot here

@@ -8,14 +8,19 @@ import pytest
 
 from bench.config.settings import AB_MAX_PAIRS
 from bench.judge.sequential import (
+    CS_LEVEL,
     MIN_PAIRS,
     confidence_sequence,
+    crossing_share,
+    cs_width,
     decide,
     e_values,
+    log_e_values,
     look,
     pair_seconds,
     replay,
     simulate,
+    simulated_ratios,
 )
 from bench.judge.stats import Verdict
 
@@ -41,11 +46,24 @@ def test_identical_variants_are_called_slower_at_most_five_percent_of_the_time(n
     assert result.shares.get(Verdict.OK, 0) >= 0.9  # and they mostly end ok, not capped
 
 
-@pytest.mark.parametrize(("noise", "interference"), [(0.045, 0.0), (0.06, 0.1), (0.075, 0.1)])
-def test_a_ten_percent_slowdown_is_caught_at_least_ninety_percent_of_the_time(noise, interference):
+@pytest.mark.parametrize(
+    ("noise", "interference", "caught"), [(0.045, 0.0, 0.95), (0.06, 0.1, 0.75), (0.075, 0.1, 0.65)]
+)
+def test_a_ten_percent_slowdown_is_caught_and_rarely_called_ok(noise, interference, caught):
+    """The price of the margin gate: on a noisy day a 10 % slowdown is caught less often
+    within the cap (docs/ab.md: 74-99.7 %), but it is almost never called ok."""
     result = chance_of_slower(0.10, noise, interference)
-    assert result.shares.get(Verdict.SLOWER, 0) >= 0.9
-    assert 2 * result.p90_pairs <= 2 * AB_MAX_PAIRS  # within the cap
+    assert result.shares.get(Verdict.SLOWER, 0) >= caught
+    assert result.shares.get(Verdict.OK, 0) <= 0.02
+
+
+@pytest.mark.parametrize(("noise", "interference"), [(0.045, 0.0), (0.06, 0.1), (0.075, 0.1)])
+def test_a_slowdown_of_half_the_margin_rarely_exits_one(noise, interference):
+    """The gate's guarantee: at a true slowdown of half the margin or less, `slower` at most
+    1 − CS_LEVEL (10 %) of the time; simulated 2.1-2.4 % (the point-estimate check that came
+    before said it 12-13 % of the time)."""
+    result = chance_of_slower(MARGIN / 2, noise, interference)
+    assert result.shares.get(Verdict.SLOWER, 0) <= 0.04
 
 
 def test_a_two_times_slowdown_stops_within_ten_runs():
@@ -86,25 +104,91 @@ def test_the_evidence_grows_with_a_slowdown_and_falls_without_one():
 
 
 @pytest.mark.slow
-def test_the_confidence_sequence_covers_the_mean_at_every_look_and_agrees_with_the_test():
-    """Each end fails at most α of the time over all looks (90 % for both); the interval
-    excludes no change exactly when the test has evidence of a change."""
+def test_the_confidence_sequence_covers_the_mean_at_every_look_at_once():
+    """It misses the true mean at some look at most 1 − CS_LEVEL of the time."""
     rng = random.Random(11)
     missed = 0
     for _ in range(400):
         ratios = []
         for _pairs in range(AB_MAX_PAIRS):
             ratios.append(rng.gauss(-0.03, 0.06))
-            low, high = confidence_sequence(ratios, MARGIN)
+            low, high = confidence_sequence(ratios)
             if not low <= -0.03 <= high:
                 missed += 1
                 break
-            if len(ratios) >= 2:
-                now = look(ratios, MARGIN)
-                assert (high < 0) == (now.evidence >= 20)
-    assert missed / 400 <= 0.10
-    assert confidence_sequence([0.1], MARGIN) == (-math.inf, math.inf)
-    assert confidence_sequence([0.1, 0.2], MARGIN) == (-math.inf, math.inf)  # 2 pairs: no bound
+    assert missed / 400 <= 1 - CS_LEVEL
+    assert confidence_sequence([0.1]) == (-math.inf, math.inf)
+    assert confidence_sequence([0.1, 0.2, 0.3]) == (-math.inf, math.inf)  # 3 pairs: no bound
+    assert math.isfinite(confidence_sequence([0.1, 0.2, 0.3, 0.2])[0])  # the first look
+
+
+def test_the_confidence_sequence_shrinks_with_more_pairs():
+    """A normal mixture narrows like √(log n / n): at the same spread, 1,000 pairs give an
+    interval less than a quarter as wide as 40 do (the old inverted e-value stayed near the designed
+    slowdown's half, and had no bound at all from 100 pairs on)."""
+    widths = {pairs: cs_width(pairs) / math.sqrt(pairs) for pairs in (10, 40, 100, 1000)}
+    assert widths[10] > widths[40] > widths[100] > widths[1000]
+    assert widths[1000] < widths[40] / 4
+    assert cs_width(40) < 3.2  # about 1.9 t intervals at 90 %
+
+
+def test_no_verdict_contradicts_the_printed_interval():
+    """slower: the interval wholly beyond −half the margin; faster: beyond +half; ok: the
+    interval rules out twice the margin and does not lie wholly beyond the margin."""
+    rng = random.Random(8)
+    seen = set()
+    for trial in range(300):
+        change = rng.choice([0.0, -0.025, -0.05, -0.1, 0.05, 0.1, -0.3])
+        ratios = [
+            math.log1p(change) + rng.gauss(0, rng.choice([0.02, 0.06, 0.12])) for _ in range(24)
+        ]
+        for pairs in range(MIN_PAIRS, len(ratios) + 1):
+            effect = decide(ratios[:pairs], MARGIN, last=pairs == len(ratios))
+            if effect is None:
+                continue
+            seen.add(effect.verdict)
+            if effect.verdict == Verdict.SLOWER:
+                assert effect.high < 1 - MARGIN / 2 and effect.ratio < 1 - MARGIN
+            elif effect.verdict == Verdict.FASTER:
+                assert effect.low > 1 + MARGIN / 2 and effect.ratio > 1 + MARGIN
+            elif effect.verdict == Verdict.OK:
+                assert effect.low >= 1 - 2 * MARGIN and effect.high >= 1 - MARGIN
+            break
+        assert trial < 50 or len(seen) == 4
+    assert seen == {Verdict.SLOWER, Verdict.FASTER, Verdict.OK, Verdict.INCONCLUSIVE}
+
+
+def test_the_e_value_agrees_with_scipys_exact_one_and_stays_finite_for_any_number_of_pairs():
+    """Where scipy's non-central t density is finite (it overflows from about 344 pairs on),
+    the log-space e-value is the same to 1e-7; beyond, and in the tails where scipy's gives
+    −∞ or NaN, it stays finite and monotone in t."""
+    import numpy as np
+    from scipy.stats import nct, t
+
+    statistics_t = np.array([-40.0, -8.0, -3.0, -1.0, 0.0, 0.5, 2.0, 9.0])
+    for pairs in (4, 12, 40, 150, 300):
+        for effect in (-2.0, -0.83, -0.3, 0.83):
+            exact = nct.logpdf(statistics_t, pairs - 1, effect * math.sqrt(pairs))
+            exact -= t.logpdf(statistics_t, pairs - 1)
+            mine = log_e_values(statistics_t, pairs, effect)
+            exists = np.isfinite(exact)  # scipy's own fails in the far tails
+            assert exists.sum() >= 4 and np.all(np.isfinite(mine))
+            assert np.allclose(mine[exists], exact[exists], rtol=1e-7, atol=1e-7)
+    far = log_e_values(statistics_t, 1000, -0.83)
+    assert np.all(np.isfinite(far)) and np.all(np.diff(far) < 0)
+
+
+def test_a_thousand_pairs_decide_without_error():
+    rng = random.Random(2)
+    for change in (0.0, -0.04, -0.2):
+        ratios = [math.log1p(change) + rng.gauss(0, 0.09) for _ in range(1000)]
+        effect = decide(ratios, MARGIN, last=True, why_last="the cap")
+        assert effect.verdict in set(Verdict) and math.isfinite(effect.evidence)
+        assert effect.low <= effect.ratio <= effect.high
+    # no change under huge noise: 1,000 looks, none bounds the interval enough for ok
+    wild = [rng.gauss(0, 1.0) for _ in range(1000)]
+    effect, used = replay(wild, [1.0] * 1000, MARGIN, max_pairs=1000, max_time_s=math.inf)
+    assert used == 1000 and effect.verdict == Verdict.INCONCLUSIVE
 
 
 def test_decide_waits_for_the_first_look_then_stops_or_goes_on():
@@ -160,3 +244,34 @@ def test_a_pair_lasts_until_the_next_one_starts_and_the_last_as_long_as_the_othe
     starts = [start, start + timedelta(seconds=20), start + timedelta(seconds=60)]
     assert pair_seconds(starts) == [20.0, 40.0, 30.0]
     assert pair_seconds(starts[:1]) == [0.0]
+
+
+def test_a_coin_per_pair_keeps_the_level_where_strict_alternation_loses_it():
+    """Runs whose neighbours correlate (0.5): under A B, B A, … neighbouring pair ratios
+    correlate and the e-value reaches 20 on identical variants more often than 5 % (README:
+    5.9 % over 40 pairs); a seeded coin per pair keeps it below (3.4 %)."""
+    shares = {
+        coin: crossing_share(
+            simulated_ratios(
+                0.0,
+                0.06,
+                comparisons=1500,
+                max_pairs=AB_MAX_PAIRS,
+                correlation=0.5,
+                coin=coin,
+                seed=4,
+            ),
+            MARGIN,
+        )  # fmt: skip
+        for coin in (False, True)
+    }
+    assert shares[True] <= 0.045 < 0.05 < shares[False]
+
+
+def test_the_coin_is_seeded_and_fair():
+    from bench.jobs import pair_orders
+
+    orders = pair_orders(11, 400)
+    assert orders == pair_orders(11, 400) != pair_orders(12, 400)
+    assert set(orders) == {("A", "B"), ("B", "A")}
+    assert 160 <= orders.count(("A", "B")) <= 240

@@ -8,7 +8,13 @@ import statistics
 import pytest
 
 from bench.config.settings import ASSUMED_DRIFT
-from bench.judge.stats import Verdict, compare_accuracies, compare_to_baseline, pooled_drift
+from bench.judge.stats import (
+    Verdict,
+    compare_accuracies,
+    compare_to_baseline,
+    pooled_drift,
+    simulate_against_baseline,
+)
 
 
 def replicates(level: float, noise: float, n: int, seed: int) -> list[float]:
@@ -75,24 +81,44 @@ def test_the_assumed_drift_is_pooled_with_a_rough_measurement_and_dropped_from_t
     assert more_drift.low < less_drift.low
 
 
-def test_false_alarms_against_a_baseline_stay_near_five_percent_at_the_assumed_drift():
-    """Identical code, a new sitting whose machine drifted by the assumed 8 % (normal): the
-    one-sided gate flags 'slower' about 5 % of the time or less; a 2× slowdown always."""
-    rng = random.Random(7)
-    alarms = caught = 0
-    trials = 400
-    for _ in range(trials):
-        offset = rng.gauss(0, ASSUMED_DRIFT)
-        baseline = replicates(10_000, 0.04, 5, seed=rng.randrange(10**6))
-        runs = replicates(10_000 * math.exp(offset), 0.04, 5, seed=rng.randrange(10**6))
-        same = compare_to_baseline(baseline, runs, 0.10, noise_cv=None, drift=None, sittings=1)
-        half = compare_to_baseline(
-            baseline, [r / 2 for r in runs], 0.10, noise_cv=None, drift=None, sittings=1
+@pytest.mark.parametrize(
+    ("true_drift", "most_alarms", "fewest_alarms"),
+    [(0.03, 0.01, 0.0), (ASSUMED_DRIFT, 0.05, 0.0), (0.15, 0.25, 0.07)],
+)
+def test_false_alarms_against_a_one_sitting_baseline_follow_the_true_drift(
+    true_drift, most_alarms, fewest_alarms
+):
+    """Identical code; the baseline's sitting and the new one each at their own level of the
+    machine (docs/compare.md: 0 / 2.0 / 12.8 % false alarms at a true drift of 3 / 8 / 15 %, the 8 %
+    assumed): within the assumption the gate holds its 5 %, beyond it it does not — which the
+    notes say where the baseline's own sittings measured more. A 2× slowdown is caught."""
+    same = simulate_against_baseline(0.0, true_drift, margin=0.10, comparisons=400, seed=3)
+    assert fewest_alarms <= same.get(Verdict.SLOWER, 0) <= most_alarms
+    assert same.get(Verdict.INCONCLUSIVE, 0) >= 0.5  # why --strict mostly fails here
+    halved = simulate_against_baseline(0.5, true_drift, margin=0.10, comparisons=200, seed=4)
+    assert halved.get(Verdict.SLOWER, 0) >= 0.95
+
+
+def test_a_baseline_of_three_sittings_holds_the_level_whatever_the_true_drift():
+    """Three sittings measure the drift: false alarms stay near 5 % at 3, 8 and 15 % (README:
+    0.2 / 3.9 / 5.1 %)."""
+    for true_drift in (0.03, ASSUMED_DRIFT, 0.15):
+        same = simulate_against_baseline(
+            0.0, true_drift, margin=0.10, comparisons=300, sittings=3, seed=5
         )
-        alarms += same.verdict == Verdict.SLOWER
-        caught += half.verdict == Verdict.SLOWER
-    assert alarms / trials <= 0.05
-    assert caught == trials
+        assert same.get(Verdict.SLOWER, 0) <= 0.08
+
+
+def test_a_measured_drift_above_the_assumed_one_is_said():
+    effect = compare_to_baseline(
+        [10_000, 10_100, 12_000, 12_100], [11_000], 0.10, noise_cv=0.01, drift=0.13, sittings=2
+    )
+    assert "measured ±13.0 %, more than the ±8.0 % assumed" in effect.reason
+    assert "--assumed-drift 13" in effect.reason
+    calm = compare_to_baseline(
+        [10_000, 10_100, 10_200, 10_300], [10_100], 0.10, noise_cv=0.01, drift=0.01, sittings=2
+    )
+    assert "more than the" not in calm.reason
 
 
 @pytest.mark.parametrize("sittings", [1, 2, 3, 5])

@@ -7,7 +7,9 @@ end as ConfigError naming the option, before any work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import secrets
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -30,6 +32,7 @@ from bench.config.settings import (
     SWEEP_STEPS,
     Bounded,
     RunConfig,
+    Tolerances,
 )
 from bench.errors import ConfigError
 
@@ -95,6 +98,11 @@ def _split_numbers(text: Any) -> Any:
         raise ValueError("must be comma-separated whole numbers") from None
 
 
+def _drawn_seed(value: Any = None) -> Any:
+    """A seed drawn at random where none was given."""
+    return secrets.randbelow(MAX_ORDER_SEED + 1) if value is None else value
+
+
 GroupId = Annotated[str, AfterValidator(_group_id)]
 Arguments = Annotated[list[str], BeforeValidator(_split_arguments)]
 Command = Annotated[list[str], BeforeValidator(_split_arguments), Field(min_length=1)]
@@ -106,6 +114,9 @@ Seeds = Annotated[
 ]
 MAX_REPLICATES = 1000  # `run --repeat`; `ab` pairs likewise
 MAX_PROCESSES = 1024  # `run --nproc-per-node`
+MAX_ORDER_SEED = 2**32 - 1  # `ab --order-seed`
+AbMarginPct = Annotated[float, Field(gt=0, lt=50)]  # `ab --margin`, `report --margin`
+OrderSeed = Annotated[int, BeforeValidator(_drawn_seed), Field(ge=0, le=MAX_ORDER_SEED)]
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -190,7 +201,23 @@ class AbRequest:
     b_python: Command | None = None
     max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
     max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
-    margin_pct: Annotated[float, Field(gt=0, lt=50)] = AB_MARGIN_PCT
+    margin_pct: AbMarginPct = AB_MARGIN_PCT
+    # The seed of the coin that orders each pair (None: drawn; `ab` records it in the folder).
+    order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
+
+
+@dataclass(config=STRICT_SCHEMA)
+class ComparisonRequest:
+    """How verdicts are judged: one request for `compare` and `report` (and, for its margin,
+    `ab`), so that the same runs get the same verdicts in each. The margins and tolerances
+    with the drift to assume between sittings (`tolerances`), the baselines (a folder or file;
+    None: the default folder), and the margin of `ab`'s rule for `ab` folders (None: each
+    folder's own, recorded when it ran). The estimator is each baseline's own: its runs hold
+    no other figure, and new runs are re-taken by it."""
+
+    tolerances: Tolerances = dataclasses.field(default_factory=Tolerances)
+    baseline: Path | None = None
+    ab_margin_pct: AbMarginPct | None = None
 
 
 @dataclass(config=STRICT_SCHEMA)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.config.settings import Tolerances
 from bench.errors import ResultFileError
-from bench.judge.stats import REGRESSIONS, Spread, Verdict
+from bench.judge.stats import REGRESSIONS, SITTINGS_FOR_DRIFT, SpeedEffect, Spread, Verdict
 from bench.judge.verdicts import (
     GroupVerdict,
     RunRow,
@@ -129,11 +129,25 @@ class Comparison:
             elif group.speed.verdict == Verdict.INCONCLUSIVE:
                 reasons.append(
                     f"speed of {group.label} could have missed a slowdown of up to "
-                    f"{100 * group.speed.could_miss:.0f} %"
+                    f"{100 * group.speed.could_miss:.0f} %" + _assumed_drift_words(group.speed)
                 )
             if group.accuracy.verdict == Verdict.INCONCLUSIVE:
                 reasons.append(f"accuracy of {group.label}: {group.accuracy.reason}")
         return _first_of(reasons)
+
+
+def _assumed_drift_words(speed: SpeedEffect) -> str:
+    """Why an inconclusive speed verdict is what to expect against this baseline: a drift
+    between sittings it could not measure (fewer than 3 sittings) is assumed, and the interval
+    allows for it twice (its sitting and the new one)."""
+    if not speed.drift_assumed:
+        return ""
+    return (
+        f" (expected here: the baseline has fewer than {SITTINGS_FOR_DRIFT} sittings, so the "
+        f"±{100 * speed.drift:.1f} % drift between sittings is partly assumed and allowed for "
+        "twice, its sitting's and this one's; against it identical code ends inconclusive most "
+        "of the time (README). To decide, run in one of its sittings or use `mnist-bench ab`)"
+    )
 
 
 def _first_of(reasons: list[str]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -103,19 +103,19 @@ AB_VARIANTS = ("A", "B")
 
 
 def ab_comparisons(
-    results: Sequence[tuple[Path, RunResult]], margin: float
+    results: Sequence[tuple[Path, RunResult]], margin_of: Callable[..., float]
 ) -> tuple[list[AbComparison], list[tuple[Path, str]]]:
     """The `ab` series among the results (in a folder whose A/ and B/ hold results: one per
     group `ab` gave its replicates, results of before the groups together), each judged like
-    `ab` judges it, replicates in the order they ran (by their number, else their start); and
-    the series left out because a variant mixes runs of another experiment, implementation or
-    machine (why)."""
+    `ab` judges it, by the margin `margin_of(folder, group=…)` gives the series, replicates in
+    the order they ran (by their number, else their start); and the series left out because a
+    variant mixes runs of another experiment, implementation or machine (why)."""
     by_series: dict[tuple[Path, str | None], list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
             by_series.setdefault((path.parent.parent, result.group), []).append((path, result))
     found, refused = [], []
-    for (folder, _), runs in by_series.items():
+    for (folder, group), runs in by_series.items():
         if {path.parent.name for path, _ in runs} != set(AB_VARIANTS):
             continue
         runs.sort(key=lambda run: (run[1].replicate or 0, run[1].created_utc, run[1].run_id))
@@ -127,5 +127,6 @@ def ab_comparisons(
         if mixed:
             refused.append((folder, f"not judged as an A/B: {mixed}"))
         elif pair_log_ratios(replicates):
+            margin = margin_of(folder, group=group)
             found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
     return found, refused

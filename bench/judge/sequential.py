@@ -1,29 +1,33 @@
 """An anytime-valid test of B against A over interleaved pairs, for `ab`. Pure.
 
-Each pair (one run of A, one of B, adjacent in time) gives one figure: the log ratio of B's
-throughput to A's, so that slow drift of the machine, which hits both runs of a pair alike,
-cancels. After every pair the test may stop; its error rates hold whenever it stops, however
-often it looked (Ville's inequality), which a t-test repeated after every pair does not.
+Each pair (one run of A, one of B, adjacent in time, in an order a seeded coin chose) gives
+one figure: the log ratio of B's throughput to A's, so that slow drift of the machine, which
+hits both runs of a pair alike, cancels. After every pair the test may stop; its error rates
+hold whenever it stops, however often it looked (Ville's inequality), which a t-test repeated
+after every pair does not.
 
 - Evidence of a slowdown: the safe t-test's e-value (Pérez-Ortiz, Lardy, de Heide, Grünwald,
   "E-statistics, group invariance and anytime-valid testing"): the likelihood ratio of the
   t statistic under a designed slowdown (non-central t) to its density under "no change"
   (central t). It does not depend on the unknown noise level, and under "B is not slower" it
-  exceeds 1/α with probability at most α, at any stopping time.
+  exceeds 1/α with probability at most α, at any stopping time. It is computed in log space
+  by quadrature (log_e_values), so that it stays finite for any number of pairs.
 - The design: mostly a slowdown of twice the margin, partly one of six times it, at
   DESIGN_NOISE_CV run-to-run noise (the upper end measured on the 2-core machine); the
   weighted mixture of their e-values is an e-value too. A larger true slowdown is found
   sooner; noise below the design makes it sooner too.
-- The interval: a confidence sequence, the set of mean log ratios that the same e-values do
-  not reject (each direction's, for the pairs shifted by the mean in question). Valid at the
-  stopping time, unlike a t interval, and it excludes no change exactly when the test has
-  evidence of one. It narrows to about the designed slowdown's half, not to nothing: it is
-  built to decide, not to measure to the last percent.
+- The interval: a normal-mixture confidence sequence of the mean log ratio (the t-test's
+  Bayes factor with a normal prior on the standardized change, as safestats'
+  computeConfidenceIntervalT): mean ± s/√n · √W(n). With probability CS_LEVEL it covers
+  the true mean at every pair at once, so it is valid wherever the test stopped, and it
+  narrows like √(log n / n).
+- The gate: `slower` needs the e-value's evidence, an estimate beyond the margin and the
+  interval's far end beyond half the margin; so a true slowdown of half the margin or less
+  (no change included) ends `slower` at most 1 − CS_LEVEL of the time, whenever it stops.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections.abc import Sequence
@@ -37,6 +41,10 @@ from bench.judge.stats import NAN, SpeedEffect, Verdict
 ALPHA = 0.05  # false "slower" (identical variants) at most this often, whenever it stops
 MIN_PAIRS = 4  # the first look: with fewer pairs the noise itself is not estimated
 DESIGN_NOISE_CV = 0.09  # run-to-run noise designed for: measured 4-8.4 % here (README)
+CS_LEVEL = 0.90  # the confidence sequence covers the true mean at every pair at once
+# The normal prior's variance of the standardized change behind the confidence sequence:
+# wide enough that the interval is bounded from the first look (4 pairs) on.
+CS_PRIOR_VARIANCE = 2.0
 
 
 def design_effects(margin: float) -> list[tuple[float, float]]:
@@ -50,67 +58,102 @@ def design_effects(margin: float) -> list[tuple[float, float]]:
     ]
 
 
-def _t_statistic(values: Sequence[float], shift: float = 0.0) -> float:
-    mean = statistics.fmean(values) - shift
-    sd = statistics.stdev(values)
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and standard deviation (n − 1) of two or more values, in one pass over
+    math.fsum: what every look takes, for up to 1,000 pairs."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
+
+
+def _t_statistic(mean: float, sd: float, pairs: int) -> float:
     if sd == 0:
         return math.copysign(math.inf, mean) if mean else 0.0
-    return mean / (sd / math.sqrt(len(values)))
+    return mean / (sd / math.sqrt(pairs))
 
 
 def evidence(statistics_t: Any, pairs: int, margin: float, direction: int) -> Any:
     """The e-value against "no change" for the designed slowdowns (`direction` −1) or
     speed-ups (+1): the weighted mixture of each design's, itself an e-value."""
-    return sum(
-        weight * e_values(statistics_t, pairs, -direction * effect)
+    import numpy as np
+
+    logs = [
+        math.log(weight) + log_e_values(statistics_t, pairs, -direction * effect)
         for weight, effect in design_effects(margin)
-    )
+    ]
+    return np.exp(np.clip(np.logaddexp.reduce(logs, axis=0), -LOG_E_LIMIT, LOG_E_LIMIT))
 
 
 # Beyond this the t statistic's e-value has reached its limit (the densities' tails are
 # polynomial); no spread at all (t = ±∞) counts as this, not as infinite evidence.
 T_LIMIT = 1e6
+LOG_E_LIMIT = 700.0  # e-values are kept within e^±700, inside a float's range
+# The quadrature of log_e_values: nodes, and how far below and above the integrand's peak
+# they reach (in its standard deviations on the log scale): 1e-9 of scipy's exact density.
+QUADRATURE_NODES, QUADRATURE_REACH = 129, (-40.0, 12.0)
+
+
+def log_e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
+    """The log of the evidence against "no change" in favour of a standardized `effect`
+    (negative: slower), for t statistics of `pairs` pairs (a number or a numpy array): the
+    non-central t density over the central t density, ν = pairs − 1 degrees of freedom.
+    Large is evidence of the effect; small, evidence against it.
+
+    Both densities share the factor that overflows scipy's non-central t (from ν ≈ 344 on),
+    so the ratio is taken in closed form but for one integral: with μ = effect·√pairs and
+    a = μt/√(ν + t²), it is exp(−μ²/2) ∫ x^ν e^(−x²/2 + ax) dx / ∫ x^ν e^(−x²/2) dx over
+    x > 0. The denominator is 2^((ν−1)/2) Γ((ν+1)/2); the numerator is summed in log space
+    over y = log x, around the peak of its log-concave integrand."""
+    import numpy as np
+    from scipy.special import gammaln
+
+    statistic = np.clip(np.asarray(statistics_t, dtype=float), -T_LIMIT, T_LIMIT)
+    nu, shift = pairs - 1, effect * math.sqrt(pairs)
+    a = shift * statistic / np.sqrt(nu + statistic**2)
+    power = nu + 1.0  # of x, with dx = x dy
+    peak = 2 * power / (np.sqrt(a**2 + 4 * power) - a)  # x at the peak, stable for a ≪ 0
+    spread = 1 / np.sqrt(peak**2 + power)  # in y, from the curvature at the peak
+    steps = np.linspace(*QUADRATURE_REACH, QUADRATURE_NODES)
+    y = np.log(peak)[..., None] + spread[..., None] * steps
+    x = np.exp(y)
+    log_integral = np.logaddexp.reduce(power * y - x**2 / 2 + a[..., None] * x, axis=-1)
+    log_integral += np.log(spread * (steps[1] - steps[0]))
+    log_central = (nu - 1) / 2 * math.log(2) + gammaln((nu + 1) / 2)
+    return -(shift**2) / 2 + log_integral - log_central
 
 
 def e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
-    """Evidence against "no change" in favour of a standardized `effect` (negative: slower),
-    for t statistics of `pairs` pairs (a number or a numpy array): the non-central t density
-    over the central t density, pairs − 1 degrees of freedom. Large is evidence of the effect;
-    small, evidence against it."""
+    """exp(log_e_values), kept within e^±LOG_E_LIMIT."""
     import numpy as np
-    from scipy.stats import nct, t
 
-    statistic = np.clip(np.asarray(statistics_t, dtype=float), -T_LIMIT, T_LIMIT)
-    log_e = nct.logpdf(statistic, pairs - 1, effect * math.sqrt(pairs))
-    log_e = np.nan_to_num(log_e - t.logpdf(statistic, pairs - 1), nan=0.0, neginf=-700.0)
-    return np.exp(np.clip(log_e, -700.0, 700.0))
+    return np.exp(np.clip(log_e_values(statistics_t, pairs, effect), -LOG_E_LIMIT, LOG_E_LIMIT))
 
 
-@functools.lru_cache(maxsize=4096)
-def critical_t(pairs: int, margin: float) -> float:
-    """The t statistic of `pairs` pairs at which the evidence for a designed slowdown reaches
-    1/α (negative); −∞ while no t can reach it."""
-    from scipy.optimize import brentq
+def cs_width(pairs: int) -> float:
+    """√W(n): the confidence sequence's half-width in standard errors (s/√n) after `pairs`
+    pairs; ∞ while it is unbounded. Where the normal-mixture Bayes factor of the t-test (prior
+    variance g = CS_PRIOR_VARIANCE on the standardized mean) reaches 1/(1 − CS_LEVEL):
+    W = ν(r − 1) / (1 − r/(1 + ng)), r = ((1 + ng)/α²)^(1/(ν + 1)), as safestats'
+    computeConfidenceIntervalT."""
+    nu, spread = pairs - 1, 1 + pairs * CS_PRIOR_VARIANCE
+    if nu < 1:
+        return math.inf
+    r = math.exp((math.log(spread) - 2 * math.log(1 - CS_LEVEL)) / (nu + 1))
+    below = 1 - r / spread
+    return math.sqrt(nu * (r - 1) / below) if below > 0 else math.inf
 
-    def excess(statistic: float) -> float:
-        return math.log(float(evidence(statistic, pairs, margin, -1))) + math.log(ALPHA)
 
-    if excess(-T_LIMIT) < 0:
-        return -math.inf
-    return float(brentq(excess, -T_LIMIT, 0.0, xtol=1e-9, rtol=1e-9))
-
-
-def confidence_sequence(log_ratios: Sequence[float], margin: float) -> tuple[float, float]:
-    """The confidence sequence of the mean log ratio that the test's own e-values give: the
-    means μ that neither direction's evidence rejects (e < 1/α for the ratios shifted by μ),
-    mean ± |t*| s/√n. Each end holds with 1 − α at any stopping time (90 % for both); it
-    excludes 0 exactly when the test has evidence of a change. Unbounded while too few pairs
-    could reject anything."""
-    pairs = len(log_ratios)
-    mean = statistics.fmean(log_ratios)
-    if pairs < 2:
+def confidence_sequence(log_ratios: Sequence[float]) -> tuple[float, float]:
+    """The normal-mixture confidence sequence of the mean log ratio after these pairs:
+    mean ± cs_width · s/√n. It covers the true mean at every pair at once with CS_LEVEL
+    (so at whatever pair the test stopped), whatever the noise level, and narrows like
+    √(log n / n). Unbounded while too few pairs bound it."""
+    if len(log_ratios) < 2:
         return -math.inf, math.inf
-    half = -critical_t(pairs, margin) * statistics.stdev(log_ratios) / math.sqrt(pairs)
+    return _bounds(*_mean_sd(log_ratios), len(log_ratios))
+
+
+def _bounds(mean: float, sd: float, pairs: int) -> tuple[float, float]:
+    half = cs_width(pairs) * sd / math.sqrt(pairs)
     if math.isnan(half):  # no bound (∞) times no spread (0)
         return -math.inf, math.inf
     return mean - half, mean + half
@@ -126,6 +169,7 @@ class Look:
     high: float
     evidence: float  # e-value for a slowdown (NaN before two pairs)
     faster_evidence: float  # e-value for a speed-up
+    spread: float = NAN  # standard deviation of the log ratios (NaN before two pairs)
 
     def describe(self) -> str:
         """e.g. '−2.1 % [−9.8, +8.5], e = 0.31'; no interval while it is unbounded."""
@@ -142,16 +186,18 @@ class Look:
 
 def look(log_ratios: Sequence[float], margin: float) -> Look:
     """The estimate, confidence sequence and evidence after these pairs (one or more)."""
-    estimate = statistics.fmean(log_ratios)
     if len(log_ratios) < 2:
-        return Look(len(log_ratios), estimate, -math.inf, math.inf, NAN, NAN)
-    pairs, statistic = len(log_ratios), _t_statistic(log_ratios)
+        return Look(len(log_ratios), log_ratios[0], -math.inf, math.inf, NAN, NAN)
+    pairs = len(log_ratios)
+    mean, sd = _mean_sd(log_ratios)
+    statistic = _t_statistic(mean, sd, pairs)
     return Look(
         pairs,
-        estimate,
-        *confidence_sequence(log_ratios, margin),
+        mean,
+        *_bounds(mean, sd, pairs),
         float(evidence(statistic, pairs, margin, -1)),
         float(evidence(statistic, pairs, margin, +1)),
+        sd,
     )
 
 
@@ -159,31 +205,36 @@ def verdict_of(
     evidence: float,
     faster_evidence: float,
     change: float,
-    low: float,
+    interval: tuple[float, float],
     margin: float,
     *,
     last: bool,
 ) -> tuple[Verdict | None, str]:
-    """The rule, on one look's e-values, estimated change (B / A − 1) and the confidence
-    sequence's lower end `low` (a log ratio); (None, "") to go on. `ok` also needs that
-    interval to rule out a slowdown of twice the margin, so that "ok" never leaves a large
-    slowdown open. An undecided last look is inconclusive, its reason left to the caller."""
+    """The rule, on one look's e-values, estimated change (B / A − 1) and confidence sequence
+    (`interval`, log ratios); (None, "") to go on. `slower` needs the interval's far end
+    beyond half the margin, `faster` likewise; `ok` needs the interval to rule out a slowdown
+    of twice the margin and not to lie wholly beyond the margin (nor, for "no sign of a
+    slowdown", below no change), so that no verdict contradicts the printed interval. An
+    undecided last look is inconclusive, its reason left to the caller."""
+    low, high = interval
     bounded = low >= math.log1p(-2 * margin)
     ruled_out = f"; a slowdown beyond {200 * margin:g} % is ruled out"
     within = f", by less than the {100 * margin:g} % margin{ruled_out}"
+    inside = bounded and high >= math.log1p(-margin)
+    half = f"{50 * margin:g} %"
     if evidence >= 1 / ALPHA:
         reason = f"evidence of a slowdown (e = {evidence:.3g} ≥ {1 / ALPHA:g})"
-        if change < -margin:
-            return Verdict.SLOWER, reason
-        if bounded:
+        if change < -margin and high < math.log1p(-margin / 2):
+            return Verdict.SLOWER, reason + f", the interval wholly beyond −{half}"
+        if change >= -margin and inside:
             return Verdict.OK, reason + within
     elif faster_evidence >= 1 / ALPHA:
         reason = f"evidence of a speed-up (e = {faster_evidence:.3g} ≥ {1 / ALPHA:g})"
-        if change > margin:
-            return Verdict.FASTER, reason
-        if bounded:
+        if change > margin and low > math.log1p(margin / 2):
+            return Verdict.FASTER, reason + f", the interval wholly beyond +{half}"
+        if change <= margin and inside:
             return Verdict.OK, reason + within
-    elif evidence <= ALPHA and bounded:
+    elif evidence <= ALPHA and bounded and high >= 0:
         return Verdict.OK, f"no sign of a slowdown (e = {evidence:.2g} ≤ {ALPHA:g}){ruled_out}"
     return (Verdict.INCONCLUSIVE, "") if last else (None, "")
 
@@ -194,7 +245,8 @@ def decide(
     """The verdict after these pairs, or None to run another pair. `last`: no more pairs will
     come (the cap), so an undecided test ends inconclusive, saying `why_last`.
 
-    - slower: evidence of a slowdown (e ≥ 1/α) and an estimate beyond the margin;
+    - slower: evidence of a slowdown (e ≥ 1/α), an estimate beyond the margin and the
+      confidence sequence wholly beyond half the margin;
     - faster: the same, the other way;
     - ok: no sign of a slowdown (e ≤ α), or a real change within the margin, either with the
       interval ruling out a slowdown of twice the margin;
@@ -203,8 +255,9 @@ def decide(
         return None
     now = look(log_ratios, margin)
     verdict, reason = verdict_of(
-        now.evidence, now.faster_evidence, math.expm1(now.estimate), now.low, margin, last=last
-    )
+        now.evidence, now.faster_evidence, math.expm1(now.estimate), (now.low, now.high),
+        margin, last=last,
+    )  # fmt: skip
     if verdict is None:
         return None
     pairs = len(log_ratios)
@@ -217,9 +270,9 @@ def decide(
         runs_a=pairs,
         runs_b=pairs,
         margin=margin,
-        noise_cv=statistics.stdev(log_ratios) / math.sqrt(2) if pairs > 1 else NAN,
+        noise_cv=now.spread / math.sqrt(2),
         evidence=now.evidence,
-        interval="90 % confidence sequence (each end 95 %), valid at any stop",
+        interval=f"{100 * CS_LEVEL:g} % confidence sequence, valid at any stop",
     )
 
 
@@ -284,6 +337,49 @@ class Simulated:
     shares: dict[Verdict, float]  # share of comparisons ending in each verdict
     mean_pairs: float  # pairs to a verdict
     p90_pairs: float
+    mean_slower_change: float  # the estimated change B / A − 1 where it said slower (NaN: none)
+
+
+def simulated_ratios(
+    slowdown: float,
+    noise_cv: float,
+    *,
+    comparisons: int,
+    max_pairs: int,
+    interference: float = 0.0,
+    correlation: float = 0.0,
+    drift: float = 0.0,
+    coin: bool = True,
+    seed: int = 0,
+) -> Any:
+    """Pair log ratios B / A of simulated A/Bs (comparisons × max_pairs): each run's log
+    throughput is its variant's plus normal noise whose neighbours in time correlate
+    (`correlation`, first-order autoregressive) plus a linear drift of the machine (`drift`
+    over the whole series), a share `interference` of runs slowed by 10-30 % more. Each pair
+    runs in an order from a seeded coin (`coin`) or strictly A B, B A, A B …"""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    runs = 2 * max_pairs
+    shocks = rng.normal(0.0, noise_cv, (comparisons, runs))
+    noise = np.empty_like(shocks)
+    noise[:, 0] = shocks[:, 0]
+    for run in range(1, runs):
+        noise[:, run] = (
+            correlation * noise[:, run - 1] + math.sqrt(1 - correlation**2) * shocks[:, run]
+        )
+    noise += np.log1p(
+        -rng.uniform(0.1, 0.3, noise.shape) * (rng.random(noise.shape) < interference)
+    )
+    noise += np.linspace(0.0, math.log1p(-drift), runs)
+    if coin:
+        b_first = rng.random((comparisons, max_pairs)) < 0.5
+    else:
+        b_first = np.broadcast_to(np.arange(max_pairs) % 2 == 1, (comparisons, max_pairs))
+    first, second = noise[:, 0::2], noise[:, 1::2]
+    b_runs = np.where(b_first, first, second) + math.log1p(-slowdown)
+    a_runs = np.where(b_first, second, first)
+    return b_runs - a_runs
 
 
 def simulate(
@@ -293,23 +389,19 @@ def simulate(
     margin: float,
     comparisons: int,
     max_pairs: int,
-    interference: float = 0.0,
     seed: int = 0,
+    **model: Any,
 ) -> Simulated:
-    """Run the rule on `comparisons` simulated A/Bs: each run's log throughput is its variant's
-    plus normal noise (drift cancels within a pair), a share `interference` of runs slowed by
-    10-30 % more; the test stops as `ab` does, at the latest after `max_pairs`."""
+    """Run the rule on `comparisons` simulated A/Bs (simulated_ratios, with `model`'s noise);
+    the test stops as `ab` does, at the latest after `max_pairs`."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    shape = (comparisons, max_pairs)
-    runs = [rng.normal(shift, noise_cv, shape) for shift in (0.0, math.log1p(-slowdown))]
-    for side in runs:
-        hit = rng.random(shape) < interference
-        side += np.log1p(-rng.uniform(0.1, 0.3, shape) * hit)
-    ratios = runs[1] - runs[0]
+    ratios = simulated_ratios(
+        slowdown, noise_cv, comparisons=comparisons, max_pairs=max_pairs, seed=seed, **model
+    )
     verdicts: list[Verdict | None] = [None] * comparisons
     used = np.full(comparisons, max_pairs)
+    changes = np.full(comparisons, np.nan)
     for pairs in range(MIN_PAIRS, max_pairs + 1):
         active = [i for i, verdict in enumerate(verdicts) if verdict is None]
         if not active:
@@ -318,20 +410,39 @@ def simulate(
         means = window.mean(axis=1)
         spreads = window.std(axis=1, ddof=1) / math.sqrt(pairs)
         statistic = means / spreads
-        lows = means + critical_t(pairs, margin) * spreads
+        half = cs_width(pairs) * spreads
         slower, faster = (evidence(statistic, pairs, margin, sign) for sign in (-1, 1))
         for index, row in enumerate(active):
             verdict, _ = verdict_of(
-                slower[index], faster[index], math.expm1(means[index]), lows[index], margin,
+                slower[index], faster[index], math.expm1(means[index]),
+                (means[index] - half[index], means[index] + half[index]), margin,
                 last=pairs == max_pairs,
             )  # fmt: skip
-            verdicts[row], used[row] = verdict, pairs
+            verdicts[row], used[row], changes[row] = verdict, pairs, math.expm1(means[index])
     counted = {verdict: verdicts.count(verdict) / comparisons for verdict in set(verdicts)}
+    slower_changes = [changes[i] for i, verdict in enumerate(verdicts) if verdict == Verdict.SLOWER]
     return Simulated(
         slowdown,
         noise_cv,
-        interference,
+        model.get("interference", 0.0),
         {verdict: share for verdict, share in counted.items() if verdict is not None},
         float(used.mean()),
         float(np.quantile(used, 0.9)),
+        statistics.fmean(slower_changes) if slower_changes else NAN,
     )
+
+
+def crossing_share(ratios: Any, margin: float) -> float:
+    """The share of simulated streams of pair log ratios (rows) whose evidence of a slowdown
+    reaches 1/α at some look, however long: the test martingale's own false-alarm rate when
+    the streams hold no change."""
+    import numpy as np
+
+    crossed = np.zeros(len(ratios), dtype=bool)
+    for pairs in range(MIN_PAIRS, ratios.shape[1] + 1):
+        window = ratios[~crossed, :pairs]
+        statistic = window.mean(axis=1) / (window.std(axis=1, ddof=1) / math.sqrt(pairs))
+        crossed[np.flatnonzero(~crossed)[evidence(statistic, pairs, margin, -1) >= 1 / ALPHA]] = (
+            True
+        )
+    return float(crossed.mean())

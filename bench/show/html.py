@@ -25,7 +25,7 @@ from bench.show.figures import (
 )
 from bench.show.plots import ab_figure, png_bytes
 from bench.show.tables import fmt_rate
-from bench.storage.experiment import hardware_of
+from bench.storage.experiment import hardware_of, identity_of
 from bench.storage.results import RunResult
 
 if TYPE_CHECKING:
@@ -125,23 +125,17 @@ def _interval(low: float, high: float, unit: str = "×", digits: int = 2) -> str
 
 def overview(comparison: Comparison) -> str:
     """Experiments × machines: the latest sitting of each against its baseline."""
-    verdicts = {group.label: group for group in comparison.verdicts}
-    baseline_of = {
-        f"{run_label(row.result)} · {row.result.environment.device_name}": row.baseline
-        for row in comparison.rows
-        if row.baseline
-    }
+    baseline_of = {identity_of(row.result): row.baseline for row in comparison.rows if row.baseline}
     machines = list(dict.fromkeys(group.device for group in comparison.groups))
     experiments = list(dict.fromkeys((g.experiment, g.implementation) for g in comparison.groups))
     cells: dict[tuple[tuple[str, str], str], str] = {}
     for group in comparison.groups:
-        label = f"{group.experiment} · {group.implementation} · {group.device}"
-        verdict = verdicts.get(label)
+        verdict = comparison.verdict_of(group.identity)
         runs = f"{plural(group.runs, 'run')}, mean "
         runs += f"{fmt_rate(group.train_images_per_s.mean)} images/s"
-        if verdict is None and label in baseline_of:
+        if verdict is None and group.identity in baseline_of:
             text = (
-                f"{esc(runs)}<br><small>the runs of {esc(baseline_of[label])} itself: no "
+                f"{esc(runs)}<br><small>the runs of {esc(baseline_of[group.identity])} itself: no "
                 "evidence against it</small>"
             )
         elif verdict is None:

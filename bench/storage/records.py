@@ -51,3 +51,52 @@ class Replicate:
     path: Path
     result: RunResult
     variant: str | None = None  # `ab` only
+
+
+AB_RECORD = "ab.txt"  # beside an `ab` folder's A/ and B/
+AB_RECORD_MAX_BYTES = 1 << 20
+
+
+@dataclass
+class AbRecord:
+    """What an `ab` folder records beside its replicates: the seed of the coin that ordered
+    its pairs and each pair's order up to the cap (`ab --order-seed` repeats it), and the
+    margin it judged by (`report` judges the folder by the same)."""
+
+    order_seed: int
+    margin_pct: float
+    orders: list[tuple[str, str]]
+
+    def text(self) -> str:
+        lines = [
+            "# an `mnist-bench ab`: its pair order (--order-seed repeats it) and margin",
+            f"order-seed {self.order_seed}",
+            f"margin-pct {self.margin_pct:g}",
+            *(f"{pair} {' '.join(order)}" for pair, order in enumerate(self.orders, 1)),
+        ]
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def path_for(folder: Path, group: str | None = None) -> Path:
+        """Where the record of the `ab` whose replicates carry `group` lies in `folder`:
+        `ab.txt`, or `ab-<group>.txt` for a later `ab` into the same folder."""
+        own = folder / f"ab-{group}.txt"
+        return own if group is not None and own.exists() else folder / AB_RECORD
+
+    @classmethod
+    def read(cls, folder: Path, group: str | None = None) -> AbRecord:
+        """The record in `folder` (of the series `group`); ValueError saying why it cannot be
+        read as one."""
+        path = cls.path_for(folder, group)
+        try:
+            if not path.is_file() or path.stat().st_size > AB_RECORD_MAX_BYTES:
+                raise ValueError(f"{path} is not a regular file of at most 1 MB")
+            lines = [line.split() for line in path.read_text().splitlines() if line[:1] not in "#"]
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: {error}") from None
+        try:
+            (_, seed), (_, margin), *pairs = lines
+            orders = [(first, second) for _, first, second in pairs]
+            return cls(int(seed), float(margin), orders)
+        except ValueError:
+            raise ValueError(f"{path} is not an `ab` record") from None
