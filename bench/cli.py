@@ -492,6 +492,14 @@ def compare(
             "comment, or $GITHUB_STEP_SUMMARY)."
         ),
     ] = None,
+    every_run: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every run given; by default the latest sitting of each experiment × "
+            "implementation × machine (what it leaves out is said under the tables).",
+        ),
+    ] = False,
 ) -> None:
     """Compare runs side by side and against recorded baselines: each run against the same
     seed (weights, accuracy), each group of runs for speed (one-sided, ratio of geometric means,
@@ -515,7 +523,7 @@ def compare(
             accuracy_points=accuracy_tolerance,
             assumed_drift_pct=assumed_drift,
         )
-        comparison = compare_paths(paths, baseline, tolerances)
+        comparison = compare_paths(paths, baseline, tolerances, every_run=every_run)
     console = Console()
     if not comparison.rows:
         for line in notes(comparison):

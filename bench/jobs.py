@@ -35,7 +35,7 @@ from bench.errors import BaselineError, ConfigError, ReplicateError, ResultFileE
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
-from bench.judge.history import histories
+from bench.judge.history import LeftOut, histories, latest_sittings
 from bench.judge.portable import PortableVerdict, judge_portable
 from bench.judge.report import Curves, ReportInputs, ab_comparisons, pair_log_ratios
 from bench.judge.sequential import Look, look, verdict_after
@@ -53,6 +53,7 @@ from bench.storage.files import (
     save_weights,
     written_together,
 )
+from bench.storage.index import collect_figures
 from bench.storage.portable import (
     PortableDigests,
     load_portable_digests,
@@ -328,12 +329,23 @@ def baselines_at(path: Path | None) -> tuple[list[Baseline], list[tuple[Path, st
 
 
 def compare_paths(
-    paths: Sequence[Path], baselines_path: Path | None, tolerances: Tolerances
+    paths: Sequence[Path],
+    baselines_path: Path | None,
+    tolerances: Tolerances,
+    *,
+    every_run: bool = True,
 ) -> Comparison:
-    """`compare` over results files or folders and the baselines (bench.jobs.baselines_at)."""
-    results, problems = collect(paths)
+    """`compare` over results files or folders (read through the index, bench.storage.index)
+    and the baselines (bench.jobs.baselines_at): every run, or (`every_run` False) the latest
+    sitting of each experiment × implementation × machine, saying what that left out."""
+    results, problems = collect_figures(paths)
     baselines, baseline_problems = baselines_at(baselines_path)
-    return compare(results, baselines, tolerances, problems, baseline_problems)
+    left_out = LeftOut()
+    if not every_run:
+        results, left_out = latest_sittings(results)
+    comparison = compare(results, baselines, tolerances, problems, baseline_problems)
+    comparison.left_out = left_out.describe()
+    return comparison
 
 
 def save_baseline_from(

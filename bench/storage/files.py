@@ -18,7 +18,7 @@ import os
 import pickle
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -277,10 +277,21 @@ def document_kind(data: Any) -> str | None:
     return None
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
+def read_run(path: Path) -> RunResult | None:
+    """The result in a file; None when it holds another document of the harness."""
+    data, raw = read_document(path)
+    if document_kind(data) in NOT_RUNS:
+        return None
+    return RunResult.from_dict(data, raw)
+
+
+def collect(
+    paths: Iterable[Path], read: Callable[[Path], RunResult | None] = read_run
+) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
     """Results from files and folders (recursively), each run once: the same file given twice,
     or a copy of it (the same content), counts once and the rest are listed as skipped. Files
     that are neither results nor another document of the harness come back as (path, reason).
+    `read` reads one file (bench.storage.index reads through its index).
 
     Two files whose run id is the same but whose content differs contradict each other (one is
     not the run it claims to be): neither can be trusted, so this raises ResultFileError naming
@@ -295,13 +306,12 @@ def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, RunResult]], list[t
             continue
         for path in json_files(root):
             try:
-                data, raw = read_document(path)
-                if document_kind(data) in NOT_RUNS:
-                    continue  # another document of the harness, not a run
-                result = RunResult.from_dict(data, raw)
+                result = read(path)
             except ResultFileError as error:
                 problems.append((path, str(error)))
                 continue
+            if result is None:
+                continue  # another document of the harness, not a run
             if result.run_id in seen:
                 first, first_result = seen[result.run_id]
                 if first_result != result:
