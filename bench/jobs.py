@@ -53,7 +53,7 @@ from bench.storage.files import (
     save_weights,
     written_together,
 )
-from bench.storage.index import collect_figures
+from bench.storage.index import collect_figures, result_index
 from bench.storage.portable import (
     PortableDigests,
     load_portable_digests,
@@ -537,9 +537,11 @@ def report_inputs(
     """`report --html`: the results and baselines under `paths` (and at `baselines_path`, see
     baselines_at), their histories with change points, each group's latest sitting judged
     against its baseline, devices against the CPU, the claim, and the `ab` folders."""
-    results, problems = collect(paths)
+    with result_index() as index:
+        results, problems = collect(paths, index.read)
     baselines: dict[str, Baseline] = {}
-    found_under_paths = [load_baselines(root) for root in paths if not absent(root)]
+    # The baselines among the files just read, each read once more as what it is.
+    found_under_paths = [load_baselines(path) for path in index.baselines]
     for found, baseline_problems in [*found_under_paths, baselines_at(baselines_path)]:
         baselines.update((baseline.name, baseline) for baseline in found)
         known = {path for path, _ in problems}  # unreadable files: said once
@@ -548,18 +550,11 @@ def report_inputs(
         raise ResultFileError(f"no results or baselines in {', '.join(map(str, paths))}")
     runs = [result for _, result in results]
     found_histories = histories(runs, list(baselines.values()), tolerances.throughput_pct)
-    latest_ids = {
-        run.run_id
-        for history in found_histories
-        for run in next((s.runs for s in reversed(history.sittings) if s.source == "results"), [])
-    }
-    latest = compare(
-        [(path, result) for path, result in results if result.run_id in latest_ids],
-        list(baselines.values()),
-        tolerances,
-    )
+    latest_results, left_out = latest_sittings(results)
+    latest = compare(latest_results, list(baselines.values()), tolerances)
+    drawn = _with_losses(latest_results, problems)
     by_experiment: dict[str, list[RunResult]] = {}
-    for result in runs:
+    for result in drawn:
         by_experiment.setdefault(experiment_label(result), []).append(result)
     return ReportInputs(
         sources=list(paths),
@@ -574,7 +569,23 @@ def report_inputs(
         ab=ab_comparisons(results, ab_margin_pct / 100),
         problems=problems + latest.problems,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        drawn=drawn,
+        left_out=left_out.describe(),
     )
+
+
+def _with_losses(
+    results: Sequence[tuple[Path, RunResult]], problems: list[tuple[Path, str]]
+) -> list[RunResult]:
+    """The runs whose curves are drawn, read again whole (the index keeps no per-step
+    losses); a file that changed since into something unreadable is a problem, not an end."""
+    drawn = []
+    for path, _ in results:
+        try:
+            drawn.append(load_result(path))
+        except ResultFileError as error:
+            problems.append((path, str(error)))
+    return drawn
 
 
 def verify_portable(

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 ALPHA = 0.04  # the chance, over a history of one level, of finding a change in it
 MIN_SITTINGS = 3  # two to tell levels apart and one more to measure the scatter about them
@@ -49,7 +49,7 @@ def critical_value(sittings: int, dof: int) -> float:
     a search over `sittings` tries (neighbouring splits are nearly the same test, so it grows
     with the logarithm of their number rather than with the number)."""
     tries = 1 + math.log(max(sittings - 1, 1))
-    return float(stats.t.ppf(1 - ALPHA / (2 * tries), dof))
+    return float(stdtrit(dof, 1 - ALPHA / (2 * tries)))
 
 
 def _best_split(summaries: np.ndarray, start: int, end: int) -> tuple[int, float]:

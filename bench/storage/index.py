@@ -24,11 +24,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.storage.files import collect, read_run
+from bench.storage.files import BASELINE, NOT_RUNS, collect, document_kind, read_document
 from bench.storage.results import RESULT_SCHEMA, SCHEMA_VERSION, RunResult, validate_document
 
 INDEX_ENV = "MNIST_BENCH_INDEX"  # the index file to use instead, or "off" for none
-FORMAT = 1 + 100 * SCHEMA_VERSION  # a new result schema or layout of the index: rebuilt
+FORMAT = 2 + 100 * SCHEMA_VERSION  # a new result schema or layout of the index: rebuilt
 
 
 def index_path() -> Path | None:
@@ -65,27 +65,32 @@ class ResultIndex:
 
     def __init__(self, connection: sqlite3.Connection | None) -> None:
         self.connection = connection
-        self.pending: list[tuple[str, int, int, str | None]] = []
+        self.pending: list[tuple[str, int, int, str | None, str | None]] = []
+        self.baselines: list[Path] = []  # the baseline files met: read once, by the caller
 
     def read(self, path: Path) -> RunResult | None:
         key = self._key(path)
         if key is not None and self.connection is not None:
             row = self.connection.execute(
-                "SELECT document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?", key
+                "SELECT kind, document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                key,
             ).fetchone()
             if row is not None:
-                document = row[0]
-                return (
-                    None
-                    if document is None
-                    else lean(validate_document(RESULT_SCHEMA, None, document))
-                )
-        result = read_run(path)  # raises ResultFileError for what cannot be read
-        if result is not None:
-            lean(result)
+                return self._met(path, row[0], row[1])
+        data, raw = read_document(path)  # raises ResultFileError for what cannot be read
+        kind = document_kind(data)
+        result = RunResult.from_dict(data, raw) if kind not in NOT_RUNS else None
+        document = None if result is None else _lean_document(lean(result))
         if key is not None:
-            self.pending.append((*key, None if result is None else _lean_document(result)))
-        return result
+            self.pending.append((*key, kind, document))
+        return self._met(path, kind, document)
+
+    def _met(self, path: Path, kind: str | None, document: str | None) -> RunResult | None:
+        if kind == BASELINE:
+            self.baselines.append(path)
+        if document is None:
+            return None  # another document of the harness
+        return lean(validate_document(RESULT_SCHEMA, None, document))
 
     @staticmethod
     def _key(path: Path) -> tuple[str, int, int] | None:
@@ -101,7 +106,8 @@ class ResultIndex:
             return
         with contextlib.suppress(sqlite3.Error), self.connection:
             self.connection.executemany(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, document) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, document) "
+                "VALUES (?, ?, ?, ?, ?)",
                 self.pending,
             )
         self.pending = []
@@ -120,7 +126,7 @@ def _connect(path: Path | None) -> sqlite3.Connection | None:
                 connection.execute("DROP TABLE IF EXISTS files")
                 connection.execute(
                     "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-                    "mtime_ns INTEGER NOT NULL, document TEXT)"
+                    "mtime_ns INTEGER NOT NULL, kind TEXT, document TEXT)"
                 )
                 connection.execute(f"PRAGMA user_version = {FORMAT}")
         return connection
