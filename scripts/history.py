@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.judge.steps import simulate
 from synthetic_year import build_year
+
+from bench.judge.steps import simulate
 
 MARGIN = 0.10
 STEP_AT = 0.7

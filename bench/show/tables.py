@@ -16,7 +16,6 @@ from bench.judge.compare import Comparison
 from bench.judge.stats import RunsSpread, Spread, Verdict
 from bench.judge.verdicts import RunRow
 from bench.storage.experiment import (
-    Identity,
     experiment_label,
     hardware_of,
     identity_of,
@@ -430,6 +429,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         "disturbed",  # each disturbed run also has a note under the tables
         "Δ img/s",  # the verdict beside it says what it means
         "test acc %",  # the groups' table gives it over seeds
+        "seed",  # at 80 columns, room for the device on fewer lines
     ]
     tables = [runs]
     if comparison.verdicts:
@@ -519,7 +519,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
     return tables
 
 
-MOST_SKIPPED_NAMED = 3  # beyond it, one line counts the skipped files (JSON lists each)
+MOST_SKIPPED_NAMED = 10  # beyond it, one line counts the skipped files (JSON lists each)
 
 
 def notes(comparison: Comparison) -> list[str]:
@@ -533,18 +533,19 @@ def notes(comparison: Comparison) -> list[str]:
     for why, run_ids in by_reason.items():
         text = why if why.startswith(Verdict.NO_MACHINE_BASELINE) else f"no baseline ({why})"
         lines.append(f"{_runs_named(run_ids)}: {text}")
-    disturbed: dict[Identity, list[RunResult]] = {}
-    for row in comparison.rows:
-        if row.result.disturbance and row.result.disturbance.disturbed:
-            disturbed.setdefault(identity_of(row.result), []).append(row.result)
-    for results in disturbed.values():
-        first = results[0]
+    disturbed = [
+        row.result
+        for row in comparison.rows
+        if row.result.disturbance and row.result.disturbance.disturbed
+    ]
+    if disturbed:
+        first = disturbed[0]
         reasons = "; ".join(first.disturbance.reasons) if first.disturbance else ""
-        if len(results) == 1:
+        if len(disturbed) == 1:
             lines.append(f"{first.run_id}: disturbed while it ran: {reasons}")
         else:
             lines.append(
-                f"{_runs_named([r.run_id for r in results])} were disturbed while they ran "
+                f"{_runs_named([r.run_id for r in disturbed])} were disturbed while they ran "
                 f"(the first: {reasons})"
             )
     for group in comparison.verdicts:
@@ -571,8 +572,8 @@ def _skipped(what: str, problems: list[tuple[Path, str]]) -> list[str]:
         return [f"skipped {what}{path}: {reason}" for path, reason in problems]
     path, reason = problems[0]
     return [
-        f"skipped {len(problems):,} {what}files that could not be used (the first, {path}: "
-        f"{reason}); --format json lists each with its reason"
+        f"skipped {len(problems):,} unusable {what}files (the first, {path.name}: {reason}); "
+        "--format json lists each"
     ]
 
 
