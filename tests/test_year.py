@@ -144,3 +144,29 @@ def test_the_index_lives_in_the_cache_not_beside_the_results(monkeypatch, tmp_pa
     monkeypatch.delenv(INDEX_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert index_path() == Path(tmp_path) / "mnist-bench" / "results-index.sqlite3"
+
+
+def test_the_years_report_in_chromium_has_a_readable_time_axis(year, private_index, tmp_path):
+    """The year's report in headless Chromium: no error, nothing sideways, and a screenshot of
+    its history (artifacts/year-history.png) to look at: dates on the axis, not a band."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_report import ARTIFACTS, CHROMIUM_ARGS, chromium
+
+    executable = chromium()
+    out = tmp_path / "year.html"
+    assert runner.invoke(app, ["report", str(year.folder), "--html", str(out)]).exit_code == 0
+    errors: list[str] = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(out.as_uri(), wait_until="load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        ARTIFACTS.mkdir(exist_ok=True)
+        history = page.locator("#history figure").first
+        history.screenshot(path=str(ARTIFACTS / "year-history.png"))
+        box = history.bounding_box()
+        browser.close()
+    assert errors == [] and overflow <= 0
+    assert box is not None and box["height"] < 600  # one figure, not a wall of labels
