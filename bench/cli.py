@@ -520,6 +520,14 @@ def compare(
             "comment, or $GITHUB_STEP_SUMMARY)."
         ),
     ] = None,
+    every_run: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every run given; by default the latest sitting of each experiment × "
+            "implementation × machine (what it leaves out is said under the tables).",
+        ),
+    ] = False,
 ) -> None:
     """Compare runs side by side and against recorded baselines: each run against the same
     seed (weights, accuracy), each group of runs for speed (one-sided, ratio of geometric means,
@@ -546,7 +554,7 @@ def compare(
             check_summary_target(
                 summary, [*paths, baseline or BASELINES_DIR], [plot] if plot else []
             )
-        comparison = compare_paths(paths, request)
+        comparison = compare_paths(paths, request, every_run=every_run)
     console = Console()
     if not comparison.rows:
         for line in notes(comparison):

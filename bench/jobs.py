@@ -50,7 +50,7 @@ from bench.errors import (
 from bench.judge.claim import device_figures
 from bench.judge.compare import Comparison, compare
 from bench.judge.devices import device_speedups
-from bench.judge.history import histories
+from bench.judge.history import LeftOut, histories, latest_sittings
 from bench.judge.portable import PortableVerdict, judge_portable, why_not_runnable
 from bench.judge.report import (
     Curves,
@@ -75,6 +75,7 @@ from bench.storage.files import (
     write_text_atomic,
     written_together,
 )
+from bench.storage.index import collect_figures, result_index
 from bench.storage.portable import (
     PortableDigests,
     load_portable_digests,
@@ -350,11 +351,20 @@ def baselines_at(path: Path | None) -> tuple[list[Baseline], list[tuple[Path, st
     return load_baselines(path)
 
 
-def compare_paths(paths: Sequence[Path], request: ComparisonRequest) -> Comparison:
-    """`compare` over results files or folders and the baselines (bench.jobs.baselines_at)."""
-    results, problems = collect(paths)
+def compare_paths(
+    paths: Sequence[Path], request: ComparisonRequest, *, every_run: bool = True
+) -> Comparison:
+    """`compare` over results files or folders (read through the index, bench.storage.index)
+    and the baselines (bench.jobs.baselines_at): every run, or (`every_run` False) the latest
+    sitting of each experiment × implementation × machine, saying what that left out."""
+    results, problems = collect_figures(paths)
     baselines, baseline_problems = baselines_at(request.baseline)
-    return compare(results, baselines, request.tolerances, problems, baseline_problems)
+    left_out = LeftOut()
+    if not every_run:
+        results, left_out = latest_sittings(results)
+    comparison = compare(results, baselines, request.tolerances, problems, baseline_problems)
+    comparison.left_out = left_out.describe()
+    return comparison
 
 
 def save_baseline_from(
@@ -625,9 +635,11 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
     sitting judged against its baseline as `compare` judges it with the same request, devices
     against the CPU, the claim, and the `ab` folders, each by its recorded margin unless the
     request names one."""
-    results, problems = collect(paths)
+    with result_index() as index:
+        results, problems = collect(paths, index.read)
     baselines: dict[str, Baseline] = {}
-    found_under_paths = [load_baselines(root) for root in paths if not absent(root)]
+    # The baselines among the files just read, each read once more as what it is.
+    found_under_paths = [load_baselines(path) for path in index.baselines]
     for found, baseline_problems in [*found_under_paths, baselines_at(request.baseline)]:
         baselines.update((baseline.name, baseline) for baseline in found)
         known = {path for path, _ in problems}  # unreadable files: said once
@@ -637,19 +649,12 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
     runs = [result for _, result in results]
     tolerances = request.tolerances
     found_histories = histories(runs, list(baselines.values()), tolerances.throughput_pct)
-    latest_ids = {
-        run.run_id
-        for history in found_histories
-        for run in next((s.runs for s in reversed(history.sittings) if s.source == "results"), [])
-    }
-    latest = compare(
-        [(path, result) for path, result in results if result.run_id in latest_ids],
-        list(baselines.values()),
-        tolerances,
-    )
+    latest_results, left_out = latest_sittings(results)
+    latest = compare(latest_results, list(baselines.values()), tolerances)
+    drawn = _with_losses(latest_results, problems)
     ab, mixed_ab = ab_comparisons(results, functools.partial(ab_margin, request, problems=problems))
     by_experiment: dict[str, list[RunResult]] = {}
-    for result in runs:
+    for result in drawn:
         by_experiment.setdefault(experiment_label(result), []).append(result)
     return ReportInputs(
         sources=list(paths),
@@ -664,7 +669,23 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
         ab=ab,
         problems=problems + latest.problems + mixed_ab,
         generated_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        drawn=drawn,
+        left_out=left_out.describe(),
     )
+
+
+def _with_losses(
+    results: Sequence[tuple[Path, RunResult]], problems: list[tuple[Path, str]]
+) -> list[RunResult]:
+    """The runs whose curves are drawn, read again whole (the index keeps no per-step
+    losses); a file that changed since into something unreadable is a problem, not an end."""
+    drawn = []
+    for path, _ in results:
+        try:
+            drawn.append(load_result(path))
+        except ResultFileError as error:
+            problems.append((path, str(error)))
+    return drawn
 
 
 def verify_portable(

@@ -156,8 +156,9 @@ def test_every_section_with_its_figures_and_numbers(inputs, template, tmp_path):
     cell = " ".join(row_with(page, "overview", f"4 runs, mean {mean}"))
     assert "speed slower" in cell and "−20." in cell
 
-    # History: the step between the second and the third commit, with its size.
-    before = statistics.median(RATES[0] + RATES[1])
+    # History: the step between the second and the third commit, with its size (each level
+    # the median of its sittings' medians in log rate: of two, their geometric mean).
+    before = statistics.geometric_mean([statistics.median(RATES[0]), statistics.median(RATES[1])])
     change = row_with(page, "history", "between c100000 and c200000")
     after = statistics.median(latest)
     assert change[2:] == [fmt_rate(before), fmt_rate(after), f"{100 * (after / before - 1):+.1f} %"]

@@ -83,6 +83,7 @@ class Comparison:
     problems: list[tuple[Path, str]] = field(default_factory=list)  # skipped results
     baseline_problems: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
     verdicts: list[GroupVerdict] = field(default_factory=list)  # groups against baselines
+    left_out: str | None = None  # runs not compared (earlier sittings), e.g. '1,994 runs in …'
 
     def verdict_of(self, identity: Identity) -> GroupVerdict | None:
         """The verdict of the group of that identity against its baseline; None when none

@@ -1,31 +1,29 @@
 """History: the training throughput of one experiment × implementation × machine over its
 sittings (commits, torch versions, days), and the change points in it.
 
-Change points are found as asv and Otava find them, by a change-point library over the series
-in time order: PELT (`ruptures`) on each run's log throughput, with a penalty scaled to the
-run-to-run noise (BIC-like: 2 σ² log n). Within a sitting the code and torch are the same, so
-each change found is placed at the nearest boundary between sittings. Like Otava's minimum
-magnitude, a change is kept only when it is beyond the speed margin: a step within the margin is
-not a change that matters here.
+Change points are found as asv and Otava find them, on one value per sitting (the median of its
+runs' log throughput) with the noise taken from the series itself: the sittings' scatter about
+their levels, drift between sittings included, which a step must stand out from (a t test
+allowing for the search, bench.judge.steps). Within a sitting the code and torch are the same,
+so a change always falls between sittings. Like Otava's minimum magnitude, a change is kept only
+when it is also beyond the speed margin: a step within the margin is not a change that matters
+here.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.judge.compare import run_label
 from bench.judge.verdicts import find_baseline, rate_as
 from bench.storage.baselines import Baseline, sittings_of
 from bench.storage.experiment import Identity, identity_of
 from bench.storage.results import RunResult
-
-PENALTY_PER_CHANGE = 2.0  # × σ² log n
-MIN_SEGMENT_RUNS = 2  # a change needs two runs either side of it
 
 
 @dataclass
@@ -58,25 +56,33 @@ class Sitting:
 
 @dataclass
 class ChangePoint:
-    first_sitting: int  # the index of the sitting whose run starts the new level
+    first_sitting: int  # the index of the sitting that starts the new level
     last_run_before: HistoryRun
     first_run_after: HistoryRun
-    before_images_per_s: float  # median of the runs since the previous change
-    after_images_per_s: float  # median of the runs up to the next change
+    before_images_per_s: float  # the level since the previous change (median of sittings)
+    after_images_per_s: float  # the level up to the next change
 
     @property
     def change_pct(self) -> float:
         return 100 * (self.after_images_per_s / self.before_images_per_s - 1)
 
     @property
+    def code_changed(self) -> bool:
+        """Whether the commit or torch changed where the level did (an unrecorded commit may
+        have)."""
+        before, after = self.last_run_before, self.first_run_after
+        return before.torch != after.torch or before.commit != after.commit or not before.commit
+
+    @property
     def commits(self) -> str:
-        """Where it happened: 'between a1b2c3d and d4e5f6a', or within one commit."""
+        """Where it happened: 'between a1b2c3d and d4e5f6a', or at one commit, where the
+        machine changed and not the code."""
         before, after = self.last_run_before, self.first_run_after
         torch = f", torch {before.torch} → {after.torch}" if before.torch != after.torch else ""
         if before.commit is None and after.commit is None:
             return f"between sittings whose commit was not recorded{torch}"
-        if before.commit == after.commit and not torch:
-            return f"within {_short(before.commit)}: the code did not change, the machine did"
+        if not self.code_changed:
+            return f"at {_short(before.commit)} throughout: the machine changed, not the code"
         return f"between {_short(before.commit)} and {_short(after.commit)}{torch}"
 
     def describe(self) -> str:
@@ -100,7 +106,9 @@ class History:
     baseline_median_images_per_s: float | None = None
     baseline_drift: float | None = None  # the baseline's between-sitting CV
     change_points: list[ChangePoint] = field(default_factory=list)
-    noise_cv: float | None = None  # the run-to-run noise the penalty was scaled by
+    noise_cv: float | None = None  # the run-to-run noise within sittings (log rate)
+    drift_cv: float | None = None  # the sittings' scatter about their levels beyond it
+    why_not_judged: str | None = None  # why no change could be looked for
 
     @property
     def runs(self) -> list[HistoryRun]:
@@ -156,49 +164,40 @@ def _sittings(results: list[RunResult], baseline: Baseline | None) -> list[Sitti
 
 
 def run_to_run_noise(sittings: list[Sitting]) -> float | None:
-    """The standard deviation of log throughput within sittings (pooled); without a sitting of
-    two runs, from successive differences (halved in variance); None under three runs."""
+    """The standard deviation of log throughput within sittings (pooled); None without two
+    degrees of freedom (sittings of one run each cannot tell run noise from drift)."""
     logs = [[math.log(run.train_images_per_s) for run in s.runs] for s in sittings]
     within = [value - statistics.fmean(side) for side in logs if len(side) > 1 for value in side]
     degrees = sum(len(side) - 1 for side in logs if len(side) > 1)
-    if degrees >= 2:
-        return math.sqrt(sum(residual * residual for residual in within) / degrees)
-    series = [value for side in logs for value in side]
-    if len(series) < 3:
+    if degrees < 2:
         return None
-    steps = [b - a for a, b in zip(series, series[1:], strict=False)]
-    return statistics.median(abs(step) for step in steps) / (0.6745 * math.sqrt(2))
+    return math.sqrt(sum(residual * residual for residual in within) / degrees)
 
 
-def change_points(sittings: list[Sitting], margin_pct: float) -> list[ChangePoint]:
-    """Changes of level in the runs' log throughput (PELT, l2 cost), kept beyond the margin."""
-    runs = [run for sitting in sittings for run in sitting.runs]
-    noise = run_to_run_noise(sittings)
-    if noise is None or len(runs) < 2 * MIN_SEGMENT_RUNS or len(sittings) < 2:
-        return []  # one sitting has nothing between sittings to place a change at
+def change_points(
+    sittings: list[Sitting], margin_pct: float
+) -> tuple[list[ChangePoint], float | None, str | None]:
+    """Changes of level between sittings beyond what the drift between sittings explains and
+    beyond the margin (bench.judge.steps); the drift it allowed for, and why nothing could be
+    judged where nothing could."""
     import numpy as np
-    import ruptures
 
-    signal = np.log([run.train_images_per_s for run in runs]).reshape(-1, 1)
-    # A floor on the noise: identical figures would otherwise make every step a change.
-    sigma = max(noise, 1e-4)
-    penalty = PENALTY_PER_CHANGE * sigma**2 * math.log(len(runs))
-    ends = ruptures.Pelt(model="l2", min_size=MIN_SEGMENT_RUNS, jump=1).fit(signal).predict(penalty)
-    # Where each sitting after the first starts, as a run index.
-    boundaries = list(itertools.accumulate(len(s.runs) for s in sittings[:-1]))
-    starts = sorted({min(boundaries, key=lambda b: (abs(b - end), b)) for end in ends[:-1]})
-    edges = [0, *starts, len(runs)]
-    medians = [
-        statistics.median(run.train_images_per_s for run in runs[start:end])
-        for start, end in itertools.pairwise(edges)
+    from bench.judge.steps import find_steps
+
+    summaries = np.log([sitting.median_images_per_s for sitting in sittings])
+    runs_per_sitting = statistics.median(len(sitting.runs) for sitting in sittings)
+    steps = find_steps(summaries, run_to_run_noise(sittings), runs_per_sitting, margin_pct / 100)
+    found = [
+        ChangePoint(
+            start,
+            sittings[start - 1].runs[-1],
+            sittings[start].runs[0],
+            math.exp(before),
+            math.exp(after),
+        )
+        for start, before, after in zip(steps.starts, steps.levels, steps.levels[1:], strict=False)
     ]
-    found = []
-    for segment, start in enumerate(starts, 1):
-        before, after = medians[segment - 1], medians[segment]
-        if abs(100 * (after / before - 1)) > margin_pct:
-            sitting = boundaries.index(start) + 1
-            found.append(ChangePoint(sitting, runs[start - 1], runs[start], before, after))
-    return found
+    return found, steps.drift, steps.why_not
 
 
 def histories(
@@ -235,5 +234,42 @@ def _history(
             run.steady_train_images_per_s for run in baseline.runs
         )
         history.baseline_drift = baseline.drift
-    history.change_points = change_points(sittings, margin_pct)
+    if sittings:
+        found = change_points(sittings, margin_pct)
+        history.change_points, history.drift_cv, history.why_not_judged = found
     return history
+
+
+@dataclass
+class LeftOut:
+    """What a view of the latest sittings left out: runs in how many earlier sittings."""
+
+    runs: int = 0
+    sittings: int = 0
+
+    def describe(self) -> str | None:
+        """e.g. '1,994 runs in 664 earlier sittings left out (--all shows every run)'."""
+        if not self.runs:
+            return None
+        sittings = f"{self.sittings:,} earlier sitting{'' if self.sittings == 1 else 's'}"
+        return f"{self.runs:,} run{'' if self.runs == 1 else 's'} in {sittings} left out"
+
+
+def latest_sittings(
+    results: list[tuple[Path, RunResult]],
+) -> tuple[list[tuple[Path, RunResult]], LeftOut]:
+    """The runs of each experiment × implementation × machine's latest sitting (as
+    bench.storage.baselines.sittings_of numbers them), in the order given; and what that left
+    out."""
+    by_identity: dict[Identity, list[int]] = defaultdict(list)
+    for index, (_, result) in enumerate(results):
+        by_identity[identity_of(result)].append(index)
+    kept: set[int] = set()
+    left_out = LeftOut()
+    for indices in by_identity.values():
+        numbers = sittings_of([results[index][1] for index in indices])
+        last = max(numbers)
+        kept.update(index for index, number in zip(indices, numbers, strict=True) if number == last)
+        left_out.runs += sum(number != last for number in numbers)
+        left_out.sittings += last
+    return [pair for index, pair in enumerate(results) if index in kept], left_out

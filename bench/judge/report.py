@@ -97,6 +97,8 @@ class ReportInputs:
     ab: list[AbComparison]
     problems: list[tuple[Path, str]]
     generated_utc: str
+    drawn: list[RunResult]  # each group's latest sitting, whole: curves and per-run sections
+    left_out: str | None = None  # what the latest sittings leave out of those sections
 
 
 AB_VARIANTS = ("A", "B")

@@ -4,6 +4,7 @@ figures computed elsewhere; nothing here judges."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,19 +28,37 @@ def plural(count: int, noun: str) -> str:
 
 
 def history_figure(history: History):
-    """Each sitting's runs as dots and its median as a bar, the baseline's median and margin
-    as a band, each change point as a dashed line with its size."""
+    """Runs as dots at their start time, each level between change points as a line, the
+    baseline's median and margin as a band; torch upgrades as labelled dotted lines, commits
+    as ticks along the top where they change, change points as dashed red lines with their
+    size. The time axis has dates, as many as fit."""
+    import matplotlib.dates as dates
+
     figure, axes = plt.subplots(figsize=WIDE)
-    for index, sitting in enumerate(history.sittings):
-        rates = [run.train_images_per_s for run in sitting.runs]
-        colour = "tab:blue" if sitting.source == "results" else "tab:grey"  # as in the legend
-        axes.plot([index] * len(rates), rates, "o", color=colour, alpha=0.6, ms=4)
-        axes.hlines(sitting.median_images_per_s, index - 0.3, index + 0.3, color="black", lw=2)
-    # Legend entries once, not once per sitting.
     for source, colour in (("results", "tab:blue"), ("baseline", "tab:grey")):
-        if any(s.source == source for s in history.sittings):
-            axes.plot([], [], "o", color=colour, label=f"run ({source})")
-    axes.hlines([], 0, 0, color="black", lw=2, label="sitting median")
+        runs = [run for s in history.sittings if s.source == source for run in s.runs]
+        if runs:
+            axes.plot(
+                [run.started_utc for run in runs],  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
+                [run.train_images_per_s for run in runs],
+                "o",
+                color=colour,
+                alpha=0.5 if len(runs) < 200 else 0.25,
+                ms=3 if len(runs) < 200 else 1.5,
+                label=f"run ({source}, {len(runs):,})",
+            )
+    edges = [0, *(change.first_sitting for change in history.change_points), len(history.sittings)]
+    for number, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
+        sittings = history.sittings[start:end]
+        level = statistics.median(s.median_images_per_s for s in sittings)
+        axes.hlines(
+            level,
+            sittings[0].runs[0].started_utc,  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
+            sittings[-1].runs[-1].started_utc,  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
+            color="black",
+            lw=2,
+            label="level between change points" if number == 0 else "_nolegend_",
+        )
     median = history.baseline_median_images_per_s
     if median is not None:
         margin = history.margin_pct / 100
@@ -51,33 +70,62 @@ def history_figure(history: History):
             label=f"baseline median ± {history.margin_pct:g} % margin",
         )
         axes.axhline(median, color="tab:green", lw=1)
+    previous = history.sittings[0].runs[0]
+    commit_marked = False
+    for sitting in history.sittings[1:]:
+        first = sitting.runs[0]
+        if first.torch != previous.torch:
+            axes.axvline(first.started_utc, color="tab:purple", ls=":", lw=1)  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
+            axes.annotate(
+                f"torch {first.torch}",
+                (first.started_utc, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -10),
+                textcoords="offset points",
+                color="tab:purple",
+                fontsize=7,
+            )
+        if first.commit != previous.commit:
+            axes.plot(
+                first.started_utc,  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
+                1,
+                "|",
+                color="tab:orange",
+                ms=6,
+                transform=axes.get_xaxis_transform(),
+                clip_on=False,
+                label=None if commit_marked else "new commit",
+            )
+            commit_marked = True
+        previous = sitting.runs[-1]
     for number, change in enumerate(history.change_points):
+        moment = change.first_run_after.started_utc
         axes.axvline(
-            change.first_sitting - 0.5,
+            moment,  # type: ignore[arg-type]  # matplotlib's stubs omit its datetime units
             color="tab:red",
             ls="--",
-            label="change point" if number == 0 else None,
+            label="change point" if number == 0 else "_nolegend_",
         )
         axes.annotate(
             f"{change.change_pct:+.1f} %",
-            (change.first_sitting - 0.5, change.after_images_per_s),
+            (moment, change.after_images_per_s),
             xytext=(4, 4),
             textcoords="offset points",
             color="tab:red",
+            fontsize=8,
         )
-    axes.set_xticks(
-        range(len(history.sittings)),
-        [s.label.replace(" · ", "\n") for s in history.sittings],
-        fontsize=7,
-    )
+    locator = dates.AutoDateLocator(maxticks=10)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
     axes.set(
-        xlabel="sitting (commit, torch version, day), in time order",
+        xlabel="start of the run (UTC)",
         ylabel="training images/s",
         title=f"Training throughput over time\n{history.label}",
     )
     axes.title.set_fontsize(9)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    # Below the axes: a year of dots leaves no empty corner inside them.
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=5, markerscale=2)
     figure.tight_layout()
     return figure
 

@@ -11,7 +11,7 @@ import html
 import math
 from collections import defaultdict
 from collections.abc import Sequence, Set
-from dataclasses import asdict
+from dataclasses import asdict, fields, is_dataclass
 from typing import TYPE_CHECKING
 
 from bench.judge.claim import CLAIM, CLAIM_ACCURACY_PCT, CLAIM_EPOCH, claim_verdict
@@ -26,12 +26,12 @@ from bench.show.figures import (
 from bench.show.plots import ab_figure, png_bytes
 from bench.show.tables import fmt_rate
 from bench.storage.experiment import hardware_of, identity_of
-from bench.storage.results import RunResult
+from bench.storage.results import Environment, RunResult
 
 if TYPE_CHECKING:
     from bench.judge.compare import Comparison
     from bench.judge.devices import DeviceSpeedup
-    from bench.judge.history import History
+    from bench.judge.history import History, Sitting
     from bench.judge.report import AbComparison, Curves, ReportInputs
 
 STYLE = """
@@ -166,14 +166,57 @@ def overview(comparison: Comparison) -> str:
     )
 
 
+LATEST_SITTINGS_SHOWN = 5  # the history's sittings shown open; the rest in a collapsed table
+
+
+def _sitting_rows(sittings: Sequence[Sitting]) -> list[list[str]]:
+    return [
+        [
+            esc(s.label),
+            esc(s.source),
+            str(len(s.runs)),
+            fmt_rate(s.median_images_per_s),
+            f"{fmt_rate(min(run.train_images_per_s for run in s.runs))}–"
+            f"{fmt_rate(max(run.train_images_per_s for run in s.runs))}",
+        ]
+        for s in sittings
+    ]
+
+
+SITTING_HEADERS = ["sitting", "from", "runs", "median images/s", "range images/s"]
+
+
+def _levels(history: History) -> str:
+    """The history as the levels between its change points: one row each."""
+    edges = [0, *(c.first_sitting for c in history.change_points), len(history.sittings)]
+    rows = []
+    for start, end in zip(edges, edges[1:], strict=False):
+        sittings = history.sittings[start:end]
+        medians = sorted(s.median_images_per_s for s in sittings)
+        rows.append(
+            [
+                esc(sittings[0].label),
+                esc(sittings[-1].label),
+                str(len(sittings)),
+                str(sum(len(s.runs) for s in sittings)),
+                fmt_rate(medians[len(medians) // 2]),
+            ]
+        )
+    return table(
+        ["first sitting", "last sitting", "sittings", "runs", "median of sitting medians"],
+        rows,
+        numeric={2, 3, 4},
+    )
+
+
 def _history(history: History) -> str:
     runs = history.runs
     first, last = history.sittings[0], history.sittings[-1]
     changes = "; ".join(change.describe() for change in history.change_points) or "none"
     alt = (
         f"Training throughput of {history.label} over {len(history.sittings)} sittings "
-        f"({len(runs)} runs) from {first.label} to {last.label}: runs as dots, sitting medians "
-        f"as bars"
+        f"({len(runs)} runs) from {first.label} to {last.label}: runs as dots at their start "
+        "time, the level between change points as lines"
         + (
             f", the baseline median {fmt_rate(history.baseline_median_images_per_s)} images/s "
             f"with a ±{history.margin_pct:g} % band"
@@ -182,7 +225,10 @@ def _history(history: History) -> str:
         )
         + f". Change points: {changes}."
     )
-    caption = f"{len(history.sittings)} sittings, {len(runs)} runs; change points: {changes}."
+    caption = (
+        f"{plural(len(history.sittings), 'sitting')}, {plural(len(runs), 'run')}; torch "
+        f"upgrades dotted, new commits as ticks along the top; change points: {changes}."
+    )
     parts = [f"<h3>{esc(history.label)}</h3>", figure(history_figure(history), alt, caption)]
     if history.change_points:
         parts.append(
@@ -202,34 +248,36 @@ def _history(history: History) -> str:
             )
         )
     noise = "unknown" if history.noise_cv is None else f"{100 * history.noise_cv:.1f} %"
-    drift = (
+    drift = "unknown" if history.drift_cv is None else f"{100 * history.drift_cv:.1f} %"
+    baseline_drift = (
         f"; the baseline's drift between its sittings: ±{100 * history.baseline_drift:.1f} %"
         if history.baseline_drift is not None
         else ""
     )
     count = len(history.change_points)
     found = plural(count, "change point") if count else "No change"
-    parts.append(
-        f'<p class="note">{found} beyond ±{history.margin_pct:g} % (PELT over {len(runs)} runs in '
-        f"time order, run-to-run noise {noise}{esc(drift)}).</p>"
+    judged = (
+        f"could not be judged: {history.why_not_judged}"
+        if history.why_not_judged
+        else f"{found} beyond ±{history.margin_pct:g} % and beyond the drift between sittings"
     )
     parts.append(
-        table(
-            ["sitting", "from", "runs", "median images/s", "range images/s"],
-            [
-                [
-                    esc(s.label),
-                    esc(s.source),
-                    str(len(s.runs)),
-                    fmt_rate(s.median_images_per_s),
-                    f"{fmt_rate(min(run.train_images_per_s for run in s.runs))}–"
-                    f"{fmt_rate(max(run.train_images_per_s for run in s.runs))}",
-                ]
-                for s in history.sittings
-            ],
-            numeric={2, 3, 4},
+        f'<p class="note">{esc(judged)} (sitting medians of {plural(len(runs), "run")} in time '
+        f"order; run-to-run noise {noise}, drift between sittings {drift}"
+        f"{esc(baseline_drift)}).</p>"
+    )
+    parts.append(_levels(history))
+    latest = history.sittings[-LATEST_SITTINGS_SHOWN:]
+    parts.append(
+        f'<p class="note">The latest {plural(len(latest), "sitting")}:</p>'
+        + table(SITTING_HEADERS, _sitting_rows(latest), numeric={2, 3, 4})
+    )
+    if len(history.sittings) > len(latest):
+        parts.append(
+            f"<details><summary>Every sitting ({len(history.sittings):,})</summary>"
+            + table(SITTING_HEADERS, _sitting_rows(history.sittings), numeric={2, 3, 4})
+            + "</details>"
         )
-    )
     return "".join(parts)
 
 
@@ -300,14 +348,14 @@ def _curves(curves: Curves) -> str:
     )
 
 
-def per_run(results: Sequence[RunResult]) -> str:
+def per_run(results: Sequence[RunResult], drew_from: str) -> str:
     """Each group's latest run: its confusion matrix and accuracy per class."""
     latest: dict[str, RunResult] = {}
     for result in sorted(results, key=lambda result: result.created_utc):
         latest[f"{run_label(result)} · {result.environment.device_name}"] = result
     parts = [
         f'<p class="note">The latest run of each experiment × implementation × machine '
-        f"({len(latest)} of {len(results)} runs).</p>"
+        f"({len(latest)} of {esc(drew_from)}).</p>"
     ]
     for label, result in latest.items():
         worst = min(
@@ -372,23 +420,35 @@ def _ab(comparison: AbComparison) -> str:
 def environment(results: Sequence[RunResult]) -> str:
     """Each machine's fingerprint: every field of the results' environments, with every value
     seen (versions and commits differ from run to run)."""
-    machines: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    # Each field's distinct values, compared as they are (a year holds few): turning every
+    # run's environment into text would cost seconds at 10,000 runs.
+    machines: dict[str, dict[str, list[object]]] = defaultdict(dict)
+    names = [field.name for field in fields(Environment)]
     for result in results:
         hardware = hardware_of(result.environment)
         name = f"{hardware.device_name} · {hardware.cpu_name} · {hardware.threads} threads"
-        fields = machines[name]
-        for key, value in asdict(result.environment).items():
-            seen = fields.setdefault(key, [])
-            if str(value) not in seen:
-                seen.append(str(value))
+        seen_values = machines[name]
+        for key in names:
+            value = getattr(result.environment, key)
+            seen = seen_values.setdefault(key, [])
+            if value not in seen:
+                seen.append(value)
     return "".join(
         f"<h3>{esc(name)}</h3>"
         + table(
             ["field", "value(s)"],
-            [[esc(key), esc(_listed(values))] for key, values in fields.items()],
+            [
+                [esc(key), esc(_listed(list(dict.fromkeys(map(_as_text, values)))))]
+                for key, values in seen_values.items()
+            ],
         )
-        for name, fields in machines.items()
+        for name, seen_values in machines.items()
     )
+
+
+def _as_text(value: object) -> str:
+    """A field's value as the table shows it: a nested record as its fields, as before."""
+    return str(asdict(value)) if is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
 def _listed(values: list[str], most: int = 8) -> str:
@@ -410,24 +470,30 @@ def html_report(inputs: ReportInputs) -> str:
             (
                 "history",
                 "History",
-                "<p>Training throughput per sitting, in time order; change points found by "
-                "PELT (<code>ruptures</code>) and kept beyond the speed margin.</p>"
-                + "".join(_history(h) for h in histories),
+                "<p>Training throughput over time, every run. A change point is a change of "
+                "level between sittings beyond what the drift between sittings explains (a t "
+                "test on the sittings' medians, allowing for the search) and beyond the speed "
+                "margin; where the commit and torch did not change with it, the machine did."
+                "</p>" + "".join(_history(h) for h in histories),
             )
         )
     if inputs.speedups:
         sections.append(("devices", "Devices", devices(inputs.speedups)))
+    drew_from = f"the {plural(len(inputs.drawn), 'run')} of each group's latest sitting"
+    if inputs.left_out:
+        drew_from += f"; {inputs.left_out}"
     if inputs.curves:
         sections.append(
             (
                 "curves",
                 "Curves",
                 f"<p>The seed script's claim: <strong>{esc(CLAIM)}</strong>.</p>"
+                f'<p class="note">Drawn from {esc(drew_from)}.</p>'
                 + "".join(_curves(c) for c in inputs.curves),
             )
         )
-    if results:
-        sections.append(("per-run", "Per run", per_run(results)))
+    if inputs.drawn:
+        sections.append(("per-run", "Per run", per_run(inputs.drawn, drew_from)))
     if inputs.ab:
         sections.append(("ab", "A/B", "".join(_ab(c) for c in inputs.ab)))
     if results:
@@ -437,12 +503,13 @@ def html_report(inputs: ReportInputs) -> str:
             (
                 "skipped",
                 "Skipped files",
-                "<ul>"
+                f"<p>{plural(len(inputs.problems), 'file')} could not be used; each with its "
+                "reason:</p><details><summary>The files and why</summary><ul>"
                 + "".join(
                     f"<li><code>{esc(path)}</code>: {esc(reason)}</li>"
                     for path, reason in inputs.problems
                 )
-                + "</ul>",
+                + "</ul></details>",
             )
         )
     nav = "".join(f'<li><a href="#{key}">{esc(heading)}</a></li>' for key, heading, _ in sections)

@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.config.settings import plural
@@ -426,6 +427,9 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         "weights",
         "Δ acc",
         "disturbed",  # each disturbed run also has a note under the tables
+        "Δ img/s",  # the verdict beside it says what it means
+        "test acc %",  # the groups' table gives it over seeds
+        "seed",  # at 80 columns, room for the device on fewer lines
     ]
     tables = [runs]
     if comparison.verdicts:
@@ -475,6 +479,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                     ]
                     for g in comparison.groups
                 ],
+                optional=["time to target s", "reached", "speed-up vs CPU", "implementation"],
             )
         )
     distributed = [row.result for row in comparison.rows if row.result.distributed]
@@ -514,32 +519,62 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
     return tables
 
 
+MOST_SKIPPED_NAMED = 10  # beyond it, one line counts the skipped files (JSON lists each)
+
+
 def notes(comparison: Comparison) -> list[str]:
-    lines = [
-        f"{row.result.run_id}: "
-        + (
-            row.why_no_baseline
-            if row.why_no_baseline.startswith(Verdict.NO_MACHINE_BASELINE)
-            else f"no baseline ({row.why_no_baseline})"
-        )
+    """The lines under the tables: what was left out, then each note once per group where it
+    applies to many runs (a folder of a year would say the same thing per run)."""
+    lines = [f"{comparison.left_out} (--all shows every run)"] if comparison.left_out else []
+    by_reason: dict[str, list[str]] = {}
+    for row in comparison.rows:
+        if row.why_no_baseline:
+            by_reason.setdefault(row.why_no_baseline, []).append(row.result.run_id)
+    for why, run_ids in by_reason.items():
+        text = why if why.startswith(Verdict.NO_MACHINE_BASELINE) else f"no baseline ({why})"
+        lines.append(f"{_runs_named(run_ids)}: {text}")
+    disturbed = [
+        row.result
         for row in comparison.rows
-        if row.why_no_baseline
+        if row.result.disturbance and row.result.disturbance.disturbed
     ]
-    disturbed = [row.result for row in comparison.rows if row.result.disturbance]
-    lines += [
-        f"{result.run_id}: disturbed while it ran: {'; '.join(result.disturbance.reasons)}"
-        for result in disturbed
-        if result.disturbance and result.disturbance.disturbed
-    ]
+    if disturbed:
+        first = disturbed[0]
+        reasons = "; ".join(first.disturbance.reasons) if first.disturbance else ""
+        if len(disturbed) == 1:
+            lines.append(f"{first.run_id}: disturbed while it ran: {reasons}")
+        else:
+            lines.append(
+                f"{_runs_named([r.run_id for r in disturbed])} were disturbed while they ran "
+                f"(the first: {reasons})"
+            )
     for group in comparison.verdicts:
         if group.speed is None:
             lines.append(f"{group.label}: speed inconclusive: {group.why_no_speed}")
         else:
             lines += [f"{group.label}: speed {line}" for line in speed_notes(group.speed)[1:]]
         lines.append(f"{group.label}: accuracy {group.accuracy.verdict}: {group.accuracy.reason}")
-    lines += [f"skipped {path}: {reason}" for path, reason in comparison.problems]
-    lines += [f"skipped baseline {path}: {reason}" for path, reason in comparison.baseline_problems]
+    lines += _skipped("", comparison.problems)
+    lines += _skipped("baseline ", comparison.baseline_problems)
     return lines
+
+
+def _runs_named(run_ids: list[str]) -> str:
+    """'RUN', or '3 runs like RUN' (runs of one group: one note says it for all)."""
+    if len(run_ids) == 1:
+        return run_ids[0]
+    return f"{len(run_ids)} runs like {run_ids[0]}"
+
+
+def _skipped(what: str, problems: list[tuple[Path, str]]) -> list[str]:
+    """Each skipped file with its reason; past MOST_SKIPPED_NAMED, one line counting them."""
+    if len(problems) <= MOST_SKIPPED_NAMED:
+        return [f"skipped {what}{path}: {reason}" for path, reason in problems]
+    path, reason = problems[0]
+    return [
+        f"skipped {len(problems):,} unusable {what}files (the first, {path.name}: {reason}); "
+        "--format json lists each"
+    ]
 
 
 def shown(text: str) -> str:
@@ -612,6 +647,7 @@ def to_json(comparison: Comparison) -> str:
             {"path": str(p), "reason": reason} for p, reason in comparison.baseline_problems
         ],
         "verdicts": [_finite(asdict(group)) for group in comparison.verdicts],
+        "left_out": comparison.left_out,
         "regressions": comparison.regressions,
         "cannot_judge": comparison.why_cannot_judge,
         "undecided": comparison.undecided,

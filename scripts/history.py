@@ -1,0 +1,190 @@
+"""The README's history figures, recomputed: the change-point finder's operating
+characteristics, and `compare` and `report --html` over a synthetic year.
+
+    python scripts/history.py oc [--histories 1000]
+    python scripts/history.py scale [--runs 2000 10000] [--unreadable 0] [--folder DIR]
+
+`oc`: bench.judge.steps.simulate on seeded histories of the two-level model (each sitting's
+level drifts by 0, 3 or 8 % (sd of log), each run by 1.5 or 4.5 % about it; a margin of 10 %);
+drift alone, and a real step of 15 % or 30 % at 70 % of the history under 8 % drift. Prints a
+Markdown table: the share of histories with a false change, and the share where the step was
+found within one sitting of its place.
+
+`scale`: for each size, a synthetic year (scripts/synthetic_year.py) in DIR (default a temp
+folder; a year already there is reused), then `compare` and `report --html` each in a fresh
+process, first with an empty index (cold: every file read and validated) and then with the
+index it built (warm). Prints the wall time and peak memory (the child's maximum resident set)
+of each, the lines `compare` prints at 80 columns (in a pseudo-terminal, by `script`) and the
+report's size. Time it on an idle machine: the figures are the machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from synthetic_year import build_year
+
+from bench.judge.steps import simulate
+
+MARGIN = 0.10
+STEP_AT = 0.7
+
+
+def operating_characteristics(histories: int) -> None:
+    print(
+        "| sittings × runs, run noise | false change: drift 0 % | 3 % | 8 % "
+        "| step found in place (8 % drift): 15 % | 30 % |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for sittings, runs in ((8, 3), (12, 5), (24, 3), (48, 3)):
+        for run_noise in (0.015, 0.045):
+            cells = [
+                simulate(
+                    sittings, runs, drift=drift, run_noise=run_noise, margin=MARGIN,
+                    histories=histories,
+                ).any_change
+                for drift in (0.0, 0.03, 0.08)
+            ]  # fmt: skip
+            cells += [
+                simulate(
+                    sittings, runs, drift=0.08, run_noise=run_noise, step=step,
+                    step_at=STEP_AT, margin=MARGIN, histories=histories,
+                ).found_in_place
+                for step in (0.15, 0.30)
+            ]  # fmt: skip
+            figures = " | ".join(f"{100 * cell:.1f} %" for cell in cells)
+            print(f"| {sittings} × {runs}, {100 * run_noise:g} % | {figures} |")
+    print(
+        f"\n{histories} seeded histories a cell, margin {100 * MARGIN:g} %, the step at "
+        f"{100 * STEP_AT:g} % of the history; found in place: a change reported within one "
+        "sitting of it."
+    )
+
+
+def timed(command: list[str], environment: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds and peak resident MB of `command` in a fresh process, and its output."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{output[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def lines_at_80_columns(command: list[str], environment: dict[str, str]) -> int:
+    """The lines `command` prints in a terminal 80 columns wide."""
+    shown = subprocess.run(
+        ["script", "-qec", " ".join(command), "/dev/null"],
+        env=environment | {"COLUMNS": "80", "LINES": "50"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return len(shown.stdout.splitlines())
+
+
+def finder_seconds(runs: int = 100_000, per_sitting: int = 3) -> float:
+    """Seconds bench.judge.history.change_points takes over `runs` runs in sittings of
+    `per_sitting` (8 % drift, a 15 % step at 70 %), given as the history holds them."""
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from bench.judge.history import HistoryRun, Sitting, change_points
+
+    rng = random.Random(0)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    count = runs // per_sitting
+    sittings = []
+    for number in range(count):
+        level = 10_000 * math.exp(rng.gauss(0, 0.08)) * (0.85 if number > 0.7 * count else 1)
+        sittings.append(
+            Sitting(
+                [
+                    HistoryRun(
+                        f"r{number}-{k}",
+                        start + timedelta(minutes=10 * number + k),
+                        level * math.exp(rng.gauss(0, 0.02)),
+                        f"c{number // 17}",
+                        "2.15.0",
+                    )
+                    for k in range(per_sitting)
+                ],
+                "results",
+            )
+        )
+    started = time.perf_counter()
+    change_points(sittings, 10.0)
+    return time.perf_counter() - started
+
+
+def scale(sizes: list[int], unreadable: int, folder: Path) -> None:
+    mnist_bench = shutil.which("mnist-bench") or "mnist-bench"
+    print(f"machine: {platform.node()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}")  # fmt: skip
+    print(f"change points of 100,000 runs (33,333 sittings): {finder_seconds():.1f} s\n")
+    print("| results | command | index | time s | peak MB | lines at 80 columns | report MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for runs in sizes:
+        year = folder / f"year-{runs}"
+        if not year.is_dir():
+            build_year(year, runs, unreadable=unreadable)
+        index = folder / f"index-{runs}.sqlite3"
+        environment = os.environ | {"MNIST_BENCH_INDEX": str(index)}
+        index.unlink(missing_ok=True)
+        for command_name in ("compare", "report"):
+            for state in ("cold", "warm"):
+                if command_name == "report" and state == "cold":
+                    index.unlink(missing_ok=True)
+                html = folder / f"report-{runs}.html"
+                html.unlink(missing_ok=True)
+                command = [mnist_bench, "compare", str(year)]
+                if command_name == "report":
+                    command = [mnist_bench, "report", str(year), "--html", str(html)]
+                seconds, peak_mb, _ = timed(command, environment)
+                lines = (
+                    str(lines_at_80_columns(command, environment))
+                    if command_name == "compare" and state == "warm"
+                    else "-"
+                )
+                size = f"{html.stat().st_size / 1e6:.2f}" if command_name == "report" else "-"
+                print(
+                    f"| {runs:,} | {command_name} | {state} | {seconds:.1f} | {peak_mb:.0f} "
+                    f"| {lines} | {size} |"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    oc = commands.add_parser("oc")
+    oc.add_argument("--histories", type=int, default=1000)
+    sized = commands.add_parser("scale")
+    sized.add_argument("--runs", type=int, nargs="+", default=[2000, 10000])
+    sized.add_argument("--unreadable", type=int, default=0)
+    sized.add_argument("--folder", type=Path)
+    arguments = parser.parse_args()
+    if arguments.command == "oc":
+        operating_characteristics(arguments.histories)
+        return
+    if arguments.folder is not None:
+        scale(arguments.runs, arguments.unreadable, arguments.folder)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        scale(arguments.runs, arguments.unreadable, Path(folder))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
