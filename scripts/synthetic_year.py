@@ -60,6 +60,7 @@ def second_machine(document: dict) -> None:
         environment["cpu"]["flags"] = ["avx2", "fma"]
     if environment.get("math"):
         environment["math"]["capability"] = "AVX2"
+        environment["math"]["onednn_isa"] = "Intel AVX2"  # what an AVX2-only CPU can run
 
 
 def build_year(
