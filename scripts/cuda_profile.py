@@ -1,6 +1,6 @@
 """Where a CUDA training step's time goes: torch.profiler over eager and graphed steps.
 
-    python scripts/cuda_profile.py [--steps 200] [--batch-size 100]
+    python scripts/cuda_profile.py [--steps 200] [--batch-size 100] [--precision fp32]
 
 For each path (eager with fused Adam, the whole step as one CUDA graph) it trains `--steps`
 steps on the on-device data after a warm-up, and prints the wall time per step, the GPU's busy
@@ -25,6 +25,7 @@ from mnist_core import (
     make_optimizer,
     make_train_step,
     seed_everything,
+    set_float32_precision,
 )
 from mnist_core.graphs import GraphedTrainStep
 
@@ -39,16 +40,17 @@ def _kernels(prof: profile) -> list[tuple[str, float, float]]:
     return sorted(events, key=lambda kernel: kernel[1])
 
 
-def _summary(label: str, prof: profile, steps: int, wall_s: float) -> None:
+def _summary(label: str, prof: profile, steps: int, batch_size: int, wall_s: float) -> None:
     kernels = _kernels(prof)
     busy_us = sum(end - start for _, start, end in kernels)
     gaps = [max(0.0, b[1] - a[2]) for a, b in zip(kernels, kernels[1:], strict=False)]
     wall_us = wall_s * 1e6 / steps
+    busy_per_step = busy_us / steps
     print(f"\n## {label}: {steps} steps")
     print(
-        f"wall {wall_us:.1f} µs/step ({100 / wall_us * 1e6:,.0f} images/s at batch 100), "
-        f"GPU busy {busy_us / steps:.1f} µs/step ({100 * busy_us / steps / wall_us:.0f} % of wall), "
-        f"{len(kernels) / steps:.1f} kernels/step"
+        f"wall {wall_us:.1f} µs/step ({batch_size / wall_us * 1e6:,.0f} images/s at batch "
+        f"{batch_size}), GPU busy {busy_per_step:.1f} µs/step "
+        f"({100 * busy_per_step / wall_us:.0f} % of wall), {len(kernels) / steps:.1f} kernels/step"
     )
     if gaps:
         print(
@@ -64,7 +66,7 @@ def _summary(label: str, prof: profile, steps: int, wall_s: float) -> None:
         print(f"  {sum(durations) / steps:8.2f} {len(durations) / steps:5.1f}  {name[:90]}")
 
 
-def _profile(label: str, step, batches, steps: int) -> None:
+def _profile(label: str, step, batches, steps: int, batch_size: int) -> None:
     for _ in range(20):
         step(*next(batches))
     torch.cuda.synchronize()
@@ -74,17 +76,20 @@ def _profile(label: str, step, batches, steps: int) -> None:
             step(*next(batches))
         torch.cuda.synchronize()
         wall_s = time.perf_counter() - started
-    _summary(label, prof, steps, wall_s)
+    _summary(label, prof, steps, batch_size, wall_s)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--precision", choices=("fp32", "tf32"), default="fp32")
     args = parser.parse_args()
     device = torch.device("cuda:0")
+    set_float32_precision(args.precision)  # torch's own default lets cuDNN's convs use TF32
     data = load_mnist(download=False)
-    print(f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    name = torch.cuda.get_device_name(device)
+    print(f"{name}, torch {torch.__version__}, CUDA {torch.version.cuda}, {args.precision}")
 
     def batches(loader: TensorLoader, graphed: bool):
         while True:
@@ -100,7 +105,7 @@ def main() -> None:
             step = GraphedTrainStep(model, optimizer, loader.images, loader.labels, args.batch_size)
         else:
             step = make_train_step(model, make_optimizer(model, 1e-3, "adam-fused"))
-        _profile(label, step, batches(loader, graphed), args.steps)
+        _profile(label, step, batches(loader, graphed), args.steps, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 # The CUDA checks in one go, on a bare GPU machine that has torch, torchvision, typer, rich,
 # matplotlib, pytest and pytest-benchmark (no uv, hypothesis or nox):
 #   bash scripts/gpu-check.sh MNIST_DIR OUT_DIR [STEP...]
+# The rest of the project's dependencies (pydantic, scipy) travel with it, built here for the GPU
+# machine's Python and put first on PYTHONPATH there:
+#   uv pip install --target deps --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+#       pydantic scipy && tar cJf data/gpu-deps.tar.xz -C deps .
 # With STEP names, only those steps run (to rerun what failed). Each step is bounded in time
 # (together within $GPU_CHECK_SECONDS, 540 by default: a step gets at most what is left); a failing step does not stop the others, and the
 # script exits 1 when any step failed. OUT_DIR/steps.txt lists every step's exit code and

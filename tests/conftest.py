@@ -84,6 +84,8 @@ def real_mnist() -> Path:
 
 
 COMMITTED_RESULT = Path(__file__).parent / "data" / "cpu-tiny-result.json"
+# A real 5-epoch CUDA run (NVIDIA H200, seed 1, docs/gpu.md), the machine of the CUDA baselines.
+COMMITTED_CUDA_RESULT = Path(__file__).parent / "data" / "cuda-h200-result.json"
 
 
 def record_committed_result(folder: Path = COMMITTED_RESULT.parent) -> Path:

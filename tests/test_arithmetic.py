@@ -149,3 +149,12 @@ def test_machines_that_share_a_name_keep_apart_peaks():
     assert cache_path(peak_machine(here), "cpu", "fp32", 2) != cache_path(
         peak_machine(elsewhere), "cpu", "fp32", 2
     )
+
+
+def test_a_gpus_small_mfu_keeps_two_digits():
+    """An H200's TF32 run (80 GFLOP/s of a 411 TFLOP/s peak) once read "MFU 0.0 %"."""
+    from bench.show.tables import fmt_mfu
+
+    assert fmt_mfu(80.03e9 / 411_475e9 * 100, 411_475e9) == "0.019% of 411,475 GFLOP/s"
+    assert fmt_mfu(6.72, 1_174e9) == "6.7% of 1,174 GFLOP/s"
+    assert fmt_mfu(None, 1_174e9) == "-"

@@ -133,6 +133,7 @@ def test_unwritable_output_is_refused_before_training(tiny_mnist, tmp_path):
     assert "epoch 1" not in result.output
 
 
+@pytest.mark.slow
 def test_diverging_run_stops_with_a_message_and_no_file(tiny_mnist, tmp_path):
     result = smoke_run(tiny_mnist, tmp_path / "o", "--lr", "1e30")
     assert result.exit_code == 2, result.output

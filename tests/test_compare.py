@@ -17,10 +17,10 @@ from bench.judge.compare import compare
 from bench.show.tables import to_csv, to_json
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import hardware_of
-from bench.storage.files import collect, save_result, save_sweep
+from bench.storage.files import collect, load_result, save_result, save_sweep
 from bench.storage.results import RunResult
 from mnist_core import state_dict_digest
-from tests.conftest import REPO_ROOT, edited, renumbered
+from tests.conftest import COMMITTED_CUDA_RESULT, REPO_ROOT, edited, renumbered
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -536,17 +536,19 @@ def test_an_unknown_estimator_is_refused_on_load(template, tmp_path):
 
 
 def test_committed_baselines_judge_a_run_of_their_machine_like_their_own_seeds(template):
-    """results/baselines/ holds this project's machine (fingerprinted): a run of the same
-    experiment, implementation and machine with a baseline seed's figures is `ok` and
-    judged for speed, never another machine's verdict."""
+    """results/baselines/ holds this project's machines (fingerprinted; a CPU and an H200): a
+    run of the same experiment, implementation and machine with a baseline seed's figures is
+    `ok` and judged for speed, never another machine's verdict."""
     baselines, problems = load_baselines(REPO_ROOT / "results" / "baselines")
-    assert problems == [] and len(baselines) >= 2
+    assert problems == [] and len(baselines) >= 4
+    templates = {"cpu": template, "cuda": load_result(COMMITTED_CUDA_RESULT)}
+    assert {baseline.hardware.device_type for baseline in baselines} == set(templates)
     for baseline in baselines:
         assert {run.seed for run in baseline.runs} == {0, 1, 2, 3, 4}
         assert baseline.identity.machine_known and baseline.assumed_drift > 0
         figures = baseline.runs[1]
         run = edited(
-            template,
+            templates[baseline.hardware.device_type],
             {
                 "config": dataclasses.replace(baseline.config, seed=figures.seed),
                 "epochs": renumbered(template.epochs, baseline.config.epochs),

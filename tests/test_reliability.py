@@ -102,6 +102,7 @@ def test_a_replicate_that_writes_two_results_is_named(tmp_path, standin_env):
     one_line_exit_2(outcome, "variant A, replicate 1 wrote 2 results", "one device and one loader")
 
 
+@pytest.mark.slow
 def test_repeat_counts_only_what_each_replicate_wrote(tiny_mnist, tmp_path):
     """A real `run --repeat 2` into a folder that already holds someone else's result: two
     replicates, the other result neither shown nor counted."""
@@ -428,6 +429,7 @@ def test_the_record_command_quotes_what_came_from_a_file(template):
     assert words.count("&&") == 1 and words[-3:-1] == ["baseline", "save"]
 
 
+@pytest.mark.slow
 def test_the_record_command_it_suggests_works_as_printed(tiny_mnist, tmp_path, monkeypatch):
     """A run of this machine, a baseline of its experiment only from another machine: compare
     prints how to record one here; run exactly that, and the run has its baseline."""

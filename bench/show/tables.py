@@ -54,10 +54,17 @@ def fmt_optional_s(seconds: float | None) -> str:
     return "not reached" if seconds is None else f"{seconds:.2f}"
 
 
+def fmt_mfu_pct(mfu_pct: float | None) -> str:
+    """One decimal, or two significant digits below 1 % (a GPU's tiny-batch MFU is 0.02 %)."""
+    if mfu_pct is None:
+        return "-"
+    return f"{mfu_pct:.1f}" if mfu_pct >= 1 else f"{mfu_pct:.2g}"
+
+
 def fmt_mfu(mfu_pct: float | None, peak_flops_per_s: float | None) -> str:
     if mfu_pct is None or peak_flops_per_s is None:
         return "-"
-    return f"{mfu_pct:.1f}% of {peak_flops_per_s / 1e9:,.0f} GFLOP/s"
+    return f"{fmt_mfu_pct(mfu_pct)}% of {peak_flops_per_s / 1e9:,.0f} GFLOP/s"
 
 
 def arithmetic_label(arithmetic: Arithmetic) -> str:
@@ -409,7 +416,7 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
                 f"{s.final_test_accuracy_pct:.2f}",
                 fmt_optional_s(s.time_to_target_s),
                 f"{memory:,.0f}",
-                "-" if s.mfu_pct is None else f"{s.mfu_pct:.1f}",
+                fmt_mfu_pct(s.mfu_pct),
                 result.weights_sha256[:12],
                 _delta(row.throughput_delta_pct, "%"),
                 _delta(row.accuracy_delta_points, ""),
