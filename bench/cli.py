@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from bench.config.settings import (
+    AB_ALPHA,
     AB_MARGIN_PCT,
     AB_MAX_MINUTES,
     AB_MAX_PAIRS,
@@ -777,6 +778,17 @@ def ab(
         str | None,
         typer.Option(help="Interpreter command for B, e.g. 'uv run --with torch==2.14.1 python'."),
     ] = None,
+    a_rev: Annotated[
+        str | None,
+        typer.Option(
+            help="Git revision for A (e.g. origin/main), run from a worktree and environment "
+            "of its own (its uv.lock), kept in the user cache."
+        ),
+    ] = None,
+    b_rev: Annotated[
+        str | None,
+        typer.Option(help="Git revision for B (default: the working tree, as it is)."),
+    ] = None,
     common: Annotated[
         str, typer.Option(help="`run` options for both, e.g. '-d cpu --epochs 2'.")
     ] = "",
@@ -810,6 +822,13 @@ def ab(
         bool,
         typer.Option("--fail-on-regression", help="Exit 1 when the verdict is 'slower'."),
     ] = False,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also append a Markdown summary, verdict first, to this file (a pull-request "
+            "comment, or $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="--fail-on-regression, and exit 2 on 'inconclusive'."),
@@ -840,7 +859,7 @@ def ab(
     from rich.console import Console
 
     from bench.config.options import AbRequest, from_options
-    from bench.jobs import run_ab
+    from bench.jobs import ab_revisions, run_ab
     from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
@@ -855,11 +874,17 @@ def ab(
             common_options=common,
             a_python=a_python,
             b_python=b_python,
+            a_rev=a_rev,
+            b_rev=b_rev,
             max_pairs=max_pairs,
             max_time_min=max_time,
             margin_pct=margin,
             order_seed=order_seed,
         )
+        if summary is not None:
+            from bench.storage.files import check_summary_target
+
+            check_summary_target(summary, [request.out_dir], [])
     folder = request.out_dir
     console = Console()
     say(
@@ -868,9 +893,17 @@ def ab(
         f"{max_pairs} or {max_time:g} min; pair order from a coin, --order-seed "
         f"{request.order_seed}",
     )
+    with user_errors("interrupted: no replicate ran"):
+        revisions = ab_revisions(
+            request,
+            on_ready=lambda variant, revision: say(
+                console, f"{variant}: {revision.describe()}, from {revision.worktree}"
+            ),
+        )
     with user_errors(f"interrupted: finished replicates are saved in {folder}"):
         replicates, effect = run_ab(
             request,
+            revisions=revisions,
             on_replicate=lambda replicate: say(
                 console,
                 f"{replicate.order:3d} {replicate.variant}: "
@@ -892,10 +925,24 @@ def ab(
         for name in ("A", "B")
     }
     spreads = {name: RunsSpread.of(results) for name, results in sides.items()}
-    torch = {name: results[0].environment.torch for name, results in sides.items()}
-    show_table(console, ab_table(spreads, torch, effect, {"A": a, "B": b}))
+    labels = {"A": a, "B": b}
+    for name, revision in revisions.items():  # a revision's options follow its name
+        labels[name] = f"{revision.describe()} {labels[name]}".strip()
+    table = ab_table(spreads, sides, effect, labels)
+    show_table(console, table)
     for line in speed_notes(effect):
         say(console, line)
+    if summary is not None:
+        from bench.show.tables import to_markdown
+        from bench.storage.files import append_text
+
+        with user_errors():
+            append_text(
+                summary,
+                f"### mnist-bench ab: {effect.verdict.value}\n\n"
+                + to_markdown([table], speed_notes(effect)),
+            )
+        typer.echo(f"wrote {summary}", err=True)
     record = AbRecord.path_for(folder, replicates[0].result.group if replicates else None)
     say(console, f"wrote {folder} (A/, B/, {record.name} and {plot.name})")
     if fail_on_regression or strict:
@@ -906,6 +953,100 @@ def ab(
                 f"B vs A could have missed a slowdown of up to {100 * effect.could_miss:.0f} %"
             )
         gate(regressions, None, undecided if strict else None)
+
+
+@app.command()
+def bisect(
+    good: Annotated[str, typer.Option(help="A revision known not to be slower.")],
+    bad: Annotated[str, typer.Option(help="A later revision, slower.")] = "HEAD",
+    common: Annotated[
+        str, typer.Option(help="`run` options for every step, e.g. '-d cpu --epochs 1'.")
+    ] = "",
+    max_pairs: Annotated[
+        int, typer.Option(help="Each step's cap: pairs before 'inconclusive'.")
+    ] = AB_MAX_PAIRS,
+    max_time: Annotated[
+        float, typer.Option(help="Each step's cap: minutes, as for `ab`.")
+    ] = AB_MAX_MINUTES,
+    margin: Annotated[
+        float, typer.Option(help="Percent slowdown that matters, as for `ab`.")
+    ] = AB_MARGIN_PCT,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            help="The whole search's chance of a false 'slower' anywhere, split evenly over "
+            "the most steps it can take."
+        ),
+    ] = AB_ALPHA,
+    order_seed: Annotated[
+        int | None, typer.Option(help="Seed of the first step's pair order (then +1 a step).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the steps (default: results/bisect-<time>); a rerun into it resumes."
+        ),
+    ] = None,
+) -> None:
+    """Find the first commit slower than --good on --bad's first-parent history: an `ab` of
+    good (A) against bad (B) first, which ends it with "no slowdown between them" unless bad
+    is slower; then a bisection, an `ab` per step of the middle commit against good, each
+    revision run from a worktree and environment of its own. Each step's level is --alpha
+    divided by the most steps the search can take (1 + ⌈log₂ n⌉ for n commits), so that the
+    whole search says "slower" of a commit no slower than good at most --alpha of the time. A
+    step that cannot tell ends it with the range the first slower commit lies in. Finished
+    steps are kept in the folder's bisect.json: run the same command again to resume. Exit 0
+    when it ends (found, not slower, or a range), 2 bad input (a revision that does not exist,
+    good not an ancestor of bad), 3 a bug."""
+    from rich.console import Console
+
+    from bench.config.options import BisectRequest, from_options
+    from bench.jobs import run_bisect
+
+    with user_errors():
+        request = from_options(
+            BisectRequest,
+            good=good,
+            bad=bad,
+            out_dir=out or RESULTS_DIR / f"bisect-{utc_stamp()}",
+            common_options=common,
+            max_pairs=max_pairs,
+            max_time_min=max_time,
+            margin_pct=margin,
+            alpha=alpha,
+            order_seed=order_seed,
+        )
+    console = Console()
+    say(console, f"bisect {good}..{bad}: each step an `ab` against {good}, into {request.out_dir}")
+    with user_errors(f"interrupted: finished steps are kept in {request.out_dir}; rerun to resume"):
+        outcome = run_bisect(
+            request,
+            on_step=lambda step: say(
+                console,
+                f"step {step.number}: {step.record.subject}: {step.record.effect}"
+                + (" (recorded)" if step.resumed else ""),
+            ),
+            on_replicate=lambda replicate: say(
+                console,
+                f"    {replicate.order:3d} {replicate.variant}: "
+                f"{replicate.result.summary.steady_train_images_per_s:,.0f} train img/s",
+            ),
+        )
+    level = f"each step at α = {outcome.step_alpha:.3g} ({alpha:g} over at most {outcome.budget})"
+    if not outcome.slowdown_found:
+        say(
+            console,
+            f"no slowdown between them: {bad} against {good} was not found slower ({level})",
+        )
+    elif outcome.first_slower is not None:
+        found = outcome.first_slower
+        say(console, f"first slower commit: {found.subject}", "bold")
+        say(console, f"  B vs A: {found.effect}; {level}")
+    else:
+        say(console, "a step could not tell; the first slower commit is one of:", "bold")
+        for line in outcome.candidates:
+            say(console, f"  {line}")
+        say(console, level)
 
 
 @app.command("verify-portable")

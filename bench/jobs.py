@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING
 
 from bench.config.options import (
     AbRequest,
+    BisectRequest,
     ComparisonRequest,
     PortableRequest,
     RunRequest,
     SweepRequest,
 )
 from bench.config.settings import (
+    AB_ALPHA,
     AB_MARGIN_PCT,
     BASELINES_DIR,
     PORTABLE_ENVIRONMENT,
@@ -60,7 +62,7 @@ from bench.judge.report import (
     pair_log_ratios,
 )
 from bench.judge.sequential import Look, look, verdict_after
-from bench.judge.stats import SpeedEffect
+from bench.judge.stats import SpeedEffect, Verdict
 from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import experiment_label
@@ -69,9 +71,11 @@ from bench.storage.files import (
     collect,
     load_result,
     output_folder,
+    read_document,
     save_result,
     save_sweep,
     save_weights,
+    write_json_atomic,
     write_text_atomic,
     written_together,
 )
@@ -81,10 +85,20 @@ from bench.storage.portable import (
     load_portable_digests,
     save_portable_digests,
 )
-from bench.storage.records import AB_RECORD, AbRecord, Peak, Replicate, SweepPoint
-from bench.storage.results import Environment, RunResult, new_run_id
+from bench.storage.records import (
+    AB_RECORD,
+    BISECT_RECORD,
+    AbRecord,
+    BisectRecord,
+    BisectStepRecord,
+    Peak,
+    Replicate,
+    SweepPoint,
+)
+from bench.storage.results import Environment, RunResult, new_run_id, validate_document
 
 if TYPE_CHECKING:  # the measuring room loads torch: only the commands that measure import it
+    from bench.measure.revisions import Revision
     from bench.measure.run import Measurement, Reporter
     from mnist_core import MnistData
 
@@ -527,9 +541,30 @@ def pair_orders(seed: int, pairs: int) -> list[tuple[str, str]]:
     return [("A", "B") if coin.random() < 0.5 else ("B", "A") for _ in range(pairs)]
 
 
+def ab_revisions(
+    request: AbRequest, on_ready: Callable[[str, Revision], None] | None = None
+) -> dict[str, Revision]:
+    """The git revisions `ab` runs (--a-rev, --b-rev), each checked out with its environment
+    made (bench.measure.revisions), before any replicate runs."""
+    from bench.measure.revisions import prepare, repository
+
+    named = {"A": request.a_rev, "B": request.b_rev}
+    if not any(named.values()):
+        return {}
+    repo = repository()
+    revisions = {}
+    for variant, name in named.items():
+        if name is not None:
+            revisions[variant] = prepare(name, f"--{variant.lower()}-rev", repo)
+            if on_ready:
+                on_ready(variant, revisions[variant])
+    return revisions
+
+
 def run_ab(
     request: AbRequest,
     *,
+    revisions: dict[str, Revision] | None = None,
     on_replicate: Callable[[Replicate], None] | None = None,
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
@@ -539,19 +574,30 @@ def run_ab(
     sequential test (bench.judge.sequential) stops with a verdict or asks for another, until
     `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
     Each variant has its interpreter command (default: this one), so that it can be another
-    environment, e.g. another torch through `uv run --with torch==X python`."""
+    environment, e.g. another torch through `uv run --with torch==X python`, or a git revision
+    made ready by ab_revisions, run from its own worktree and environment."""
     import sys
 
+    revisions = revisions or {}
+    pythons = {"A": request.a_python, "B": request.b_python}
+    arguments = {"A": request.a_options, "B": request.b_options}
     variants = {
-        "A": (request.a_python or [sys.executable], request.a_options),
-        "B": (request.b_python or [sys.executable], request.b_options),
+        name: (
+            revisions[name].python if name in revisions else pythons[name] or [sys.executable],
+            arguments[name],
+        )
+        for name in ("A", "B")
     }
     margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
     # Its replicates carry one group and their order, so that the folder read back (`report`)
     # holds this series as it ran, whatever else lands beside it.
     group = new_group_id()
     record = AbRecord(
-        request.order_seed, request.margin_pct, pair_orders(request.order_seed, request.max_pairs)
+        request.order_seed,
+        request.margin_pct,
+        pair_orders(request.order_seed, request.max_pairs),
+        {name: (revision.name, revision.commit) for name, revision in revisions.items()},
+        request.alpha,
     )
     replicates: list[Replicate] = []
     started = time.monotonic()
@@ -604,29 +650,168 @@ def run_ab(
                 elapsed_s=elapsed,
                 max_pairs=request.max_pairs,
                 max_time_s=max_time_s,
+                alpha=request.alpha,
             )
             if effect is not None:
                 return replicates, effect
 
 
-def ab_margin(
+@dataclass
+class BisectStep:
+    """One step of a `bisect`: B (the commit) against A (good)."""
+
+    number: int
+    record: BisectStepRecord
+    resumed: bool  # read back from the folder's record, not run again
+
+
+@dataclass
+class BisectOutcome:
+    """Where the search ended: the first slower commit (its step's verdict), or the range it
+    lies in when a step could not tell, or nothing when bad is not slower than good."""
+
+    steps: list[BisectStep]
+    budget: int  # the most steps the search can take
+    step_alpha: float
+    first_slower: BisectStepRecord | None
+    candidates: list[str]  # `git log --oneline` lines of the range left; [] when found
+
+    @property
+    def slowdown_found(self) -> bool:
+        return bool(self.steps) and self.steps[0].record.verdict == Verdict.SLOWER.value
+
+
+def _bisect_record(request: BisectRequest, good: str, bad: str) -> BisectRecord:
+    """The folder's record: the one there when it is of this search (to resume), else new."""
+    path = request.out_dir / BISECT_RECORD
+    fresh = BisectRecord(
+        good, bad, request.common_options, request.margin_pct, request.alpha, steps=[]
+    )
+    if not path.exists():
+        return fresh
+    from pydantic import TypeAdapter
+
+    try:
+        data, raw = read_document(path)
+        found = validate_document(TypeAdapter(BisectRecord), data, raw)
+    except ResultFileError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if not found.same_search(fresh):
+        raise ConfigError(
+            f"--out {request.out_dir} holds another bisect ({found.good[:12]}..{found.bad[:12]}"
+            "); give another folder"
+        )
+    return found
+
+
+def run_bisect(
+    request: BisectRequest,
+    *,
+    on_step: Callable[[BisectStep], None] | None = None,
+    on_replicate: Callable[[Replicate], None] | None = None,
+) -> BisectOutcome:
+    """The first commit slower than `good` on bad's first-parent history: an `ab` of good
+    against bad first (nothing more when bad is not slower), then a bisection with an `ab`
+    per step of B = the middle commit against A = good. Each step runs at level
+    alpha / budget, the budget being the most steps the search can take (1 + ⌈log₂ n⌉), so
+    that the chance of any false "slower" along the way stays within alpha. A step that
+    cannot tell ends the search with the range left. Finished steps are recorded in the
+    folder (bisect.json) and a rerun resumes after them."""
+    from bench.measure.revisions import (
+        RevisionError,
+        first_parent_commits,
+        is_ancestor,
+        one_line,
+        prepare,
+        repository,
+        resolve,
+    )
+
+    repo = repository()
+    good, bad = resolve(repo, request.good, "--good"), resolve(repo, request.bad, "--bad")
+    if good == bad or not is_ancestor(repo, good, bad):
+        raise RevisionError(
+            f"--good {request.good} ({good[:12]}) is not an ancestor of --bad {request.bad} "
+            f"({bad[:12]})"
+        )
+    commits = first_parent_commits(repo, good, bad)
+    if not commits or commits[-1] != bad:
+        raise RevisionError(f"--good {request.good} is not on --bad {request.bad}'s first parents")
+    budget = 1 + math.ceil(math.log2(len(commits)))
+    step_alpha = request.alpha / budget
+    record = _bisect_record(request, good, bad)
+    done = {step.commit: step for step in record.steps}
+    steps: list[BisectStep] = []
+    with output_folder(request.out_dir, 64):
+        baseline = prepare(good, "--good", repo)
+
+        def judged(commit: str) -> BisectStepRecord:
+            if commit in done:
+                steps.append(BisectStep(len(steps) + 1, done[commit], resumed=True))
+            else:
+                folder = f"step-{commits.index(commit) + 1:03d}-{commit[:12]}"
+                ab_request = AbRequest(
+                    out_dir=request.out_dir / folder,
+                    a_options=[],
+                    b_options=[],
+                    common_options=request.common_options,
+                    max_pairs=request.max_pairs,
+                    max_time_min=request.max_time_min,
+                    margin_pct=request.margin_pct,
+                    alpha=step_alpha,
+                    order_seed=request.order_seed + len(steps),
+                )
+                revisions = {"A": baseline, "B": prepare(commit, "--bad", repo)}
+                _, effect = run_ab(ab_request, revisions=revisions, on_replicate=on_replicate)
+                finished = BisectStepRecord(
+                    commit, one_line(repo, commit), folder, effect.verdict.value, effect.describe()
+                )
+                record.steps.append(finished)
+                write_json_atomic(request.out_dir / BISECT_RECORD, asdict(record), replace=True)
+                steps.append(BisectStep(len(steps) + 1, finished, resumed=False))
+            if on_step:
+                on_step(steps[-1])
+            return steps[-1].record
+
+        first = judged(bad)
+        outcome = BisectOutcome(steps, budget, step_alpha, None, [])
+        if first.verdict != Verdict.SLOWER.value:
+            return outcome
+        # commits[low] is known not slower (-1: good itself), commits[high] known slower.
+        low, high = -1, len(commits) - 1
+        while high - low > 1:
+            middle = (low + high) // 2
+            verdict = judged(commits[middle]).verdict
+            if verdict == Verdict.SLOWER.value:
+                high = middle
+            elif verdict in (Verdict.OK.value, Verdict.FASTER.value):
+                low = middle
+            else:
+                outcome.candidates = [one_line(repo, c) for c in commits[low + 1 : high + 1]]
+                return outcome
+        outcome.first_slower = next(s.record for s in steps if s.record.commit == commits[high])
+        return outcome
+
+
+def ab_level(
     request: ComparisonRequest,
     folder: Path,
     problems: list[tuple[Path, str]] | None = None,
     group: str | None = None,
-) -> float:
-    """The margin an `ab` series (`group`, in `folder`) is judged by: the request's, else the
-    one its `ab` recorded when it ran (bench.storage.records.AbRecord), else `ab`'s default —
-    a record that cannot be read said in `problems`."""
-    if request.ab_margin_pct is not None:
-        return request.ab_margin_pct / 100
+) -> tuple[float, float]:
+    """The margin and level an `ab` series (`group`, in `folder`) is judged by: the request's
+    margin, else the one its `ab` recorded when it ran (bench.storage.records.AbRecord), else
+    `ab`'s default — a record that cannot be read said in `problems`; the level is always the
+    recorded one (`bisect` lowers it), else `ab`'s."""
     try:
-        return AbRecord.read(folder, group).margin_pct / 100
+        record = AbRecord.read(folder, group)
     except ValueError as error:
         path = AbRecord.path_for(folder, group)
-        if problems is not None and path.exists():
+        if request.ab_margin_pct is None and problems is not None and path.exists():
             problems.append((path, f"{error}: judged by the default {AB_MARGIN_PCT:g} % margin"))
-        return AB_MARGIN_PCT / 100
+        margin_pct = request.ab_margin_pct or AB_MARGIN_PCT
+        return margin_pct / 100, AB_ALPHA
+    return (request.ab_margin_pct or record.margin_pct) / 100, record.alpha
 
 
 def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportInputs:
@@ -652,7 +837,7 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
     latest_results, left_out = latest_sittings(results)
     latest = compare(latest_results, list(baselines.values()), tolerances)
     drawn = _with_losses(latest_results, problems)
-    ab, mixed_ab = ab_comparisons(results, functools.partial(ab_margin, request, problems=problems))
+    ab, mixed_ab = ab_comparisons(results, functools.partial(ab_level, request, problems=problems))
     by_experiment: dict[str, list[RunResult]] = {}
     for result in drawn:
         by_experiment.setdefault(experiment_label(result), []).append(result)

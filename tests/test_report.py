@@ -263,7 +263,7 @@ def test_an_ab_folder_of_a_thousand_pairs_is_judged_by_its_recorded_margin(templ
     import random
 
     from bench.config.options import ComparisonRequest
-    from bench.jobs import ab_margin
+    from bench.jobs import ab_level
     from bench.judge.report import ab_comparisons
     from bench.storage.records import AbRecord
 
@@ -279,16 +279,16 @@ def test_an_ab_folder_of_a_thousand_pairs_is_judged_by_its_recorded_margin(templ
             results.append((tmp_path / "ab" / side / f"{result.run_id}.json", result))
     (tmp_path / "ab").mkdir()
     (tmp_path / "ab" / "ab.txt").write_text(AbRecord(1, 2.0, [("A", "B")] * 1000).text())
-    recorded = partial(ab_margin, ComparisonRequest())
-    assert recorded(tmp_path / "ab") == 0.02 and recorded(tmp_path) == 0.05  # none: default
+    recorded = partial(ab_level, ComparisonRequest())
+    assert recorded(tmp_path / "ab") == (0.02, 0.05) and recorded(tmp_path) == (0.05, 0.05)
     (found,), _ = ab_comparisons(results, recorded)
     assert found.effect.margin == 0.02 and len(found.replicates) == 2000
     assert found.effect.verdict == Verdict.SLOWER and found.effect.runs_a < 1000
-    (asked,), _ = ab_comparisons(results, partial(ab_margin, ComparisonRequest(ab_margin_pct=5)))
+    (asked,), _ = ab_comparisons(results, partial(ab_level, ComparisonRequest(ab_margin_pct=5)))
     assert asked.effect.margin == 0.05 and asked.effect.verdict == Verdict.OK
     (tmp_path / "ab" / "ab.txt").write_text("order-seed x\n")
     problems = []
-    assert ab_margin(ComparisonRequest(), tmp_path / "ab", problems) == 0.05
+    assert ab_level(ComparisonRequest(), tmp_path / "ab", problems) == (0.05, 0.05)
     ((path, reason),) = problems
     assert path.name == "ab.txt" and "judged by the default 5 % margin" in reason
 

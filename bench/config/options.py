@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, mo
 from pydantic.dataclasses import dataclass
 
 from bench.config.settings import (
+    AB_ALPHA,
     AB_MARGIN_PCT,
     AB_MAX_MINUTES,
     AB_MAX_PAIRS,
@@ -112,6 +113,16 @@ Seeds = Annotated[
     BeforeValidator(_split_numbers),
     Field(min_length=1),
 ]
+
+
+def _revision(name: str) -> str:
+    """A git revision as the user names it: a branch, tag, sha or HEAD~3, never an option."""
+    if not name or len(name) > 256 or name.startswith("-") or any(c.isspace() for c in name):
+        raise ValueError("not a git revision (a branch, tag or commit, e.g. origin/main)")
+    return name
+
+
+Revision = Annotated[str, AfterValidator(_revision)]
 MAX_REPLICATES = 1000  # `run --repeat`; `ab` pairs likewise
 MAX_PROCESSES = 1024  # `run --nproc-per-node`
 MAX_ORDER_SEED = 2**32 - 1  # `ab --order-seed`
@@ -199,10 +210,46 @@ class AbRequest:
     common_options: Arguments
     a_python: Command | None = None  # None: this interpreter
     b_python: Command | None = None
+    # Git revisions of this checkout, each run from a worktree and environment of its own
+    # (bench.measure.revisions); None: the interpreter above, i.e. the working tree's code.
+    a_rev: Revision | None = None
+    b_rev: Revision | None = None
     max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
     max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
     margin_pct: AbMarginPct = AB_MARGIN_PCT
+    # The rule's level: `bisect` gives each of its steps a share of its own.
+    alpha: Annotated[float, Field(gt=0, le=AB_ALPHA)] = AB_ALPHA
     # The seed of the coin that orders each pair (None: drawn; `ab` records it in the folder).
+    order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
+
+    @model_validator(mode="after")
+    def _one_source_per_variant(self) -> AbRequest:
+        for name, python, revision in (
+            ("a", self.a_python, self.a_rev),
+            ("b", self.b_python, self.b_rev),
+        ):
+            if python is not None and revision is not None:
+                raise ValueError(
+                    f"--{name}-python and --{name}-rev: give one (a revision brings its own "
+                    "interpreter)"
+                )
+        return self
+
+
+@dataclass(config=STRICT_SCHEMA)
+class BisectRequest:
+    """`bisect`: the first-parent history from `good` to `bad`, an `ab` per step of B = the
+    step's commit against A = good, each step's cap as `ab`'s, the overall level split over
+    the steps the search can take."""
+
+    good: Revision
+    bad: Revision
+    out_dir: Path
+    common_options: Arguments
+    max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
+    max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
+    margin_pct: AbMarginPct = AB_MARGIN_PCT
+    alpha: Annotated[float, Field(gt=0, le=AB_ALPHA)] = AB_ALPHA
     order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
 
 

@@ -40,6 +40,8 @@ SWEEP_STEPS = 30
 # `ab`: the change in training throughput that matters. Measured on the 2-core machine (README),
 # 5 + 5 interleaved runs resolve about this much.
 AB_MARGIN_PCT = 5.0
+# `ab`'s level: a false "slower" (identical variants) at most this often, whenever it stops.
+AB_ALPHA = 0.05
 # `ab`'s cap: ≈ 10 s replicates reach a verdict within 15 minutes (README: 12-20 runs on average).
 AB_MAX_PAIRS = 40
 AB_MAX_MINUTES = 15.0

@@ -14,7 +14,7 @@ from bench.judge.claim import DeviceFigures
 from bench.judge.compare import Comparison
 from bench.judge.devices import DeviceSpeedup
 from bench.judge.history import History
-from bench.judge.sequential import pair_seconds, replay
+from bench.judge.sequential import ALPHA, pair_seconds, replay
 from bench.judge.stats import SpeedEffect
 from bench.storage.experiment import Identity, identity_of
 from bench.storage.records import Replicate
@@ -55,13 +55,15 @@ def pair_log_ratios(replicates: Sequence[Replicate]) -> list[float]:
     return ratios
 
 
-def judge_ab(replicates: Sequence[Replicate], margin: float) -> SpeedEffect:
-    """An `ab` folder's verdict read back: the sequential rule over its pairs in run order,
-    where `ab` stopped, or at its last pair (at least one)."""
+def judge_ab(replicates: Sequence[Replicate], margin: float, alpha: float = ALPHA) -> SpeedEffect:
+    """An `ab` folder's verdict read back: the sequential rule (at level `alpha`) over its
+    pairs in run order, where `ab` stopped, or at its last pair (at least one)."""
     ratios = pair_log_ratios(replicates)
     starts = [datetime.fromisoformat(replicate.result.created_utc) for replicate in replicates[::2]]
     seconds = pair_seconds(starts)
-    outcome = replay(ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf)
+    outcome = replay(
+        ratios, seconds, margin, max_pairs=len(ratios), max_time_s=math.inf, alpha=alpha
+    )
     assert outcome is not None, "the last pair is the cap: replay always ends"
     return outcome[0]
 
@@ -105,13 +107,13 @@ AB_VARIANTS = ("A", "B")
 
 
 def ab_comparisons(
-    results: Sequence[tuple[Path, RunResult]], margin_of: Callable[..., float]
+    results: Sequence[tuple[Path, RunResult]], level_of: Callable[..., tuple[float, float]]
 ) -> tuple[list[AbComparison], list[tuple[Path, str]]]:
     """The `ab` series among the results (in a folder whose A/ and B/ hold results: one per
     group `ab` gave its replicates, results of before the groups together), each judged like
-    `ab` judges it, by the margin `margin_of(folder, group=…)` gives the series, replicates in
-    the order they ran (by their number, else their start); and the series left out because a
-    variant mixes runs of another experiment, implementation or machine (why)."""
+    `ab` judges it, by the margin and level `level_of(folder, group=…)` gives the series,
+    replicates in the order they ran (by their number, else their start); and the series left
+    out because a variant mixes runs of another experiment, implementation or machine (why)."""
     by_series: dict[tuple[Path, str | None], list[tuple[Path, RunResult]]] = {}
     for path, result in results:
         if path.parent.name in AB_VARIANTS:
@@ -129,6 +131,6 @@ def ab_comparisons(
         if mixed:
             refused.append((folder, f"not judged as an A/B: {mixed}"))
         elif pair_log_ratios(replicates):
-            margin = margin_of(folder, group=group)
-            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin)))
+            margin, alpha = level_of(folder, group=group)
+            found.append(AbComparison(folder, replicates, judge_ab(replicates, margin, alpha)))
     return found, refused

@@ -36,9 +36,10 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from bench.config.settings import AB_ALPHA
 from bench.judge.stats import NAN, SpeedEffect, Verdict
 
-ALPHA = 0.05  # false "slower" (identical variants) at most this often, whenever it stops
+ALPHA = AB_ALPHA  # false "slower" (identical variants) at most this often, whenever it stops
 MIN_PAIRS = 4  # the first look: with fewer pairs the noise itself is not estimated
 DESIGN_NOISE_CV = 0.09  # run-to-run noise designed for: measured 4-8.4 % here (README)
 CS_LEVEL = 0.90  # the confidence sequence covers the true mean at every pair at once
@@ -209,38 +210,45 @@ def verdict_of(
     margin: float,
     *,
     last: bool,
+    alpha: float = ALPHA,
 ) -> tuple[Verdict | None, str]:
     """The rule, on one look's e-values, estimated change (B / A − 1) and confidence sequence
     (`interval`, log ratios); (None, "") to go on. `slower` needs the interval's far end
     beyond half the margin, `faster` likewise; `ok` needs the interval to rule out a slowdown
     of twice the margin and not to lie wholly beyond the margin (nor, for "no sign of a
     slowdown", below no change), so that no verdict contradicts the printed interval. An
-    undecided last look is inconclusive, its reason left to the caller."""
+    undecided last look is inconclusive, its reason left to the caller. `alpha`: the level
+    (ALPHA; `bisect` splits it over its steps)."""
     low, high = interval
     bounded = low >= math.log1p(-2 * margin)
     ruled_out = f"; a slowdown beyond {200 * margin:g} % is ruled out"
     within = f", by less than the {100 * margin:g} % margin{ruled_out}"
     inside = bounded and high >= math.log1p(-margin)
     half = f"{50 * margin:g} %"
-    if evidence >= 1 / ALPHA:
-        reason = f"evidence of a slowdown (e = {evidence:.3g} ≥ {1 / ALPHA:g})"
+    if evidence >= 1 / alpha:
+        reason = f"evidence of a slowdown (e = {evidence:.3g} ≥ {1 / alpha:g})"
         if change < -margin and high < math.log1p(-margin / 2):
             return Verdict.SLOWER, reason + f", the interval wholly beyond −{half}"
         if change >= -margin and inside:
             return Verdict.OK, reason + within
-    elif faster_evidence >= 1 / ALPHA:
-        reason = f"evidence of a speed-up (e = {faster_evidence:.3g} ≥ {1 / ALPHA:g})"
+    elif faster_evidence >= 1 / alpha:
+        reason = f"evidence of a speed-up (e = {faster_evidence:.3g} ≥ {1 / alpha:g})"
         if change > margin and low > math.log1p(margin / 2):
             return Verdict.FASTER, reason + f", the interval wholly beyond +{half}"
         if change <= margin and inside:
             return Verdict.OK, reason + within
-    elif evidence <= ALPHA and bounded and high >= 0:
-        return Verdict.OK, f"no sign of a slowdown (e = {evidence:.2g} ≤ {ALPHA:g}){ruled_out}"
+    elif evidence <= alpha and bounded and high >= 0:
+        return Verdict.OK, f"no sign of a slowdown (e = {evidence:.2g} ≤ {alpha:g}){ruled_out}"
     return (Verdict.INCONCLUSIVE, "") if last else (None, "")
 
 
 def decide(
-    log_ratios: Sequence[float], margin: float, *, last: bool, why_last: str = ""
+    log_ratios: Sequence[float],
+    margin: float,
+    *,
+    last: bool,
+    why_last: str = "",
+    alpha: float = ALPHA,
 ) -> SpeedEffect | None:
     """The verdict after these pairs, or None to run another pair. `last`: no more pairs will
     come (the cap), so an undecided test ends inconclusive, saying `why_last`.
@@ -256,7 +264,7 @@ def decide(
     now = look(log_ratios, margin)
     verdict, reason = verdict_of(
         now.evidence, now.faster_evidence, math.expm1(now.estimate), (now.low, now.high),
-        margin, last=last,
+        margin, last=last, alpha=alpha,
     )  # fmt: skip
     if verdict is None:
         return None
@@ -283,6 +291,7 @@ def verdict_after(
     elapsed_s: float,
     max_pairs: int,
     max_time_s: float,
+    alpha: float = ALPHA,
 ) -> SpeedEffect | None:
     """`ab`'s verdict once these pairs took `elapsed_s`, or None to run another: the caps
     end it when `max_pairs` are done or another pair (at their mean duration) would pass
@@ -295,7 +304,7 @@ def verdict_after(
         if capped
         else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
     )
-    return decide(log_ratios, margin, last=capped or out_of_time, why_last=why_last)
+    return decide(log_ratios, margin, last=capped or out_of_time, why_last=why_last, alpha=alpha)
 
 
 def pair_seconds(starts: Sequence[datetime]) -> list[float]:
@@ -312,6 +321,7 @@ def replay(
     *,
     max_pairs: int,
     max_time_s: float,
+    alpha: float = ALPHA,
 ) -> tuple[SpeedEffect, int] | None:
     """The verdict `ab` reaches on pairs recorded in this order (each taking `seconds`), and
     the pairs it used; None when the recording ends before the rule or its caps do."""
@@ -320,7 +330,7 @@ def replay(
         elapsed += took
         effect = verdict_after(
             log_ratios[:pairs], margin, elapsed_s=elapsed, max_pairs=max_pairs,
-            max_time_s=max_time_s,
+            max_time_s=max_time_s, alpha=alpha,
         )  # fmt: skip
         if effect is not None:
             return effect, pairs

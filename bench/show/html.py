@@ -24,7 +24,7 @@ from bench.show.figures import (
     speedup_figure,
 )
 from bench.show.plots import ab_figure, png_bytes
-from bench.show.tables import fmt_rate
+from bench.show.tables import fmt_commits, fmt_rate
 from bench.storage.experiment import hardware_of, identity_of
 from bench.storage.results import Environment, RunResult
 
@@ -396,6 +396,7 @@ def _ab(comparison: AbComparison) -> str:
             fmt_rate(replicate.result.summary.steady_train_images_per_s),
             f"{replicate.result.summary.final_test_accuracy_pct:.2f}",
             esc(replicate.result.environment.torch),
+            f"<code>{esc(fmt_commits([replicate.result]))}</code>",
             f"<code>{esc(replicate.result.run_id)}</code>",
         ]
         for replicate in comparison.replicates
@@ -410,7 +411,7 @@ def _ab(comparison: AbComparison) -> str:
         f"<small>{esc(effect.reason)}</small></p>"
         + figure(ab_figure(comparison.replicates, f"A/B · {comparison.folder}"), alt, alt)
         + table(
-            ["order", "variant", "train images/s", "test accuracy %", "torch", "run"],
+            ["order", "variant", "train images/s", "test accuracy %", "torch", "commit", "run"],
             rows,
             numeric={0, 2, 3},
         )

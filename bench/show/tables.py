@@ -674,14 +674,28 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def fmt_commits(results: Sequence[RunResult]) -> str:
+    """The code the runs ran: each distinct commit (12 hex, '-dirty' kept), '-' if unknown."""
+    commits = dict.fromkeys(
+        "-" if r.environment.git_commit is None else short_commit(r.environment.git_commit)
+        for r in results
+    )
+    return ", ".join(commits)
+
+
+def short_commit(commit: str) -> str:
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")
+
+
 def ab_table(
     spreads: dict[str, RunsSpread],
-    torch: dict[str, str],
+    sides: dict[str, list[RunResult]],
     effect: SpeedEffect,
     options: dict[str, str],
 ) -> TableData:
     """Per variant: its options, runs, median and range of training throughput, accuracy,
-    torch, and how many of its runs were disturbed."""
+    torch, the commit its code was, and how many of its runs were disturbed."""
     rows = [
         [
             f"{name}: {options[name] or '(defaults)'}",
@@ -689,14 +703,24 @@ def ab_table(
             fmt_rate(spread.median_images_per_s),
             f"{fmt_rate(spread.min_images_per_s)}–{fmt_rate(spread.max_images_per_s)}",
             f"{spread.accuracy_pct.mean:.2f} ± {spread.accuracy_pct.std:.2f}",
-            torch[name],
+            sides[name][0].environment.torch,
+            fmt_commits(sides[name]),
             f"{spread.disturbed} of {spread.runs}",
         ]
         for name, spread in spreads.items()
     ]
     return TableData(
         f"A/B, interleaved pairs · B vs A: {effect.describe()}",
-        ["variant", "runs", "median train img/s", "range", "test acc %", "torch", "disturbed"],
+        [
+            "variant",
+            "runs",
+            "median train img/s",
+            "range",
+            "test acc %",
+            "torch",
+            "commit",
+            "disturbed",
+        ],
         rows,
     )
 

@@ -4,6 +4,7 @@ of `run --repeat` or `ab`."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass as schema
 
-from bench.config.settings import STRICT_SCHEMA, Count, Positive
+from bench.config.settings import AB_ALPHA, STRICT_SCHEMA, Count, Positive
 from bench.storage.results import AwareTimestamp, RunResult
 
 
@@ -60,18 +61,26 @@ AB_RECORD_MAX_BYTES = 1 << 20
 @dataclass
 class AbRecord:
     """What an `ab` folder records beside its replicates: the seed of the coin that ordered
-    its pairs and each pair's order up to the cap (`ab --order-seed` repeats it), and the
-    margin it judged by (`report` judges the folder by the same)."""
+    its pairs and each pair's order up to the cap (`ab --order-seed` repeats it), the margin it
+    judged by (`report` judges the folder by the same), and the git revision each variant ran
+    (`--a-rev/--b-rev`: the name given and its commit; none for the working tree)."""
 
     order_seed: int
     margin_pct: float
     orders: list[tuple[str, str]]
+    revisions: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    alpha: float = AB_ALPHA  # the rule's level; written only when not `ab`'s own
 
     def text(self) -> str:
         lines = [
             "# an `mnist-bench ab`: its pair order (--order-seed repeats it) and margin",
             f"order-seed {self.order_seed}",
             f"margin-pct {self.margin_pct:g}",
+            *([f"alpha {self.alpha!r}"] if self.alpha != AB_ALPHA else []),
+            *(
+                f"revision {name} {commit} {given}"
+                for name, (given, commit) in self.revisions.items()
+            ),
             *(f"{pair} {' '.join(order)}" for pair, order in enumerate(self.orders, 1)),
         ]
         return "\n".join(lines) + "\n"
@@ -95,8 +104,51 @@ class AbRecord:
         except (OSError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: {error}") from None
         try:
-            (_, seed), (_, margin), *pairs = lines
+            (_, seed), (_, margin), *rest = lines
+            named = [line for line in rest if line[:1] == ["revision"]]
+            levels = [float(value) for key, value, *_ in rest if key == "alpha"]
+            pairs = [line for line in rest if line[:1] not in (["revision"], ["alpha"])]
+            revisions = {name: (given, commit) for _, name, commit, given in named}
+            alpha = levels[-1] if levels else AB_ALPHA
+            if not 0 < alpha <= AB_ALPHA:
+                raise ValueError
             orders = [(first, second) for _, first, second in pairs]
-            return cls(int(seed), float(margin), orders)
+            return cls(int(seed), float(margin), orders, revisions, alpha)
         except ValueError:
             raise ValueError(f"{path} is not an `ab` record") from None
+
+
+BISECT_RECORD = "bisect.json"
+
+
+@schema(config=STRICT_SCHEMA)
+class BisectStepRecord:
+    """One finished step of a `bisect`: the commit B ran, its `ab` folder, and the verdict."""
+
+    commit: str
+    subject: str
+    folder: str
+    verdict: str
+    effect: str
+
+
+@schema(config=STRICT_SCHEMA)
+class BisectRecord:
+    """What a `bisect` folder holds beside its steps' `ab` folders: what it searches (so that
+    a rerun into the folder resumes it, and only it) and each finished step."""
+
+    good: str
+    bad: str
+    common_options: list[str]
+    margin_pct: float
+    alpha: float
+    steps: list[BisectStepRecord]
+
+    def same_search(self, other: BisectRecord) -> bool:
+        return (self.good, self.bad, self.common_options, self.margin_pct, self.alpha) == (
+            other.good,
+            other.bad,
+            other.common_options,
+            other.margin_pct,
+            other.alpha,
+        )
