@@ -51,7 +51,9 @@ class Revision:
         return ["env", f"PYTHONPATH={self.worktree}", str(interpreter), "-P"]
 
     def describe(self) -> str:
-        return f"{self.name} ({self.commit[:12]})"
+        """The name as given, with its commit unless the name is that commit."""
+        short = self.commit[:12]
+        return short if self.commit.startswith(self.name) else f"{self.name} ({short})"
 
 
 def _git(repo: Path, *arguments: str, what: str) -> str:
