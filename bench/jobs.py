@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.config.options import (
+    MAX_ORDER_SEED,
     AbRequest,
     BisectRequest,
     ComparisonRequest,
@@ -61,7 +62,7 @@ from bench.judge.report import (
     foreign_replicate,
     pair_log_ratios,
 )
-from bench.judge.sequential import Look, look, verdict_after
+from bench.judge.sequential import Decider, Look, bisect_decide, decide, look, verdict_after
 from bench.judge.stats import SpeedEffect, Verdict
 from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
@@ -565,6 +566,7 @@ def run_ab(
     request: AbRequest,
     *,
     revisions: dict[str, Revision] | None = None,
+    rule: Decider = decide,
     on_replicate: Callable[[Replicate], None] | None = None,
     on_pair: Callable[[AbProgress], None] | None = None,
 ) -> tuple[list[Replicate], SpeedEffect]:
@@ -651,6 +653,7 @@ def run_ab(
                 max_pairs=request.max_pairs,
                 max_time_s=max_time_s,
                 alpha=request.alpha,
+                rule=rule,
             )
             if effect is not None:
                 return replicates, effect
@@ -759,12 +762,23 @@ def run_bisect(
                     max_time_min=request.max_time_min,
                     margin_pct=request.margin_pct,
                     alpha=step_alpha,
-                    order_seed=request.order_seed + len(steps),
+                    order_seed=(request.order_seed + len(steps)) % (MAX_ORDER_SEED + 1),
                 )
                 revisions = {"A": baseline, "B": prepare(commit, "--bad", repo)}
-                _, effect = run_ab(ab_request, revisions=revisions, on_replicate=on_replicate)
+                # After the first step: is the commit like bad or like good? (bisect_decide)
+                rule = (
+                    decide if not steps else functools.partial(bisect_decide, threshold=threshold)
+                )
+                _, effect = run_ab(
+                    ab_request, revisions=revisions, rule=rule, on_replicate=on_replicate
+                )
                 finished = BisectStepRecord(
-                    commit, one_line(repo, commit), folder, effect.verdict.value, effect.describe()
+                    commit,
+                    one_line(repo, commit),
+                    folder,
+                    effect.verdict.value,
+                    effect.describe(),
+                    math.log(effect.ratio),
                 )
                 record.steps.append(finished)
                 write_json_atomic(request.out_dir / BISECT_RECORD, asdict(record), replace=True)
@@ -773,10 +787,12 @@ def run_bisect(
                 on_step(steps[-1])
             return steps[-1].record
 
+        threshold = 0.0  # set from the first step: half of bad's slowdown, as a log ratio
         first = judged(bad)
         outcome = BisectOutcome(steps, budget, step_alpha, None, [])
         if first.verdict != Verdict.SLOWER.value:
             return outcome
+        threshold = first.estimate / 2
         # commits[low] is known not slower (-1: good itself), commits[high] known slower.
         low, high = -1, len(commits) - 1
         while high - low > 1:

@@ -14,7 +14,7 @@ from bench import jobs
 from bench.cli import app
 from bench.config.options import BisectRequest
 from bench.errors import ConfigError
-from bench.judge.sequential import ALPHA, decide
+from bench.judge.sequential import ALPHA, bisect_decide, decide
 from bench.judge.stats import Verdict
 from bench.measure import revisions
 from bench.storage.records import AbRecord
@@ -90,10 +90,12 @@ def test_bisect_finds_the_first_slower_commit_within_its_budget_and_resumes(
         commit = revisions.resolve(repo or revisions.repository(), name, option)
         return revisions.Revision(name, commit, tmp_path, tmp_path)
 
-    def ab(request, *, revisions, on_replicate=None):
+    def ab(request, *, revisions, rule, on_replicate=None):
         commit = revisions["B"].commit
         ran.append((commit, request.alpha))
         slower = commits.index(commit) >= 6
+        # After the first step, each is judged by the bisection's rule, at half bad's change.
+        assert (rule is decide) == (len(ran) == 1)
         return [], _effect(Verdict.SLOWER if slower else Verdict.OK)
 
     monkeypatch.setattr(revisions, "prepare", prepared)
@@ -132,6 +134,31 @@ def test_bisect_of_an_unchanged_history_stops_after_one_step(history, tmp_path, 
     )
     outcome = jobs.run_bisect(request)
     assert not outcome.slowdown_found and len(outcome.steps) == 1
+
+
+def test_a_bisection_step_misplaces_a_commit_at_most_alpha_of_the_time():
+    """Seeded simulation: 400 steps each of a commit like good (no change) and like bad (30 %
+    slower) against a threshold of half bad's slowdown, 9 % noise per pair log ratio, at
+    α = 0.01, looking after every pair up to 40: wrong sides ≤ α, and most steps decide."""
+    import random
+
+    coin = random.Random(5)
+    threshold, alpha = math.log(0.7) / 2, 0.01
+    for true_mean, wrong in ((0.0, Verdict.SLOWER), (math.log(0.7), Verdict.OK)):
+        misplaced = decided = 0
+        for _ in range(400):
+            ratios: list[float] = []
+            for pair in range(40):
+                ratios.append(coin.gauss(true_mean, 0.09))
+                effect = bisect_decide(
+                    ratios, 0.05, last=pair == 39, alpha=alpha, threshold=threshold
+                )
+                if effect is not None:
+                    misplaced += effect.verdict == wrong
+                    decided += effect.verdict != Verdict.INCONCLUSIVE
+                    break
+        assert misplaced / 400 <= alpha
+        assert decided / 400 >= 0.95
 
 
 def test_the_ab_record_keeps_revisions_and_level_and_reads_older_records(tmp_path):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -129,7 +129,7 @@ def e_values(statistics_t: Any, pairs: int, effect: float) -> Any:
     return np.exp(np.clip(log_e_values(statistics_t, pairs, effect), -LOG_E_LIMIT, LOG_E_LIMIT))
 
 
-def cs_width(pairs: int) -> float:
+def cs_width(pairs: int, miscoverage: float = 1 - CS_LEVEL) -> float:
     """√W(n): the confidence sequence's half-width in standard errors (s/√n) after `pairs`
     pairs; ∞ while it is unbounded. Where the normal-mixture Bayes factor of the t-test (prior
     variance g = CS_PRIOR_VARIANCE on the standardized mean) reaches 1/(1 − CS_LEVEL):
@@ -138,7 +138,7 @@ def cs_width(pairs: int) -> float:
     nu, spread = pairs - 1, 1 + pairs * CS_PRIOR_VARIANCE
     if nu < 1:
         return math.inf
-    r = math.exp((math.log(spread) - 2 * math.log(1 - CS_LEVEL)) / (nu + 1))
+    r = math.exp((math.log(spread) - 2 * math.log(miscoverage)) / (nu + 1))
     below = 1 - r / spread
     return math.sqrt(nu * (r - 1) / below) if below > 0 else math.inf
 
@@ -153,8 +153,10 @@ def confidence_sequence(log_ratios: Sequence[float]) -> tuple[float, float]:
     return _bounds(*_mean_sd(log_ratios), len(log_ratios))
 
 
-def _bounds(mean: float, sd: float, pairs: int) -> tuple[float, float]:
-    half = cs_width(pairs) * sd / math.sqrt(pairs)
+def _bounds(
+    mean: float, sd: float, pairs: int, miscoverage: float = 1 - CS_LEVEL
+) -> tuple[float, float]:
+    half = cs_width(pairs, miscoverage) * sd / math.sqrt(pairs)
     if math.isnan(half):  # no bound (∞) times no spread (0)
         return -math.inf, math.inf
     return mean - half, mean + half
@@ -284,6 +286,55 @@ def decide(
     )
 
 
+def bisect_decide(
+    log_ratios: Sequence[float],
+    margin: float,
+    *,
+    last: bool,
+    why_last: str = "",
+    alpha: float = ALPHA,
+    threshold: float,
+) -> SpeedEffect | None:
+    """A bisection step's answer, B (the step's commit) against A (good), once bad is known
+    slower: SLOWER when the confidence sequence at miscoverage `alpha` lies wholly beyond
+    `threshold` (a log ratio: half of bad's slowdown), OK when it lies wholly short of it, None
+    to go on (INCONCLUSIVE at the cap). The sequence covers the true mean at every pair at once
+    with 1 − alpha, so a step puts its commit on the wrong side of the threshold at most alpha
+    of the time, whenever it stops."""
+    pairs = len(log_ratios)
+    if pairs < MIN_PAIRS and not last:
+        return None
+    if pairs < 2:
+        return None if not last else decide(log_ratios, margin, last=True, why_last=why_last)
+    mean, sd = _mean_sd(log_ratios)
+    low, high = _bounds(mean, sd, pairs, alpha)
+    half = f"{100 * math.expm1(threshold):+.1f} % (half of bad's slowdown)"
+    if high < threshold:
+        verdict, reason = Verdict.SLOWER, f"the interval lies wholly beyond {half}: like bad"
+    elif low > threshold:
+        verdict, reason = Verdict.OK, f"the interval lies wholly short of {half}: like good"
+    elif last:
+        verdict, reason = Verdict.INCONCLUSIVE, why_last
+    else:
+        return None
+    return SpeedEffect.of_logs(
+        mean,
+        low,
+        high,
+        verdict=verdict,
+        reason=reason,
+        runs_a=pairs,
+        runs_b=pairs,
+        margin=margin,
+        noise_cv=sd / math.sqrt(2),
+        evidence=NAN,
+        interval=f"{100 * (1 - alpha):g} % confidence sequence, valid at any stop",
+    )
+
+
+Decider = Callable[..., "SpeedEffect | None"]
+
+
 def verdict_after(
     log_ratios: Sequence[float],
     margin: float,
@@ -292,10 +343,11 @@ def verdict_after(
     max_pairs: int,
     max_time_s: float,
     alpha: float = ALPHA,
+    rule: Decider = decide,
 ) -> SpeedEffect | None:
     """`ab`'s verdict once these pairs took `elapsed_s`, or None to run another: the caps
     end it when `max_pairs` are done or another pair (at their mean duration) would pass
-    `max_time_s`."""
+    `max_time_s`. `rule`: decide, or a bisection step's bisect_decide."""
     pairs = len(log_ratios)
     capped = pairs >= max_pairs
     out_of_time = elapsed_s * (pairs + 1) / pairs > max_time_s

@@ -379,6 +379,28 @@ def distributed_row(result: RunResult) -> list[str]:
 
 
 def comparison_tables(comparison: Comparison) -> list[TableData]:
+    """`compare`'s tables: the runs, then each of the others where it has rows."""
+    tables = [runs_table(comparison)]
+    if comparison.verdicts:
+        tables.append(baseline_verdicts_table(comparison))
+    if any(g.runs > 1 for g in comparison.groups) or len(comparison.groups) > 1:
+        tables.append(groups_table(comparison))
+    distributed = [row.result for row in comparison.rows if row.result.distributed]
+    if distributed:
+        tables.append(
+            TableData(
+                "Data-parallel runs",
+                DISTRIBUTED_HEADERS,
+                [distributed_row(result) for result in distributed],
+            )
+        )
+    if comparison.cross_device:
+        tables.append(cross_device_table(comparison))
+    return tables
+
+
+def runs_table(comparison: Comparison) -> TableData:
+    """Every run compared, one row each, with its verdict against its baseline."""
     runs = TableData(
         "Runs",
         [
@@ -438,92 +460,83 @@ def comparison_tables(comparison: Comparison) -> list[TableData]:
         "test acc %",  # the groups' table gives it over seeds
         "seed",  # at 80 columns, room for the device on fewer lines
     ]
-    tables = [runs]
-    if comparison.verdicts:
-        tables.append(
-            TableData(
-                "Against the baselines (speed over runs, accuracy over seeds)",
-                ["group", "baseline", "speed", "accuracy"],
-                [
-                    [
-                        g.label,
-                        g.baseline,
-                        g.speed.describe() if g.speed else f"inconclusive: {g.why_no_speed}",
-                        g.accuracy.describe(),
-                    ]
-                    for g in comparison.verdicts
-                ],
-            )
-        )
-    if any(g.runs > 1 for g in comparison.groups) or len(comparison.groups) > 1:
-        tables.append(
-            TableData(
-                "Groups (mean ± std [min–max] over seeds)",
-                [
-                    "experiment",
-                    "implementation",
-                    "device",
-                    "runs",
-                    "train img/s",
-                    "test acc %",
-                    "time to target s",
-                    "reached",
-                    "speed-up vs CPU",
-                ],
-                [
-                    [
-                        g.experiment,
-                        g.implementation,
-                        g.device,
-                        str(g.runs),
-                        _spread(g.train_images_per_s, 0),
-                        _spread(g.accuracy_pct, 2),
-                        _spread(g.time_to_target_s, 1),
-                        f"{g.reached_target}/{g.runs}",
-                        "-"
-                        if g.speedup_vs_cpu is None
-                        else f"{g.speedup_vs_cpu:.2f}× ({g.cpu_reference})",
-                    ]
-                    for g in comparison.groups
-                ],
-                optional=["time to target s", "reached", "speed-up vs CPU", "implementation"],
-            )
-        )
-    distributed = [row.result for row in comparison.rows if row.result.distributed]
-    if distributed:
-        tables.append(
-            TableData(
-                "Data-parallel runs",
-                DISTRIBUTED_HEADERS,
-                [distributed_row(result) for result in distributed],
-            )
-        )
-    if comparison.cross_device:
-        tables.append(
-            TableData(
-                "Same experiment and seed across devices",
-                [
-                    "experiment",
-                    "seed",
-                    "device · implementation",
-                    "CPU implementation",
-                    "Δ acc vs CPU",
-                    "relative L2 vs CPU weights",
-                ],
-                [
-                    [
-                        x.experiment,
-                        str(x.seed),
-                        f"{x.other_device} · {x.other_implementation}",
-                        x.cpu_implementation,
-                        f"{x.accuracy_delta_points:+.2f}",
-                        "-" if x.relative_l2 is None else f"{x.relative_l2:.3g}",
-                    ]
-                    for x in comparison.cross_device
-                ],
-            )
-        )
-    return tables
+    return runs
+
+
+def baseline_verdicts_table(comparison: Comparison) -> TableData:
+    """Each group against its baseline: speed over runs, accuracy over seeds."""
+    return TableData(
+        "Against the baselines (speed over runs, accuracy over seeds)",
+        ["group", "baseline", "speed", "accuracy"],
+        [
+            [
+                g.label,
+                g.baseline,
+                g.speed.describe() if g.speed else f"inconclusive: {g.why_no_speed}",
+                g.accuracy.describe(),
+            ]
+            for g in comparison.verdicts
+        ],
+    )
+
+
+def groups_table(comparison: Comparison) -> TableData:
+    """Each experiment × implementation × device over its seeds, with its speed-up."""
+    return TableData(
+        "Groups (mean ± std [min–max] over seeds)",
+        [
+            "experiment",
+            "implementation",
+            "device",
+            "runs",
+            "train img/s",
+            "test acc %",
+            "time to target s",
+            "reached",
+            "speed-up vs CPU",
+        ],
+        [
+            [
+                g.experiment,
+                g.implementation,
+                g.device,
+                str(g.runs),
+                _spread(g.train_images_per_s, 0),
+                _spread(g.accuracy_pct, 2),
+                _spread(g.time_to_target_s, 1),
+                f"{g.reached_target}/{g.runs}",
+                "-" if g.speedup_vs_cpu is None else f"{g.speedup_vs_cpu:.2f}× ({g.cpu_reference})",
+            ]
+            for g in comparison.groups
+        ],
+        optional=["time to target s", "reached", "speed-up vs CPU", "implementation"],
+    )
+
+
+def cross_device_table(comparison: Comparison) -> TableData:
+    """The same experiment and seed on another device against the CPU: accuracy, weights."""
+    return TableData(
+        "Same experiment and seed across devices",
+        [
+            "experiment",
+            "seed",
+            "device · implementation",
+            "CPU implementation",
+            "Δ acc vs CPU",
+            "relative L2 vs CPU weights",
+        ],
+        [
+            [
+                x.experiment,
+                str(x.seed),
+                f"{x.other_device} · {x.other_implementation}",
+                x.cpu_implementation,
+                f"{x.accuracy_delta_points:+.2f}",
+                "-" if x.relative_l2 is None else f"{x.relative_l2:.3g}",
+            ]
+            for x in comparison.cross_device
+        ],
+    )
 
 
 MOST_SKIPPED_NAMED = 10  # beyond it, one line counts the skipped files (JSON lists each)

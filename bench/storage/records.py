@@ -123,13 +123,15 @@ BISECT_RECORD = "bisect.json"
 
 @schema(config=STRICT_SCHEMA)
 class BisectStepRecord:
-    """One finished step of a `bisect`: the commit B ran, its `ab` folder, and the verdict."""
+    """One finished step of a `bisect`: the commit B ran, its `ab` folder, the verdict, and
+    the estimated change (log B / A; the first step's sets the threshold of the others)."""
 
     commit: str
     subject: str
     folder: str
     verdict: str
     effect: str
+    estimate: float
 
 
 @schema(config=STRICT_SCHEMA)
