@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The figures of docs/ci.md: `ab` between revisions and `bisect`, on a synthetic history made
 # in a temporary clone of this repository (nothing of it in the product):
-#   bash scripts/ci_evidence.sh WORK_DIR
+#   bash scripts/ci_evidence.sh WORK_DIR [bisect]      (bisect: the third only)
 # 1. ab of HEAD (A) against a commit that sleeps 2.5 ms a training step (B; ≈20 % slower here)
 # 2. ab of HEAD (A) against a commit that only changes documentation (B)
 # 3. bisect over 16 commits of documentation, the 11th also sleeping 4 ms a step
 # Each prints its verdict, pairs and minutes; everything else lands in WORK_DIR.
 set -uo pipefail
 work=${1:?work folder}
+only=${2:-}
 rm -rf "$work" && mkdir -p "$work"
 git clone -q "$(git rev-parse --show-toplevel)" "$work/clone"
 cd "$work/clone" || exit 2
@@ -33,6 +34,7 @@ slow_step 0.0025 && git commit -qam "synthetic: 2.5 ms more per training step"
 slow=$(git rev-parse HEAD)
 git checkout -q "$base" && echo "a line of documentation" >>docs/ci.md
 git commit -qam "synthetic: documentation only" && docs=$(git rev-parse HEAD)
+if [ "$only" != bisect ]; then
 echo "== ab, 20 % slower: $(timed ab-slower uv run mnist-bench ab --a-rev "$base" --b-rev "$slow" \
     --common "$run" --max-time 20 --order-seed 1 --fail-on-regression --out "$work/ab-slower")"
 grep -E "^verdict|^A/B" "$work/ab-slower.log"
@@ -40,6 +42,7 @@ echo "== ab, documentation only: $(timed ab-docs uv run mnist-bench ab --a-rev "
     --b-rev "$docs" --common "$run" --max-time 30 --order-seed 2 --fail-on-regression \
     --out "$work/ab-docs")"
 grep -E "^verdict|^A/B" "$work/ab-docs.log"
+fi
 git checkout -q -b history "$base"
 for number in $(seq 1 16); do
     echo "line $number" >>docs/ci.md

@@ -14,7 +14,7 @@ from bench import jobs
 from bench.cli import app
 from bench.config.options import BisectRequest
 from bench.errors import ConfigError
-from bench.judge.sequential import ALPHA, bisect_decide, decide
+from bench.judge.sequential import ALPHA, bisect_decide, decide, verdict_after
 from bench.judge.stats import Verdict
 from bench.measure import revisions
 from bench.storage.records import AbRecord
@@ -159,6 +159,19 @@ def test_a_bisection_step_misplaces_a_commit_at_most_alpha_of_the_time():
                     break
         assert misplaced / 400 <= alpha
         assert decided / 400 >= 0.95
+
+
+def test_ab_stops_by_the_rule_it_is_given():
+    """A bisection step stops when its commit is placed, where `ab`'s own rule goes on."""
+    import functools
+
+    ratios = [0.006, -0.004, 0.01, -0.012, 0.003, -0.002, 0.008, -0.007]
+    caps = {"elapsed_s": 1.0, "max_pairs": 40, "max_time_s": 3600.0, "alpha": 0.01}
+    assert verdict_after(ratios, 0.05, **caps) is None
+    placed = verdict_after(
+        ratios, 0.05, rule=functools.partial(bisect_decide, threshold=math.log(0.7) / 2), **caps
+    )
+    assert placed is not None and placed.verdict == Verdict.OK and "like good" in placed.reason
 
 
 def test_the_ab_record_keeps_revisions_and_level_and_reads_older_records(tmp_path):

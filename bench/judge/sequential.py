@@ -356,7 +356,7 @@ def verdict_after(
         if capped
         else f"another pair would pass {max_time_s / 60:g} minutes (--max-time)"
     )
-    return decide(log_ratios, margin, last=capped or out_of_time, why_last=why_last, alpha=alpha)
+    return rule(log_ratios, margin, last=capped or out_of_time, why_last=why_last, alpha=alpha)
 
 
 def pair_seconds(starts: Sequence[datetime]) -> list[float]:
