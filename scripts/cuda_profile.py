@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -100,6 +101,7 @@ def main() -> None:
         generator = seed_everything(0)
         model = Net().to(device)
         loader = TensorLoader(data.train, args.batch_size, device, generator)
+        step: Callable[..., torch.Tensor]
         if graphed:
             optimizer = make_optimizer(model, 1e-3, "adam-capturable")
             step = GraphedTrainStep(model, optimizer, loader.images, loader.labels, args.batch_size)

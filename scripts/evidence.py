@@ -174,7 +174,8 @@ def ab_table(comparisons: int = 4000) -> str:
                 interference=interference, seed=2,
             )  # fmt: skip
             slower, ok, unsure = (
-                result.shares.get(verdict, 0.0) for verdict in ("slower", "ok", "inconclusive")
+                result.shares.get(Verdict(verdict), 0.0)
+                for verdict in ("slower", "ok", "inconclusive")
             )
             cells.append(
                 f"{percent(slower)} / {percent(ok)} / {percent(unsure)}, "
@@ -225,7 +226,7 @@ def order_table(comparisons: int = 2000) -> str:
                 coin=coin,
                 seed=5,
                 **dict([model]),
-            ).shares.get("slower", 0.0)  # fmt: skip
+            ).shares.get(Verdict.SLOWER, 0.0)  # fmt: skip
             for slowdown in (0.0, 0.10)
             for model in (("correlation", 0.5), ("drift", 0.2))
         }

@@ -158,6 +158,7 @@ def test_help_does_not_import_torch():
     assert output.strip() == "False"
 
 
+@pytest.mark.slow
 def test_results_file_is_plain_json_and_says_when_epochs_were_capped(tiny_mnist, tmp_path):
     result = smoke_run(tiny_mnist, tmp_path, "--max-steps", "2")
     assert result.exit_code == 0
@@ -285,6 +286,7 @@ def test_repeat_runs_replicates_in_fresh_processes_as_one_group(tiny_mnist, tmp_
     assert all(r.config.max_steps_per_epoch == 3 for r in results)  # the options went along
 
 
+@pytest.mark.slow
 def test_repeat_in_process_with_the_same_seed(tiny_mnist, tmp_path):
     out = tmp_path / "out"
     shown = smoke_run(tiny_mnist, out, "--repeat", 2, "--in-process", "--same-seed")

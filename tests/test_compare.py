@@ -129,6 +129,7 @@ def judged(template, baseline, runs, **tolerances):
     return comparison, group
 
 
+@pytest.mark.slow
 def test_a_rerun_of_a_seed_is_checked_against_that_seed(template, seeds):
     row = verdicts(template, seeds, variant(template, seed=1, rate=9_500, accuracy=97.9))
     assert row.verdicts == ["ok"]

@@ -236,6 +236,7 @@ def test_processes_writing_into_one_folder_at_once_keep_every_file(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
+@pytest.mark.slow
 def test_two_sweeps_in_one_second_keep_both_files(tiny_mnist, tmp_path):
     args = ["sweep", "-d", "cpu", "--batch-sizes", "50", "--steps", "1"]
     args += ["--data-dir", tiny_mnist, "--no-download", "--out", tmp_path]
@@ -381,6 +382,7 @@ def test_a_read_only_folder_fails_before_training(tiny_mnist, tmp_path):
 # ---------------------------------------------------------------- no crash, no hang
 
 
+@pytest.mark.slow
 def test_special_files_are_skipped_and_the_rest_compared(template, tmp_path):
     save_result(template, tmp_path)
     os.mkfifo(tmp_path / "fifo.json")

@@ -539,6 +539,7 @@ def test_a_dist_timeout_torch_cannot_hold_is_refused(tiny_mnist, tmp_path, secon
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_is_no_traceback(template, tmp_path):
     save_result(template, tmp_path)
     finished = subprocess.run(

@@ -78,6 +78,7 @@ def test_ab_sees_only_its_own_results_beside_a_neighbour_writing_into_its_folder
     assert len(files_in(tmp_path / "ab" / "A")) + len(files_in(tmp_path / "ab" / "B")) == 8
 
 
+@pytest.mark.slow
 def test_two_abs_into_one_folder_each_keep_their_own_series(tmp_path):
     first, second = ab_with_standins(tmp_path / "ab"), ab_with_standins(tmp_path / "ab")
     assert first.exit_code == 0 and second.exit_code == 0, second.output
@@ -145,6 +146,7 @@ def test_what_a_child_prints_is_kept_as_a_bounded_tail(tmp_path, standin_env):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states")
+@pytest.mark.slow
 def test_a_process_a_replicate_leaves_behind_holding_its_pipes_is_ended(tmp_path, standin_env):
     """The stand-in leaves a sleeper in its group that holds its stdout and stderr: the
     replicate's result is taken, the sleeper ended (not waited on for its 600 s)."""
@@ -163,6 +165,7 @@ def test_ab_refuses_a_replicate_of_another_experiment_naming_the_field(tmp_path,
     one_line_exit_2(outcome, "variant A", "is not a replicate of", "lr 0.01≠0.001")
 
 
+@pytest.mark.slow
 def test_the_report_refuses_an_ab_folder_with_another_experiment_mixed_in(
     template, tmp_path, standin_env
 ):
@@ -289,6 +292,7 @@ def test_a_deeply_nested_old_document_is_skipped_with_its_reason(template, tmp_p
 # ---------------------------------------------------------------- 6. text in figures
 
 
+@pytest.mark.slow
 def test_dollar_signs_from_files_are_text_in_plots_and_the_html_report(template, tmp_path):
     odd = edited(template, {"run_id": "run-$\\frac{$-x", "environment.device_name": "cpu $_$^"})
     save_result(odd, tmp_path / "runs")

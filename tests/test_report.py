@@ -129,6 +129,7 @@ def row_with(page: Page, section: str, text: str) -> list[str]:
     return next(row for row in page.rows[section] if any(text in cell for cell in row))
 
 
+@pytest.mark.slow
 def test_every_section_with_its_figures_and_numbers(inputs, template, tmp_path):
     page = report(inputs, out=tmp_path / "report.html")
     assert page.order == [
@@ -213,6 +214,7 @@ def test_report_html_errors_are_one_line(template, tmp_path, monkeypatch, setup,
     assert setup != "exists" or (tmp_path / "r.html").read_text() == "kept"
 
 
+@pytest.mark.slow
 def test_the_baselines_own_runs_get_no_verdict_against_it(template, tmp_path):
     runs = commits(template, RATES[:2])
     baseline = make_baseline(runs)
@@ -232,6 +234,7 @@ def test_judging_options_without_html_are_refused(tmp_path, option):
     assert outcome.exit_code == 2 and f"{option[0]} applies to --html only" in outcome.output
 
 
+@pytest.mark.slow
 def test_report_and_compare_give_the_same_verdicts_for_the_same_runs_and_options(
     template, tmp_path
 ):
@@ -257,6 +260,7 @@ def test_report_and_compare_give_the_same_verdicts_for_the_same_runs_and_options
     assert speeds[0].startswith("inconclusive") and speeds[1].startswith("slower")
 
 
+@pytest.mark.slow
 def test_an_ab_folder_of_a_thousand_pairs_is_judged_by_its_recorded_margin(template, tmp_path):
     """`report` replays `ab`'s rule over every pair of a long `ab` (1,000 pairs, B 3 % slower:
     in the grey zone for long), by the margin the folder recorded unless one is asked for."""

@@ -72,6 +72,7 @@ def test_a_two_times_slowdown_stops_within_ten_runs():
     assert 2 * result.p90_pairs <= 10
 
 
+@pytest.mark.slow
 def test_looking_after_every_pair_with_a_t_test_would_raise_false_alarms():
     """Why the e-value: the same data judged by a one-sided t-test at every look (stop at the
     first p < 0.05) cries wolf far more often than 5 %."""
@@ -246,6 +247,7 @@ def test_a_pair_lasts_until_the_next_one_starts_and_the_last_as_long_as_the_othe
     assert pair_seconds(starts[:1]) == [0.0]
 
 
+@pytest.mark.slow
 def test_a_coin_per_pair_keeps_the_level_where_strict_alternation_loses_it():
     """Runs whose neighbours correlate (0.5): under A B, B A, … neighbouring pair ratios
     correlate and the e-value reaches 20 on identical variants more often than 5 % (README:

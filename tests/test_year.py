@@ -22,6 +22,9 @@ from scripts.synthetic_year import build_year
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
+# A synthetic year of results per module: seconds each, so all of them are in the slow set.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def year(tmp_path_factory):
