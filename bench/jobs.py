@@ -732,7 +732,9 @@ def run_bisect(
 
     repo = repository()
     good, bad = resolve(repo, request.good, "--good"), resolve(repo, request.bad, "--bad")
-    if good == bad or not is_ancestor(repo, good, bad):
+    if good == bad:
+        raise RevisionError(f"--good {request.good} and --bad {request.bad} are one commit")
+    if not is_ancestor(repo, good, bad):
         raise RevisionError(
             f"--good {request.good} ({good[:12]}) is not an ancestor of --bad {request.bad} "
             f"({bad[:12]})"

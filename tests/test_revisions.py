@@ -50,13 +50,17 @@ def history(tmp_path, monkeypatch):
 
 def test_a_revision_that_does_not_exist_or_is_an_option_is_one_line(history):
     for arguments, said in [
-        (["--a-rev", "no-such-branch"], "error: --a-rev no-such-branch: no such revision in"),
+        (["--a-rev", "no-such-branch"], "error: --a-rev no-such-branch: not a commit of"),
+        (["--a-rev", "HEAD^{tree}"], "error: --a-rev HEAD^{tree}: not a commit of"),
+        (["--a-rev", "HEAD~1"], "error: --a-rev HEAD~1 ("),  # no uv.lock there
         (["--a-rev", "--version"], "error: --a-rev '--version': not a git revision"),
         (["--a-rev", "HEAD", "--a-python", "python"], "error: --a-python and --a-rev: give one"),
     ]:
         outcome = runner.invoke(app, ["ab", *arguments, "--out", "ab"])
         assert outcome.exit_code == 2, outcome.output
         assert outcome.output.strip().splitlines()[-1].startswith(said), outcome.output
+    repo, commits = history
+    assert not (revisions.cache_folder(repo) / "worktrees").exists()  # refused before checkout
 
 
 def test_bisect_refuses_good_after_bad(history):
@@ -65,6 +69,8 @@ def test_bisect_refuses_good_after_bad(history):
     assert outcome.exit_code == 2
     assert "is not an ancestor of --bad" in outcome.output.splitlines()[-1]
     assert git(repo, "status", "--porcelain") == ""  # nothing written into the checkout
+    same = runner.invoke(app, ["bisect", "--good", "HEAD", "--bad", commits[-1]])
+    assert same.exit_code == 2 and same.output.strip().endswith("are one commit")
 
 
 def _effect(verdict: Verdict):

@@ -93,7 +93,7 @@ def resolve(repo: Path, name: str, option: str) -> str:
         "--quiet",
         "--end-of-options",
         f"{name}^{{commit}}",
-        what=f"{option} {name}: no such revision in {repo}",
+        what=f"{option} {name}: not a commit of {repo}",
     )
 
 
@@ -200,12 +200,12 @@ def prepare(name: str, option: str, repo: Path | None = None) -> Revision:
     out and with its environment made (both reused when they already are)."""
     repo = repo or repository()
     commit = resolve(repo, name, option)
-    cache = cache_folder(repo)
     what = f"{option} {name} ({commit[:12]})"
+    for needed in ("uv.lock", "pyproject.toml"):  # before anything is checked out
+        _git(repo, "cat-file", "-e", f"{commit}:{needed}", what=f"{what}: has no {needed}")
+    cache = cache_folder(repo)
     worktree = cache / "worktrees" / commit[:16]
     _checkout(repo, commit, worktree, what)
-    if not (worktree / "uv.lock").is_file() or not (worktree / "pyproject.toml").is_file():
-        raise RevisionError(f"{what}: has no uv.lock and pyproject.toml to make it from")
     environment = cache / "environments" / _environment_key(worktree)
     _make_environment(worktree, environment, what)
     return Revision(name, commit, worktree, environment)
