@@ -860,7 +860,7 @@ def ab(
 
     from bench.config.options import AbRequest, from_options
     from bench.jobs import ab_revisions, run_ab
-    from bench.judge.stats import REGRESSIONS, RunsSpread, Verdict
+    from bench.judge.stats import REGRESSIONS, Verdict
     from bench.show.plots import plot_ab
     from bench.show.tables import ab_table, speed_notes
     from bench.storage.records import AbRecord
@@ -924,11 +924,10 @@ def ab(
         name: [replicate.result for replicate in replicates if replicate.variant == name]
         for name in ("A", "B")
     }
-    spreads = {name: RunsSpread.of(results) for name, results in sides.items()}
     labels = {"A": a, "B": b}
     for name, revision in revisions.items():  # a revision's options follow its name
         labels[name] = f"{revision.describe()} {labels[name]}".strip()
-    table = ab_table(spreads, sides, effect, labels)
+    table = ab_table(sides, effect, labels)
     show_table(console, table)
     for line in speed_notes(effect):
         say(console, line)

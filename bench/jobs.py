@@ -750,7 +750,8 @@ def run_bisect(
     with output_folder(request.out_dir, 64):
         baseline = prepare(good, "--good", repo)
 
-        def judged(commit: str) -> BisectStepRecord:
+        def judged(commit: str, rule: Decider) -> BisectStepRecord:
+            """The step of B = `commit` against good, run by `rule` (or read back)."""
             if commit in done:
                 steps.append(BisectStep(len(steps) + 1, done[commit], resumed=True))
             else:
@@ -767,10 +768,6 @@ def run_bisect(
                     order_seed=(request.order_seed + len(steps)) % (MAX_ORDER_SEED + 1),
                 )
                 revisions = {"A": baseline, "B": prepare(commit, "--bad", repo)}
-                # After the first step: is the commit like bad or like good? (bisect_decide)
-                rule = (
-                    decide if not steps else functools.partial(bisect_decide, threshold=threshold)
-                )
                 _, effect = run_ab(
                     ab_request, revisions=revisions, rule=rule, on_replicate=on_replicate
                 )
@@ -789,25 +786,25 @@ def run_bisect(
                 on_step(steps[-1])
             return steps[-1].record
 
-        threshold = 0.0  # set from the first step: half of bad's slowdown, as a log ratio
-        first = judged(bad)
+        slowest = judged(bad, decide)
         outcome = BisectOutcome(steps, budget, step_alpha, None, [])
-        if first.verdict != Verdict.SLOWER.value:
+        if slowest.verdict != Verdict.SLOWER.value:
             return outcome
-        threshold = first.estimate / 2
+        # Each later step asks only: is its commit like bad or like good?
+        like_bad = functools.partial(bisect_decide, threshold=slowest.estimate / 2)
         # commits[low] is known not slower (-1: good itself), commits[high] known slower.
         low, high = -1, len(commits) - 1
         while high - low > 1:
             middle = (low + high) // 2
-            verdict = judged(commits[middle]).verdict
-            if verdict == Verdict.SLOWER.value:
-                high = middle
-            elif verdict in (Verdict.OK.value, Verdict.FASTER.value):
+            step = judged(commits[middle], like_bad)
+            if step.verdict == Verdict.SLOWER.value:
+                high, slowest = middle, step
+            elif step.verdict in (Verdict.OK.value, Verdict.FASTER.value):
                 low = middle
             else:
                 outcome.candidates = [one_line(repo, c) for c in commits[low + 1 : high + 1]]
                 return outcome
-        outcome.first_slower = next(s.record for s in steps if s.record.commit == commits[high])
+        outcome.first_slower = slowest
         return outcome
 
 

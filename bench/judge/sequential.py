@@ -270,19 +270,25 @@ def decide(
     )  # fmt: skip
     if verdict is None:
         return None
-    pairs = len(log_ratios)
+    return _effect(now, verdict, reason or why_last, margin, 1 - CS_LEVEL)
+
+
+def _effect(
+    now: Look, verdict: Verdict, reason: str, margin: float, miscoverage: float
+) -> SpeedEffect:
+    """A look's verdict as the effect every command prints, its interval named by level."""
     return SpeedEffect.of_logs(
         now.estimate,
         now.low,
         now.high,
         verdict=verdict,
-        reason=reason or why_last,
-        runs_a=pairs,
-        runs_b=pairs,
+        reason=reason,
+        runs_a=now.pairs,
+        runs_b=now.pairs,
         margin=margin,
         noise_cv=now.spread / math.sqrt(2),
         evidence=now.evidence,
-        interval=f"{100 * CS_LEVEL:g} % confidence sequence, valid at any stop",
+        interval=f"{100 * (1 - miscoverage):g} % confidence sequence, valid at any stop",
     )
 
 
@@ -301,35 +307,21 @@ def bisect_decide(
     to go on (INCONCLUSIVE at the cap). The sequence covers the true mean at every pair at once
     with 1 − alpha, so a step puts its commit on the wrong side of the threshold at most alpha
     of the time, whenever it stops."""
-    pairs = len(log_ratios)
-    if pairs < MIN_PAIRS and not last:
+    if len(log_ratios) < MIN_PAIRS and not last:
         return None
-    if pairs < 2:
-        return None if not last else decide(log_ratios, margin, last=True, why_last=why_last)
+    if len(log_ratios) < 2:
+        return decide(log_ratios, margin, last=True, why_last=why_last)
     mean, sd = _mean_sd(log_ratios)
-    low, high = _bounds(mean, sd, pairs, alpha)
+    pairs = len(log_ratios)
+    now = Look(pairs, mean, *_bounds(mean, sd, pairs, alpha), NAN, NAN, sd)
     half = f"{100 * math.expm1(threshold):+.1f} % (half of bad's slowdown)"
-    if high < threshold:
-        verdict, reason = Verdict.SLOWER, f"the interval lies wholly beyond {half}: like bad"
-    elif low > threshold:
-        verdict, reason = Verdict.OK, f"the interval lies wholly short of {half}: like good"
-    elif last:
-        verdict, reason = Verdict.INCONCLUSIVE, why_last
-    else:
-        return None
-    return SpeedEffect.of_logs(
-        mean,
-        low,
-        high,
-        verdict=verdict,
-        reason=reason,
-        runs_a=pairs,
-        runs_b=pairs,
-        margin=margin,
-        noise_cv=sd / math.sqrt(2),
-        evidence=NAN,
-        interval=f"{100 * (1 - alpha):g} % confidence sequence, valid at any stop",
-    )
+    if now.high < threshold:
+        return _effect(now, Verdict.SLOWER, f"the interval lies wholly beyond {half}: like bad",
+                       margin, alpha)  # fmt: skip
+    if now.low > threshold:
+        return _effect(now, Verdict.OK, f"the interval lies wholly short of {half}: like good",
+                       margin, alpha)  # fmt: skip
+    return _effect(now, Verdict.INCONCLUSIVE, why_last, margin, alpha) if last else None
 
 
 Decider = Callable[..., "SpeedEffect | None"]

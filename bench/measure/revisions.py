@@ -18,7 +18,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,35 +163,30 @@ def _sync(worktree: Path, environment: Path, what: str) -> None:
 
 
 def _checkout(repo: Path, commit: str, worktree: Path, what: str) -> None:
-    """`commit` in a worktree of its own at `worktree`, made again if half-made."""
-    ready = worktree.with_suffix(".ready")
-    with _locked(worktree.with_suffix(".lock")):
-        if ready.exists() and worktree.is_dir():
-            return
-        if worktree.exists():  # left half-made by a killed command
-            shutil.rmtree(worktree)
-        _git(repo, "worktree", "prune", what=f"{what}: git worktree prune")
-        _git(
-            repo,
-            "worktree",
-            "add",
-            "--force",
-            "--detach",
-            str(worktree),
-            commit,
-            what=f"{what}: cannot check it out",
-        )
-        ready.touch()
+    """`commit` in a worktree of its own at `worktree`."""
+    _git(repo, "worktree", "prune", what=f"{what}: git worktree prune")
+    _git(
+        repo,
+        "worktree",
+        "add",
+        "--force",
+        "--detach",
+        str(worktree),
+        commit,
+        what=f"{what}: cannot check it out",
+    )
 
 
-def _make_environment(worktree: Path, environment: Path, what: str) -> None:
-    ready = environment.with_suffix(".ready")
-    with _locked(environment.with_suffix(".lock")):
-        if ready.exists() and environment.is_dir():
+def _made_once(folder: Path, make: Callable[[], None]) -> None:
+    """`make()` fills `folder` unless a ready mark beside it says it did already; one command
+    at a time; a folder left half-made by a killed command (no mark) is made again."""
+    ready = folder.with_suffix(".ready")
+    with _locked(folder.with_suffix(".lock")):
+        if ready.exists() and folder.is_dir():
             return
-        if environment.exists():
-            shutil.rmtree(environment)
-        _sync(worktree, environment, what)
+        if folder.exists():
+            shutil.rmtree(folder)
+        make()
         ready.touch()
 
 
@@ -205,9 +200,9 @@ def prepare(name: str, option: str, repo: Path | None = None) -> Revision:
         _git(repo, "cat-file", "-e", f"{commit}:{needed}", what=f"{what}: has no {needed}")
     cache = cache_folder(repo)
     worktree = cache / "worktrees" / commit[:16]
-    _checkout(repo, commit, worktree, what)
+    _made_once(worktree, lambda: _checkout(repo, commit, worktree, what))
     environment = cache / "environments" / _environment_key(worktree)
-    _make_environment(worktree, environment, what)
+    _made_once(environment, lambda: _sync(worktree, environment, what))
     return Revision(name, commit, worktree, environment)
 
 

@@ -702,13 +702,11 @@ def short_commit(commit: str) -> str:
 
 
 def ab_table(
-    spreads: dict[str, RunsSpread],
-    sides: dict[str, list[RunResult]],
-    effect: SpeedEffect,
-    options: dict[str, str],
+    sides: dict[str, list[RunResult]], effect: SpeedEffect, options: dict[str, str]
 ) -> TableData:
     """Per variant: its options, runs, median and range of training throughput, accuracy,
     torch, the commit its code was, and how many of its runs were disturbed."""
+    spreads = {name: RunsSpread.of(results) for name, results in sides.items()}
     rows = [
         [
             f"{name}: {options[name] or '(defaults)'}",

@@ -105,14 +105,20 @@ class AbRecord:
             raise ValueError(f"{path}: {error}") from None
         try:
             (_, seed), (_, margin), *rest = lines
-            named = [line for line in rest if line[:1] == ["revision"]]
-            levels = [float(value) for key, value, *_ in rest if key == "alpha"]
-            pairs = [line for line in rest if line[:1] not in (["revision"], ["alpha"])]
-            revisions = {name: (given, commit) for _, name, commit, given in named}
-            alpha = levels[-1] if levels else AB_ALPHA
+            revisions: dict[str, tuple[str, str]] = {}
+            alpha, orders = AB_ALPHA, []
+            for line in rest:
+                match line:
+                    case ["revision", name, commit, given]:
+                        revisions[name] = (given, commit)
+                    case ["alpha", value]:
+                        alpha = float(value)
+                    case [_, first, second]:
+                        orders.append((first, second))
+                    case _:
+                        raise ValueError
             if not 0 < alpha <= AB_ALPHA:
                 raise ValueError
-            orders = [(first, second) for _, first, second in pairs]
             return cls(int(seed), float(margin), orders, revisions, alpha)
         except ValueError:
             raise ValueError(f"{path} is not an `ab` record") from None
@@ -147,10 +153,5 @@ class BisectRecord:
     steps: list[BisectStepRecord]
 
     def same_search(self, other: BisectRecord) -> bool:
-        return (self.good, self.bad, self.common_options, self.margin_pct, self.alpha) == (
-            other.good,
-            other.bad,
-            other.common_options,
-            other.margin_pct,
-            other.alpha,
-        )
+        """Whether `other` searches what this does, whatever steps either has done."""
+        return dataclasses.replace(self, steps=[]) == dataclasses.replace(other, steps=[])
