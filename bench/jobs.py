@@ -748,7 +748,7 @@ def run_bisect(
     done = {step.commit: step for step in record.steps}
     steps: list[BisectStep] = []
     with output_folder(request.out_dir, 64):
-        baseline = prepare(good, "--good", repo)
+        baseline = prepare(request.good, "--good", repo)
 
         def judged(commit: str, rule: Decider) -> BisectStepRecord:
             """The step of B = `commit` against good, run by `rule` (or read back)."""
@@ -767,7 +767,7 @@ def run_bisect(
                     alpha=step_alpha,
                     order_seed=(request.order_seed + len(steps)) % (MAX_ORDER_SEED + 1),
                 )
-                revisions = {"A": baseline, "B": prepare(commit, "--bad", repo)}
+                revisions = {"A": baseline, "B": prepare(commit, "bisect step", repo)}
                 _, effect = run_ab(
                     ab_request, revisions=revisions, rule=rule, on_replicate=on_replicate
                 )
