@@ -8,10 +8,21 @@ and feed data through static buffers (here: the batch's sample indices into the 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 from mnist_core.train import make_train_step
+
+
+@functools.cache
+def warmup_stream(device: torch.device) -> torch.cuda.Stream:
+    """One side stream per device for every capture's warm-up. cuBLAS keeps a workspace for
+    each stream it has run on for the life of the process, so a fresh stream per capture left
+    one behind per run: on an H200, 65 MB more device memory held after each graphed run in
+    one process."""
+    return torch.cuda.Stream(device)
 
 
 class GraphedTrainStep:
@@ -33,7 +44,7 @@ class GraphedTrainStep:
         eager_step = make_train_step(model, optimizer, precision)
         initial_weights = [p.detach().clone() for p in model.parameters()]
 
-        side_stream = torch.cuda.Stream(images.device)
+        side_stream = warmup_stream(images.device)
         side_stream.wait_stream(torch.cuda.current_stream(images.device))
         with torch.cuda.stream(side_stream):
             for _ in range(warmup_steps):

@@ -72,4 +72,11 @@ step ab 100 "${bench[@]}" ab --common "-d cuda --epochs 1" --a "--optimizer adam
     --b "--cuda-graphs" --max-pairs 3 --max-time 1.4 --out "$out/ab"
 step compile 120 "${bench[@]}" run "${cuda[@]}" --compile --epochs 1 "${runs[@]}"
 step compare 30 sh -c "${bench[*]} compare '$out/runs' --all --format markdown >'$out/compare.md'"
+# Replicates of a graphed run in one process: each peak device memory its own.
+step graphs-in-process 90 "${bench[@]}" run "${cuda[@]}" --cuda-graphs --epochs 1 --repeat 3 \
+    --in-process --out "$out/graphs-in-process"
+# A fresh run judged by the committed baselines of this GPU (upgraded from older schemas).
+step committed-baselines 60 sh -c "${bench[*]} run -d cuda --out '$out/fresh' && \
+    ${bench[*]} compare '$out/fresh' --baseline results/baselines --format markdown \
+    >'$out/committed-baselines.md'"
 exit $failed

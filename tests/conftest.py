@@ -89,9 +89,9 @@ COMMITTED_CUDA_RESULT = Path(__file__).parent / "data" / "cuda-h200-result.json"
 
 
 def record_committed_result(folder: Path = COMMITTED_RESULT.parent) -> Path:
-    """Re-record tests/data's result (after a schema change): a real CPU run of 2 epochs × 2
-    steps on the tiny data. `python -c "from tests.conftest import record_committed_result as
-    r; r()"`"""
+    """Re-record tests/data's result (when what it measures changes; a schema change alone:
+    upgrade_committed_result): a real CPU run of 2 epochs × 2 steps on the tiny data.
+    `python -c "from tests.conftest import record_committed_result as r; r()"`"""
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -108,6 +108,16 @@ def record_committed_result(folder: Path = COMMITTED_RESULT.parent) -> Path:
     target = folder / COMMITTED_RESULT.name
     target.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return target
+
+
+def upgrade_committed_result(path: Path = COMMITTED_RESULT) -> Path:
+    """Bring tests/data's result up to the current schema by the upgrade steps that read old
+    files, keeping what it measured (re-recording runs it again, on whichever machine this
+    is, so its digests and figures change with the machine). `python -c "from tests.conftest
+    import upgrade_committed_result as u; u()"`"""
+    result = RunResult.from_dict(json.loads(path.read_text()))
+    path.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    return path
 
 
 @pytest.fixture

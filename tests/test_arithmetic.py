@@ -71,7 +71,7 @@ def test_a_result_records_its_arithmetic(tiny_mnist):
     assert (arithmetic.precision, arithmetic.autocast_dtype) == ("fp32", None)
     assert arithmetic.cudnn_conv_fp32 == arithmetic.cuda_matmul_fp32 == "ieee"
     assert (arithmetic.determinism, arithmetic.bitwise_reruns) == (STRICT, True)
-    assert result.environment.gpu_driver is None and result.environment.gpu_sm_count is None
+    assert result.environment.accelerator is None
     assert result.summary.peak_host_rss_scope == "training"
 
 

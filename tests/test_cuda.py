@@ -36,7 +36,9 @@ def test_same_seed_same_digest_on_cuda(tiny_data):
     assert first.weights_sha256 == second.weights_sha256
     assert first.summary.peak_device_mem_mb and first.summary.peak_device_mem_mb > 0
     assert first.environment.device_type == "cuda" and first.environment.cudnn
-    assert first.environment.gpu_sm_count and first.environment.gpu_sm_count > 0
+    accelerator = first.environment.accelerator
+    assert accelerator is not None and accelerator.units and accelerator.units > 0
+    assert accelerator.capability and accelerator.memory_mb
 
 
 @pytest.mark.parametrize(("precision", "mode"), [("fp32", "ieee"), ("tf32", "tf32")])
@@ -61,3 +63,14 @@ def test_the_result_says_whether_cuda_used_tf32(tiny_data, precision, mode):
 def test_cuda_variants_reach_the_default_accuracy(real_data, default_accuracy, variant):
     other = measure(replace(RunConfig(device="cuda:0", epochs=1), **variant), real_data)
     assert abs(other.summary.final_test_accuracy_pct - default_accuracy) <= 0.3
+
+
+def test_a_graphed_run_after_another_in_one_process_reports_its_own_peak_memory(tiny_data):
+    """`run --repeat --in-process --cuda-graphs`: each run's peak device memory is its own,
+    not grown by the graph an earlier run in the process captured."""
+    config = RunConfig(device="cuda:0", epochs=1, cuda_graphs=True)
+    peaks = [
+        measure(replace(config, seed=seed), tiny_data).summary.peak_device_mem_mb
+        for seed in range(3)
+    ]
+    assert peaks[0] and max(peaks) - min(peaks) < 1, peaks

@@ -87,5 +87,11 @@ def test_kinds_without_deterministic_kernels_may_give_a_seed_two_digests(templat
 
 
 def test_machines_are_told_apart_by_their_kinds_key():
-    assert machine_key_of("cpu") == "host-cpu" and machine_key_of("cuda") == "gpu"
+    assert machine_key_of("cpu") == "host-cpu" and machine_key_of("cuda") == "accelerator"
     assert machine_key_of("mps") == machine_key_of("a kind no table knows") == "name"
+
+
+def test_a_kind_keyed_by_its_accelerator_says_how_to_fingerprint_it():
+    for kind in KINDS.values():
+        keyed = kind.machine_key == "accelerator"
+        assert keyed == (kind.fingerprint is not None), kind.type

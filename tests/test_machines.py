@@ -12,13 +12,14 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.config.devices import KINDS
 from bench.config.settings import RunConfig, Tolerances
 from bench.judge.compare import compare
 from bench.judge.stats import Verdict
 from bench.measure import environment
 from bench.measure.environment import (
+    accelerator_fingerprint,
     cpu_fingerprint,
-    gpu_fingerprint,
     library_versions,
     nvidia_smi,
     onednn_isa_in,
@@ -48,6 +49,7 @@ flags\t\t: fpu sse4_1 sse4_2 fma avx avx2 bmi2
 processor\t: 1
 vendor_id\t: AuthenticAMD
 """
+CUDA_RECIPE = KINDS["cuda"].fingerprint
 MEMINFO = "MemTotal:       8053064 kB\nMemFree:  1 kB\n"
 
 
@@ -101,10 +103,9 @@ def test_the_gpu_fingerprint_from_torch_and_nvidia_smi(monkeypatch):
     smi = nvidia_smi("GPU-1234")
     assert calls[0][-2:] == ["-i", "GPU-1234"]
     properties = SimpleNamespace(uuid="1234", major=9, minor=0, total_memory=141 * 2**30)
-    gpu = gpu_fingerprint(properties, smi)
-    assert (gpu.uuid, gpu.compute_capability) == ("GPU-1234", "9.0")
-    assert (gpu.max_sm_clock_mhz, gpu.power_limit_w, gpu.memory_mb) == (1980, 700, 141 * 1024)
-    assert smi["driver_version"] == "580.65.06"
+    found = accelerator_fingerprint(properties, smi, CUDA_RECIPE)
+    assert (found.uuid, found.capability, found.driver) == ("GPU-1234", "9.0", "580.65.06")
+    assert (found.max_clock_mhz, found.power_limit_w, found.memory_mb) == (1980, 700, 141 * 1024)
 
 
 def test_nvidia_smi_unreadable_fields_and_absence_are_unknown(monkeypatch):
@@ -117,25 +118,33 @@ def test_nvidia_smi_unreadable_fields_and_absence_are_unknown(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", missing)
     assert nvidia_smi(None) == {}
-    gpu = gpu_fingerprint(SimpleNamespace(major=8, minor=0, total_memory=2**30), {})
-    assert gpu.uuid is None and gpu.max_sm_clock_mhz is None and gpu.power_limit_w is None
+    found = accelerator_fingerprint(SimpleNamespace(major=8, minor=0), {}, CUDA_RECIPE)
+    assert found.capability == "8.0"
+    assert (found.uuid, found.units, found.memory_mb, found.driver, found.power_limit_w) == (
+        (None,) * 5
+    )
 
 
-def test_a_cuda_fingerprint_records_the_gpu(monkeypatch):
+def test_a_cuda_fingerprint_records_the_accelerator(monkeypatch):
     properties = SimpleNamespace(
-        uuid="ab-cd", major=9, minor=0, total_memory=2**30, multi_processor_count=132
+        name="NVIDIA H200",
+        uuid="ab-cd",
+        major=9,
+        minor=0,
+        total_memory=2**30,
+        multi_processor_count=132,
     )
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda _: properties)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda _: "NVIDIA H200")
     monkeypatch.setattr(environment, "nvidia_smi", lambda uuid: {"driver_version": uuid})
     found = environment.fingerprint(torch.device("cuda", 0))
-    assert (found.device_name, found.gpu_sm_count, found.gpu_driver) == (
+    assert found.accelerator is not None
+    assert (found.device_name, found.accelerator.units, found.accelerator.driver) == (
         "NVIDIA H200",
         132,
         "GPU-ab-cd",
     )
     machine = dict(identity(RunConfig(device="cuda:0"), hardware_of(found), "data").machine)
-    assert machine == {"device": "NVIDIA H200", "gpu": "sm 9.0, 132 SMs"}
+    assert machine == {"device": "NVIDIA H200", "accelerator": "sm 9.0, 132 SMs"}
 
 
 def test_another_cpu_gets_no_baseline_for_this_machine_never_a_verdict(template, tmp_path):
@@ -226,11 +235,8 @@ def test_digests_are_judged_only_where_bits_must_match(template):
 
 
 def test_result_schema_1_upgrades_with_its_arithmetic_unknown():
-    document = json.loads(COMMITTED_RESULT.read_text())
-    for field in ("arithmetic", "disturbance"):
-        del document[field]
-    for field in ("gpu_driver", "gpu_sm_count", "cpu", "math", "gpu"):
-        del document["environment"][field]
+    document = json.loads(COMMITTED_RESULT.with_name("cpu-tiny-result-v2.json").read_text())
+    del document["arithmetic"]
     del document["summary"]["peak_host_rss_scope"]
     document["schema_version"] = 1
     result = RunResult.from_dict(document)
@@ -247,6 +253,25 @@ def test_result_schema_2_upgrades_to_an_unknown_machine_not_sampled():
     assert not identity_of(result).machine_known
 
 
+def test_result_schema_3_upgrades_its_gpu_fields_to_the_accelerator():
+    document = json.loads((REPO_ROOT / "tests" / "data" / "cuda-h200-result.json").read_text())
+    assert document["schema_version"] == 3
+    gpu = document["environment"]["gpu"]
+    result = RunResult.from_dict(document)
+    found = result.environment.accelerator
+    assert result.schema_version == SCHEMA_VERSION and found is not None
+    assert (found.capability, found.memory_mb, found.power_limit_w) == (
+        gpu["compute_capability"],
+        gpu["memory_mb"],
+        gpu["power_limit_w"],
+    )
+    assert (found.units, found.driver) == (
+        document["environment"]["gpu_sm_count"],
+        document["environment"]["gpu_driver"],
+    )
+    assert dict(identity_of(result).machine)["accelerator"] == "sm 9.0, 132 SMs"
+
+
 def test_baseline_schema_1_upgrades_with_its_data_unknown():
     path = next((REPO_ROOT / "tests" / "data" / "baselines-v2").glob("*.json"))
     document = json.loads(path.read_text())
@@ -257,6 +282,15 @@ def test_baseline_schema_1_upgrades_with_its_data_unknown():
         baseline.data_sha256 == "unknown"
         and baseline.baseline_schema_version == BASELINE_SCHEMA_VERSION
     )
+
+
+def test_baseline_schema_3_upgrades_its_gpu_key_to_the_accelerator():
+    path = next((REPO_ROOT / "results" / "baselines").glob("cuda-nvidia-h200-*.json"))
+    document = json.loads(path.read_text())
+    assert document["baseline_schema_version"] == 3
+    baseline = baseline_from_dict(document)
+    assert baseline.hardware.accelerator == document["hardware"]["gpu"] == "sm 9.0, 132 SMs"
+    assert baseline.bitwise_path and baseline.bitwise_path["accelerator"] == "sm 9.0, 132 SMs"
 
 
 def test_baseline_schema_2_upgrades_to_an_unknown_machine():

@@ -18,9 +18,24 @@ from bench.errors import ConfigError
 # not at all (an asynchronous device without timing events here).
 BlockClock = Literal["host", "event", "none"]
 # What tells two machines of this kind apart beyond the device's name: the host CPU (vendor,
-# family, model, stepping) and ATen's instruction set, the GPU (compute capability and SMs, as
-# the fingerprint reads them from CUDA), or the name alone.
-MachineKey = Literal["host-cpu", "gpu", "name"]
+# family, model, stepping) and ATen's instruction set, the accelerator (its capability and
+# compute units, as the fingerprint reads them from torch's device properties), or the name
+# alone.
+MachineKey = Literal["host-cpu", "accelerator", "name"]
+# The vendor's tool that tells the fingerprint the driver, top clock and power limit.
+DriverTool = Literal["nvidia-smi"]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """How an accelerator kind is fingerprinted: `torch.<type>.get_device_properties` (name,
+    memory, capability as major.minor, compute units as `units_property`), the vendor's tool,
+    and the words that name the capability and the units in the machine key."""
+
+    units_property: str  # e.g. CUDA's multi_processor_count
+    capability_label: str  # "sm 9.0"
+    units_label: str  # "132 SMs"
+    driver_tool: DriverTool | None
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class DeviceKind:
     optimizer: str  # default Adam implementation, likewise
     machine_key: MachineKey
     peak_matmul_size: int  # the side of the peak probe's square matmul
+    fingerprint: Fingerprint | None = None  # None: the device's name is all torch tells
 
     @property
     def bitwise_reruns(self) -> bool:
@@ -81,8 +97,14 @@ KINDS: dict[str, DeviceKind] = {
             graphs=True,
             channels_last=False,
             optimizer="adam-fused",
-            machine_key="gpu",
+            machine_key="accelerator",
             peak_matmul_size=8192,
+            fingerprint=Fingerprint(
+                units_property="multi_processor_count",
+                capability_label="sm",
+                units_label="SMs",
+                driver_tool="nvidia-smi",
+            ),
         ),
         DeviceKind(
             type="mps",

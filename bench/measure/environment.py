@@ -15,8 +15,9 @@ from typing import Any
 import torch
 import torchvision
 
+from bench.config.devices import KINDS, Fingerprint
 from bench.config.settings import is_portable
-from bench.storage.results import CpuFingerprint, Environment, GpuFingerprint, MathPath
+from bench.storage.results import AcceleratorFingerprint, CpuFingerprint, Environment, MathPath
 
 # Environment variables that change which kernels run, so the bits (and the speed).
 ARITHMETIC_KNOBS = (
@@ -164,14 +165,6 @@ def git_commit() -> str | None:
     return f"{commit}-dirty" if dirty else commit
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return f"Apple MPS ({platform.machine()})"
-    return cpu_name()
-
-
 NVIDIA_SMI_FIELDS = ("driver_version", "clocks.max.sm", "power.limit")
 
 
@@ -206,30 +199,49 @@ def gpu_uuid(properties: Any) -> str | None:
     return f"GPU-{uuid}" if uuid is not None else None
 
 
-def gpu_fingerprint(properties: Any, smi: dict[str, str]) -> GpuFingerprint:
-    """From torch.cuda.get_device_properties(…) and nvidia_smi(…)'s answer."""
-    return GpuFingerprint(
+def accelerator_fingerprint(
+    properties: Any, smi: dict[str, str], recipe: Fingerprint
+) -> AcceleratorFingerprint:
+    """From torch.<type>.get_device_properties(…) and the vendor tool's answer (nvidia_smi)."""
+    major, minor = getattr(properties, "major", None), getattr(properties, "minor", None)
+    memory = getattr(properties, "total_memory", None)
+    return AcceleratorFingerprint(
         uuid=gpu_uuid(properties),
-        compute_capability=f"{properties.major}.{properties.minor}",
-        memory_mb=properties.total_memory / 2**20,
-        max_sm_clock_mhz=_float(smi.get("clocks.max.sm")),
+        capability=f"{major}.{minor}" if major is not None and minor is not None else None,
+        units=getattr(properties, recipe.units_property, None),
+        memory_mb=memory / 2**20 if memory is not None else None,
+        driver=smi.get("driver_version"),
+        max_clock_mhz=_float(smi.get("clocks.max.sm")),
         power_limit_w=_float(smi.get("power.limit")),
     )
 
 
+def device_name(device: torch.device) -> str:
+    kind = KINDS[device.type]
+    if kind.host_threads:  # the CPU
+        return cpu_name()
+    if kind.fingerprint is None:
+        return f"{kind.label} ({platform.machine()})"
+    return str(getattr(torch, device.type).get_device_properties(device).name)
+
+
+def accelerator_of(device: torch.device) -> AcceleratorFingerprint | None:
+    """The fingerprint of an accelerator whose kind says how to take it; None otherwise."""
+    recipe = KINDS[device.type].fingerprint
+    if recipe is None:
+        return None
+    properties = getattr(torch, device.type).get_device_properties(device)
+    smi = nvidia_smi(gpu_uuid(properties)) if recipe.driver_tool == "nvidia-smi" else {}
+    return accelerator_fingerprint(properties, smi, recipe)
+
+
 def fingerprint(device: torch.device) -> Environment:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    on_cuda = device.type == "cuda"
-    gpu, smi = None, {}
-    if on_cuda:
-        properties = torch.cuda.get_device_properties(device)
-        smi = nvidia_smi(gpu_uuid(properties))
-        gpu = gpu_fingerprint(properties, smi)
     return Environment(
         torch=torch.__version__,
         torchvision=torchvision.__version__,
         cuda=torch.version.cuda,
-        cudnn=cudnn if on_cuda else None,
+        cudnn=cudnn if device.type == "cuda" else None,
         device_type=device.type,
         device_name=device_name(device),
         cpu_name=cpu_name(),
@@ -238,11 +250,7 @@ def fingerprint(device: torch.device) -> Environment:
         os=platform.platform(),
         python=platform.python_version(),
         git_commit=git_commit(),
-        gpu_driver=smi.get("driver_version"),
-        gpu_sm_count=torch.cuda.get_device_properties(device).multi_processor_count
-        if on_cuda
-        else None,
         cpu=cpu_fingerprint(_read(CPUINFO), _read(MEMINFO), cache_sizes()),
         math=math_path(),
-        gpu=gpu,
+        accelerator=accelerator_of(device),
     )

@@ -73,7 +73,8 @@ def peak_machine(environment: Environment) -> str:
     (CPU vendor, family, model, stepping and ATen's instruction set; the GPU's compute
     capability), as results are judged: two "AMD EPYC"s sharing a home folder differ ≈ 3×."""
     hardware = hardware_of(environment)
-    return " ".join(filter(None, (hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu)))
+    parts = (hardware.device_name, hardware.cpu, hardware.isa, hardware.accelerator)
+    return " ".join(filter(None, parts))
 
 
 def cache_path(device_name: str, device_type: str, precision: str, threads: int) -> Path:

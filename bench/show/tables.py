@@ -84,8 +84,8 @@ def machine_label(result: RunResult) -> str:
     if hardware.cpu is None or math is None:
         return "unknown (a file older than the machine fingerprint)"
     parts = [hardware.cpu, f"ATen {math.capability}", f"oneDNN {math.onednn_isa or 'unknown'}"]
-    if hardware.gpu:
-        parts.insert(0, f"{result.environment.device_name} ({hardware.gpu})")
+    if hardware.accelerator:
+        parts.insert(0, f"{result.environment.device_name} ({hardware.accelerator})")
     parts += [f"{name}={value}" for name, value in math.knobs.items()]
     if math.portable:
         parts.append("portable mode")
@@ -263,7 +263,7 @@ def environment_table(environment: Environment, peak: Peak | None = None) -> Tab
         else:
             rows.append([key, _plain(value)])
     hardware = hardware_of(environment)
-    parts = [hardware.device_name, hardware.cpu, hardware.isa, hardware.gpu]
+    parts = [hardware.device_name, hardware.cpu, hardware.isa, hardware.accelerator]
     rows.append(["machine key", " · ".join(part for part in parts if part)])
     if peak is not None:
         rows += [

@@ -50,13 +50,14 @@ from bench.storage.results import (
     EstimatorName,
     RunResult,
     Upgrade,
+    member_objects,
     refuse_contradictions,
     upgrade,
     validate_document,
 )
 from bench.storage.throughput import LABELS
 
-BASELINE_SCHEMA_VERSION = 3
+BASELINE_SCHEMA_VERSION = 4
 
 
 @dataclass(config=STRICT_SCHEMA)
@@ -339,7 +340,20 @@ def _baseline_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-BASELINE_UPGRADES: dict[int, Upgrade] = {1: _baseline_1_to_2, 2: _baseline_2_to_3}
+def _baseline_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 4 names the accelerator's machine key in words of no one vendor: `gpu` (in the
+    hardware and the bitwise path) becomes `accelerator`, its value unchanged."""
+    for part in member_objects(document, "hardware", "bitwise_path"):
+        if "gpu" in part:
+            part["accelerator"] = part.pop("gpu")
+    return document
+
+
+BASELINE_UPGRADES: dict[int, Upgrade] = {
+    1: _baseline_1_to_2,
+    2: _baseline_2_to_3,
+    3: _baseline_3_to_4,
+}
 
 
 def baseline_from_dict(data: Any, raw: str | bytes | None = None) -> Baseline:

@@ -5,7 +5,8 @@
 - implementation: how the run computed it — loader, memory format, Adam implementation,
   compile, CUDA graphs, evaluation batch and (on the CPU) threads.
 - machine: the device's name and the fingerprint's machine key (CPU runs: vendor, family,
-  model, stepping and ATen's instruction set; CUDA runs: compute capability and SM count). A
+  model, stepping and ATen's instruction set; accelerator runs: its capability and compute
+  units, for CUDA the compute capability and SM count). A
   file older than the fingerprint has an unknown machine, which matches no other.
 
 Runs of one experiment are comparable across devices and implementations (speed-up, accuracy,
@@ -70,11 +71,21 @@ class Hardware:
     # The machine key beyond the names, which cloud machines blur; None: unknown (an older file).
     cpu: str | None = None  # e.g. "AuthenticAMD family 25 model 17 stepping 1"
     isa: str | None = None  # ATen's CPU capability, e.g. AVX512
-    gpu: str | None = None  # CUDA: e.g. "sm 9.0, 132 SMs"
+    accelerator: str | None = None  # its capability and compute units, e.g. "sm 9.0, 132 SMs"
+
+
+def accelerator_key(environment: Environment) -> str | None:
+    """The accelerator's part of the machine key in its kind's words ("sm 9.0, 132 SMs");
+    None where the fingerprint lacks it (an older file, a kind the table lacks)."""
+    kind, found = KINDS.get(environment.device_type), environment.accelerator
+    recipe = kind.fingerprint if kind is not None else None
+    if recipe is None or found is None or found.capability is None or not found.units:
+        return None
+    return f"{recipe.capability_label} {found.capability}, {found.units} {recipe.units_label}"
 
 
 def hardware_of(environment: Environment) -> Hardware:
-    cpu, math, gpu = environment.cpu, environment.math, environment.gpu
+    cpu, math = environment.cpu, environment.math
     known_cpu = cpu is not None and None not in (cpu.vendor, cpu.family, cpu.model, cpu.stepping)
     return Hardware(
         device_type=environment.device_type,
@@ -85,9 +96,7 @@ def hardware_of(environment: Environment) -> Hardware:
         if cpu is not None and known_cpu
         else None,
         isa=math.capability if math is not None else None,
-        gpu=f"sm {gpu.compute_capability}, {environment.gpu_sm_count} SMs"
-        if gpu is not None and environment.gpu_sm_count
-        else None,
+        accelerator=accelerator_key(environment),
     )
 
 
@@ -127,8 +136,8 @@ class Identity:
 
 def identity(config: RunConfig, hardware: Hardware, data_sha256: str) -> Identity:
     """The machine part is the device's name and, from the fingerprint, the CPU's vendor,
-    family, model and stepping and ATen's instruction set (CPU runs) or the GPU's compute
-    capability and SM count (CUDA runs)."""
+    family, model and stepping and ATen's instruction set (CPU runs) or the accelerator's
+    capability and compute units (CUDA: compute capability and SM count)."""
     experiment = tuple((name, getattr(config, name)) for name in EXPERIMENT_FIELDS)
     implementation = tuple((name, getattr(config, name)) for name in IMPLEMENTATION_FIELDS)
     machine: Key = (("device", hardware.device_name),)
@@ -140,8 +149,8 @@ def identity(config: RunConfig, hardware: Hardware, data_sha256: str) -> Identit
             ("cpu", hardware.cpu or UNKNOWN_MACHINE),
             ("isa", hardware.isa or UNKNOWN_MACHINE),
         )
-    elif machine_key_of(hardware.device_type) == "gpu":
-        machine += (("gpu", hardware.gpu or UNKNOWN_MACHINE),)
+    elif machine_key_of(hardware.device_type) == "accelerator":
+        machine += (("accelerator", hardware.accelerator or UNKNOWN_MACHINE),)
     return Identity(experiment + (("data", data_sha256),), implementation, machine)
 
 
@@ -161,8 +170,8 @@ def bitwise_path(result: RunResult) -> dict[str, str]:
         "threads": str(env.threads),
         "determinism": arithmetic.determinism,
     }
-    if machine_key_of(env.device_type) == "gpu":
-        path["gpu"] = hardware_of(env).gpu or UNKNOWN_MACHINE
+    if machine_key_of(env.device_type) == "accelerator":
+        path["accelerator"] = hardware_of(env).accelerator or UNKNOWN_MACHINE
     knobs = math.knobs if math else {}
     return path | {name: value for name, value in sorted(knobs.items())}
 
@@ -220,16 +229,18 @@ def slug(text: str) -> str:
 
 def machine_slug(environment: Environment) -> str:
     """The machine key (see identity) as a name part: CPU runs, vendor, family, model,
-    stepping and ATen's instruction set (amd-f25-m1-s1-avx2); CUDA runs, compute capability
-    and SMs (sm-9-0-132-sms); 'unknown-machine' where an older file did not record it."""
+    stepping and ATen's instruction set (amd-f25-m1-s1-avx2); accelerator runs, capability
+    and compute units (CUDA: sm-9-0-132-sms); 'unknown-machine' where an older file did not
+    record it."""
     hardware = hardware_of(environment)
     cpu = environment.cpu
     if hardware.device_type == "cpu" and hardware.cpu and hardware.isa and cpu is not None:
         vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(str(cpu.vendor), cpu.vendor)
         return slug(f"{vendor} f{cpu.family} m{cpu.model} s{cpu.stepping} {hardware.isa}")
-    if hardware.device_type == "cuda" and hardware.gpu:
-        return slug(hardware.gpu.replace(".", " "))
-    return f"{UNKNOWN_MACHINE}-machine" if hardware.device_type in ("cpu", "cuda") else ""
+    key = machine_key_of(hardware.device_type)
+    if key == "accelerator" and hardware.accelerator:
+        return slug(hardware.accelerator.replace(".", " "))
+    return f"{UNKNOWN_MACHINE}-machine" if key in ("host-cpu", "accelerator") else ""
 
 
 def default_name(result: RunResult) -> str:

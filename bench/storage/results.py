@@ -32,7 +32,7 @@ from bench.config.settings import (
 from bench.errors import ResultFileError, first_error
 from bench.storage.throughput import ESTIMATORS, FORMER_NAMES
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 T = TypeVar("T")
 NonNegative = Annotated[float, Field(ge=0, le=1e18)]
 ConfusionRow = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=10, max_length=10)]
@@ -123,13 +123,17 @@ class MathPath:
 
 
 @dataclass(config=STRICT_SCHEMA)
-class GpuFingerprint:
-    """The GPU beyond its name: torch's properties and, where nvidia-smi answers, its limits."""
+class AcceleratorFingerprint:
+    """The accelerator beyond its name, in words of no one vendor: torch's device properties
+    and, where the vendor's tool answers (nvidia-smi), its driver and limits. CUDA: the
+    capability is the compute capability, the units its streaming multiprocessors."""
 
     uuid: str | None
-    compute_capability: str
-    memory_mb: NonNegative
-    max_sm_clock_mhz: NonNegative | None = None
+    capability: str | None  # e.g. "9.0"
+    units: Count | None  # compute units
+    memory_mb: NonNegative | None
+    driver: str | None = None
+    max_clock_mhz: NonNegative | None = None
     power_limit_w: NonNegative | None = None
 
 
@@ -204,12 +208,10 @@ class Environment:
     os: str
     python: str
     git_commit: str | None
-    gpu_driver: str | None = None  # the NVIDIA driver (nvidia-smi), CUDA only
-    gpu_sm_count: Count | None = None  # streaming multiprocessors, CUDA only
     # None: unknown (a file older than schema 3).
     cpu: CpuFingerprint | None = None
     math: MathPath | None = None
-    gpu: GpuFingerprint | None = None  # CUDA only
+    accelerator: AcceleratorFingerprint | None = None  # an accelerator's run only
 
     @model_validator(mode="after")
     def _kernels_the_cpu_has(self) -> Environment:
@@ -487,7 +489,7 @@ def upgrade(
     return upgraded
 
 
-def _objects(document: dict[str, Any], *names: str) -> list[dict[str, Any]]:
+def member_objects(document: dict[str, Any], *names: str) -> list[dict[str, Any]]:
     """The named members that are objects (a malformed one is left to validation)."""
     return [document[name] for name in names if isinstance(document.get(name), dict)]
 
@@ -511,20 +513,41 @@ def _result_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
             "bitwise_reruns": False,  # no digest verdict for an unknown determinism
         },
     )
-    for summary in _objects(document, "summary"):
+    for summary in member_objects(document, "summary"):
         summary.setdefault("peak_host_rss_scope", "process")
     return document
 
 
 def _result_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
     """Schema 3 fingerprints the machine and samples its disturbance: unknown before."""
-    for environment in _objects(document, "environment"):
+    for environment in member_objects(document, "environment"):
         environment.update(cpu=None, math=None, gpu=None)
     document["disturbance"] = None
     return document
 
 
-RESULT_UPGRADES: dict[int, Upgrade] = {1: _result_1_to_2, 2: _result_2_to_3}
+def _result_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
+    """Schema 4 names the accelerator's fingerprint in words of no one vendor: schema 3's
+    `gpu` object, `gpu_driver` and `gpu_sm_count` become one `accelerator` object."""
+    for environment in member_objects(document, "environment"):
+        gpu = environment.pop("gpu", None)
+        driver, units = environment.pop("gpu_driver", None), environment.pop("gpu_sm_count", None)
+        gpu = gpu if isinstance(gpu, dict) else {}
+        accelerator = {
+            "uuid": gpu.get("uuid"),
+            "capability": gpu.get("compute_capability"),
+            "units": units,
+            "memory_mb": gpu.get("memory_mb"),
+            "driver": driver,
+            "max_clock_mhz": gpu.get("max_sm_clock_mhz"),
+            "power_limit_w": gpu.get("power_limit_w"),
+        }
+        known = any(value is not None for value in accelerator.values())
+        environment["accelerator"] = accelerator if known else None
+    return document
+
+
+RESULT_UPGRADES: dict[int, Upgrade] = {1: _result_1_to_2, 2: _result_2_to_3, 3: _result_3_to_4}
 
 
 def validate_document(adapter: TypeAdapter[T], data: Any, raw: str | bytes | None) -> T:
