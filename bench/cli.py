@@ -793,12 +793,20 @@ def ab(
         str, typer.Option(help="`run` options for both, e.g. '-d cpu --epochs 2'.")
     ] = "",
     max_pairs: Annotated[
-        int, typer.Option(help="Cap: pairs (A and B once each) before 'inconclusive'.")
-    ] = AB_MAX_PAIRS,
+        int | None,
+        typer.Option(
+            help=f"Cap: pairs (A and B once each) before 'inconclusive' (default: "
+            f"{AB_MAX_PAIRS} at the {AB_MARGIN_PCT:g} % margin, × ({AB_MARGIN_PCT:g} / "
+            "margin)², as the pairs needed grow)."
+        ),
+    ] = None,
     max_time: Annotated[
-        float,
-        typer.Option(help="Cap: minutes; no pair starts that would end past it (estimated)."),
-    ] = AB_MAX_MINUTES,
+        float | None,
+        typer.Option(
+            help=f"Cap: minutes; no pair starts that would end past it (estimated; default: "
+            f"{AB_MAX_MINUTES:g} at the {AB_MARGIN_PCT:g} % margin, scaled as --max-pairs)."
+        ),
+    ] = None,
     margin: Annotated[
         float,
         typer.Option(
@@ -890,7 +898,8 @@ def ab(
     say(
         console,
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
-        f"{max_pairs} or {max_time:g} min; pair order from a coin, --order-seed "
+        f"{request.design.pairs} or {request.design.minutes:g} min; pair order from a coin, "
+        "--order-seed "
         f"{request.order_seed}",
     )
     with user_errors("interrupted: no replicate ran"):
@@ -962,11 +971,12 @@ def bisect(
         str, typer.Option(help="`run` options for every step, e.g. '-d cpu --epochs 1'.")
     ] = "",
     max_pairs: Annotated[
-        int, typer.Option(help="Each step's cap: pairs before 'inconclusive'.")
-    ] = AB_MAX_PAIRS,
+        int | None,
+        typer.Option(help="Each step's cap: pairs before 'inconclusive', as for `ab`."),
+    ] = None,
     max_time: Annotated[
-        float, typer.Option(help="Each step's cap: minutes, as for `ab`.")
-    ] = AB_MAX_MINUTES,
+        float | None, typer.Option(help="Each step's cap: minutes, as for `ab`.")
+    ] = None,
     margin: Annotated[
         float, typer.Option(help="Percent slowdown that matters, as for `ab`.")
     ] = AB_MARGIN_PCT,

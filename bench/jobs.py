@@ -574,7 +574,7 @@ def run_ab(
     with the margin in the folder's AB_RECORD), each replicate a fresh process, so that drift
     of the machine hits both alike and neither runs second by a pattern; after each pair the
     sequential test (bench.judge.sequential) stops with a verdict or asks for another, until
-    `max_pairs` or `max_time_min` (the next pair would pass it) ends it inconclusive.
+    the design's cap of pairs or minutes (the next pair would pass it) ends it inconclusive.
     Each variant has its interpreter command (default: this one), so that it can be another
     environment, e.g. another torch through `uv run --with torch==X python`, or a git revision
     made ready by ab_revisions, run from its own worktree and environment."""
@@ -590,14 +590,15 @@ def run_ab(
         )
         for name in ("A", "B")
     }
-    margin, max_time_s = request.margin_pct / 100, 60 * request.max_time_min
+    design = request.design
+    margin, max_time_s = design.margin, 60 * design.minutes
     # Its replicates carry one group and their order, so that the folder read back (`report`)
     # holds this series as it ran, whatever else lands beside it.
     group = new_group_id()
     record = AbRecord(
         request.order_seed,
         request.margin_pct,
-        pair_orders(request.order_seed, request.max_pairs),
+        pair_orders(request.order_seed, design.pairs),
         {name: (revision.name, revision.commit) for name, revision in revisions.items()},
         request.alpha,
     )
@@ -650,9 +651,9 @@ def run_ab(
                 ratios,
                 margin,
                 elapsed_s=elapsed,
-                max_pairs=request.max_pairs,
+                max_pairs=design.pairs,
                 max_time_s=max_time_s,
-                alpha=request.alpha,
+                alpha=design.alpha,
                 rule=rule,
             )
             if effect is not None:

@@ -28,7 +28,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from bench.config.settings import AB_MARGIN_PCT, AB_MAX_MINUTES, AB_MAX_PAIRS, Tolerances
+from bench.config.settings import AbDesign, Tolerances
 from bench.judge.sequential import (
     crossing_share,
     pair_seconds,
@@ -43,7 +43,8 @@ from bench.storage.results import RunResult
 from bench.storage.throughput import ESTIMATORS, HEADLINE, estimate
 
 SCALES = (1.0, 0.95, 0.90)
-MARGIN = AB_MARGIN_PCT / 100
+DESIGN = AbDesign()  # the shipped default: what the tables describe
+MARGIN = DESIGN.margin
 
 
 def in_order(folder: Path) -> list[RunResult]:
@@ -106,7 +107,7 @@ def replay_one(pairs, start: int, scale: float) -> tuple[str, int, float] | None
     ratios = [math.log(b * scale / a) for a, b, _ in window]
     seconds = [took for _, _, took in window]
     outcome = replay(
-        ratios, seconds, MARGIN, max_pairs=AB_MAX_PAIRS, max_time_s=60 * AB_MAX_MINUTES
+        ratios, seconds, MARGIN, max_pairs=DESIGN.pairs, max_time_s=60 * DESIGN.minutes
     )
     if outcome is None:
         return None
@@ -170,7 +171,7 @@ def ab_table(comparisons: int = 4000) -> str:
         cells, estimates = [], []
         for noise, interference in NOISE_MODELS:
             result = simulate(
-                slowdown, noise, margin=MARGIN, comparisons=comparisons, max_pairs=AB_MAX_PAIRS,
+                slowdown, noise, margin=MARGIN, comparisons=comparisons, max_pairs=DESIGN.pairs,
                 interference=interference, seed=2,
             )  # fmt: skip
             slower, ok, unsure = (
@@ -214,7 +215,7 @@ def order_table(comparisons: int = 2000) -> str:
                 ),
                 MARGIN,
             )  # fmt: skip
-            for pairs in (AB_MAX_PAIRS, 300)
+            for pairs in (DESIGN.pairs, 300)
         ]
         rule = {
             (slowdown, model): simulate(
@@ -222,7 +223,7 @@ def order_table(comparisons: int = 2000) -> str:
                 0.06,
                 margin=MARGIN,
                 comparisons=comparisons,
-                max_pairs=AB_MAX_PAIRS,
+                max_pairs=DESIGN.pairs,
                 coin=coin,
                 seed=5,
                 **dict([model]),

@@ -13,12 +13,15 @@ from typer.testing import CliRunner
 from bench import jobs
 from bench.cli import app
 from bench.config.options import BisectRequest
+from bench.config.settings import AbDesign
 from bench.errors import ConfigError
 from bench.judge.sequential import ALPHA, bisect_decide, decide, verdict_after
 from bench.judge.stats import Verdict
 from bench.measure import revisions
 from bench.storage.records import AbRecord
 from tests.conftest import REPO_ROOT
+
+DESIGN = AbDesign()  # the shipped default
 
 runner = CliRunner(env={"COLUMNS": "200"})
 GIT_IDENTITY = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
@@ -79,7 +82,7 @@ def _effect(verdict: Verdict):
         ratios = [math.log(0.7) + 0.01 * (-1) ** i for i in range(6)]
     else:
         ratios = [0.002 * (-1) ** i for i in range(12)]
-    effect = decide(ratios, 0.05, last=True)
+    effect = decide(ratios, DESIGN.margin, last=True)
     assert effect is not None and effect.verdict == verdict
     return effect
 
@@ -145,7 +148,8 @@ def test_bisect_of_an_unchanged_history_stops_after_one_step(history, tmp_path, 
 def test_a_bisection_step_misplaces_a_commit_at_most_alpha_of_the_time():
     """Seeded simulation: 400 steps each of a commit like good (no change) and like bad (30 %
     slower) against a threshold of half bad's slowdown, 9 % noise per pair log ratio, at
-    α = 0.01, looking after every pair up to 40: wrong sides ≤ α, and most steps decide."""
+    α = 0.01, looking after every pair up to the default cap: wrong sides ≤ α, and most steps
+    decide."""
     import random
 
     coin = random.Random(5)
@@ -154,10 +158,14 @@ def test_a_bisection_step_misplaces_a_commit_at_most_alpha_of_the_time():
         misplaced = decided = 0
         for _ in range(400):
             ratios: list[float] = []
-            for pair in range(40):
+            for pair in range(DESIGN.pairs):
                 ratios.append(coin.gauss(true_mean, 0.09))
                 effect = bisect_decide(
-                    ratios, 0.05, last=pair == 39, alpha=alpha, threshold=threshold
+                    ratios,
+                    DESIGN.margin,
+                    last=pair == DESIGN.pairs - 1,
+                    alpha=alpha,
+                    threshold=threshold,
                 )
                 if effect is not None:
                     misplaced += effect.verdict == wrong
@@ -172,10 +180,13 @@ def test_ab_stops_by_the_rule_it_is_given():
     import functools
 
     ratios = [0.006, -0.004, 0.01, -0.012, 0.003, -0.002, 0.008, -0.007]
-    caps = {"elapsed_s": 1.0, "max_pairs": 40, "max_time_s": 3600.0, "alpha": 0.01}
-    assert verdict_after(ratios, 0.05, **caps) is None
+    caps = {"elapsed_s": 1.0, "max_pairs": DESIGN.pairs, "max_time_s": 3600.0, "alpha": 0.01}
+    assert verdict_after(ratios, DESIGN.margin, **caps) is None
     placed = verdict_after(
-        ratios, 0.05, rule=functools.partial(bisect_decide, threshold=math.log(0.7) / 2), **caps
+        ratios,
+        DESIGN.margin,
+        rule=functools.partial(bisect_decide, threshold=math.log(0.7) / 2),
+        **caps,
     )
     assert placed is not None and placed.verdict == Verdict.OK and "like good" in placed.reason
 

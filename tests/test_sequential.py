@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench.config.settings import AB_MAX_PAIRS
+from bench.config.settings import AbDesign
 from bench.judge.sequential import (
     CS_LEVEL,
     MIN_PAIRS,
@@ -24,7 +24,8 @@ from bench.judge.sequential import (
 )
 from bench.judge.stats import Verdict
 
-MARGIN = 0.05
+DESIGN = AbDesign()  # the shipped default
+MARGIN = DESIGN.margin
 
 
 def chance_of_slower(slowdown: float, noise: float, interference: float = 0.0, seed: int = 1):
@@ -33,7 +34,7 @@ def chance_of_slower(slowdown: float, noise: float, interference: float = 0.0, s
         noise,
         margin=MARGIN,
         comparisons=1000,
-        max_pairs=AB_MAX_PAIRS,
+        max_pairs=DESIGN.pairs,
         interference=interference,
         seed=seed,
     )
@@ -82,7 +83,7 @@ def test_looking_after_every_pair_with_a_t_test_would_raise_false_alarms():
     alarms = 0
     for _ in range(300):
         ratios = []
-        for pairs in range(1, AB_MAX_PAIRS + 1):
+        for pairs in range(1, DESIGN.pairs + 1):
             ratios.append(rng.gauss(0, 0.06))
             if pairs >= MIN_PAIRS:
                 mean = sum(ratios) / pairs
@@ -111,7 +112,7 @@ def test_the_confidence_sequence_covers_the_mean_at_every_look_at_once():
     missed = 0
     for _ in range(400):
         ratios = []
-        for _pairs in range(AB_MAX_PAIRS):
+        for _pairs in range(DESIGN.pairs):
             ratios.append(rng.gauss(-0.03, 0.06))
             low, high = confidence_sequence(ratios)
             if not low <= -0.03 <= high:
@@ -258,7 +259,7 @@ def test_a_coin_per_pair_keeps_the_level_where_strict_alternation_loses_it():
                 0.0,
                 0.06,
                 comparisons=1500,
-                max_pairs=AB_MAX_PAIRS,
+                max_pairs=DESIGN.pairs,
                 correlation=0.5,
                 coin=coin,
                 seed=4,
@@ -277,3 +278,35 @@ def test_the_coin_is_seeded_and_fair():
     assert orders == pair_orders(11, 400) != pair_orders(12, 400)
     assert set(orders) == {("A", "B"), ("B", "A")}
     assert 160 <= orders.count(("A", "B")) <= 240
+
+
+def test_the_design_derives_its_caps_from_the_margin():
+    """The pairs a test needs grow with (noise / margin)²: twice the margin, a quarter of the
+    caps; half the margin, four times them; a cap given is kept as given."""
+    assert (DESIGN.pairs, DESIGN.minutes) == (40, 15.0)
+    wide, narrow = AbDesign(margin_pct=10), AbDesign(margin_pct=2.5)
+    assert (wide.pairs, wide.minutes) == (10, 3.75)
+    assert (narrow.pairs, narrow.minutes) == (160, 60.0)
+    assert AbDesign(margin_pct=40).pairs == MIN_PAIRS
+    assert AbDesign(margin_pct=0.1).pairs == 1000
+    given = AbDesign(margin_pct=10, max_pairs=7, max_minutes=2.0)
+    assert (given.pairs, given.minutes) == (7, 2.0)
+    # The designed slowdowns follow the margin: twice and six times it, in standard units.
+    (_, twice), (_, six) = wide.effects
+    assert math.expm1(twice * math.sqrt(2) * 0.09) == pytest.approx(-0.2)
+    assert math.expm1(six * math.sqrt(2) * 0.09) == pytest.approx(-0.6)
+
+
+def test_ab_states_the_caps_its_margin_gives(tmp_path):
+    """`ab --margin 10` without caps says it stops at 10 pairs or 3.75 minutes (and a bad
+    variant then fails its first replicate: nothing else runs here)."""
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    outcome = CliRunner().invoke(
+        app,
+        ["ab", "--margin", "10", "--common", "--epochs 0", "--out", str(tmp_path / "ab")],
+    )
+    assert "at most 10 or 3.75 min" in outcome.output
+    assert outcome.exit_code == 2

@@ -20,17 +20,18 @@ from pydantic.dataclasses import dataclass
 from bench.config.settings import (
     AB_ALPHA,
     AB_MARGIN_PCT,
-    AB_MAX_MINUTES,
-    AB_MAX_PAIRS,
     DIST_TIMEOUT_S,
     GROUP_PATTERN,
+    MAX_AB_MINUTES,
     MAX_COUNT,
     MAX_DIST_TIMEOUT_S,
+    MAX_REPLICATES,
     MAX_SEED,
     MIN_DIST_TIMEOUT_S,
     PORTABLE_THREADS,
     STRICT_SCHEMA,
     SWEEP_STEPS,
+    AbDesign,
     Bounded,
     RunConfig,
     Tolerances,
@@ -123,7 +124,6 @@ def _revision(name: str) -> str:
 
 
 Revision = Annotated[str, AfterValidator(_revision)]
-MAX_REPLICATES = 1000  # `run --repeat`; `ab` pairs likewise
 MAX_PROCESSES = 1024  # `run --nproc-per-node`
 MAX_ORDER_SEED = 2**32 - 1  # `ab --order-seed`
 AbMarginPct = Annotated[float, Field(gt=0, lt=50)]  # `ab --margin`, `report --margin`
@@ -214,13 +214,18 @@ class AbRequest:
     # (bench.measure.revisions); None: the interpreter above, i.e. the working tree's code.
     a_rev: Revision | None = None
     b_rev: Revision | None = None
-    max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
-    max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
+    # The caps; None: the design's for the margin (AbDesign).
+    max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] | None = None
+    max_time_min: Annotated[float, Field(gt=0, le=MAX_AB_MINUTES)] | None = None
     margin_pct: AbMarginPct = AB_MARGIN_PCT
     # The rule's level: `bisect` gives each of its steps a share of its own.
     alpha: Annotated[float, Field(gt=0, le=AB_ALPHA)] = AB_ALPHA
     # The seed of the coin that orders each pair (None: drawn; `ab` records it in the folder).
     order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
+
+    @property
+    def design(self) -> AbDesign:
+        return AbDesign(self.margin_pct, self.alpha, self.max_pairs, self.max_time_min)
 
     @model_validator(mode="after")
     def _one_source_per_variant(self) -> AbRequest:
@@ -246,11 +251,16 @@ class BisectRequest:
     bad: Revision
     out_dir: Path
     common_options: Arguments
-    max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = AB_MAX_PAIRS
-    max_time_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = AB_MAX_MINUTES
+    # The caps; None: the design's for the margin (AbDesign).
+    max_pairs: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] | None = None
+    max_time_min: Annotated[float, Field(gt=0, le=MAX_AB_MINUTES)] | None = None
     margin_pct: AbMarginPct = AB_MARGIN_PCT
     alpha: Annotated[float, Field(gt=0, le=AB_ALPHA)] = AB_ALPHA
     order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
+
+    @property
+    def design(self) -> AbDesign:
+        return AbDesign(self.margin_pct, self.alpha, self.max_pairs, self.max_time_min)
 
 
 @dataclass(config=STRICT_SCHEMA)

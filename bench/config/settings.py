@@ -7,7 +7,9 @@ Torch-free, so that the CLI can show these defaults in --help without loading to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass as plain_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -37,14 +39,67 @@ DIST_TIMEOUT_S = 120.0
 MIN_DIST_TIMEOUT_S, MAX_DIST_TIMEOUT_S = 0.1, 365 * 86400.0
 SWEEP_BATCH_SIZES = (100, 250, 500, 1000, 2500, 5000)
 SWEEP_STEPS = 30
+MAX_REPLICATES = 1000  # `run --repeat`; `ab` pairs likewise
+MAX_AB_MINUTES = 7 * 24 * 60.0
 # `ab`: the change in training throughput that matters. Measured on the 2-core machine (README),
 # 5 + 5 interleaved runs resolve about this much.
 AB_MARGIN_PCT = 5.0
 # `ab`'s level: a false "slower" (identical variants) at most this often, whenever it stops.
 AB_ALPHA = 0.05
-# `ab`'s cap: ≈ 10 s replicates reach a verdict within 15 minutes (README: 12-20 runs on average).
+# `ab`'s caps at AB_MARGIN_PCT: ≈ 10 s replicates reach a verdict within 15 minutes (README:
+# 12-20 runs on average).
 AB_MAX_PAIRS = 40
 AB_MAX_MINUTES = 15.0
+AB_MIN_PAIRS = 4  # the first look: with fewer pairs the noise itself is not estimated
+AB_NOISE_CV = 0.09  # run-to-run noise designed for: measured 4-8.4 % here (README)
+
+
+@plain_dataclass(frozen=True)
+class AbDesign:
+    """`ab`'s sequential test as one design: the margin that matters, the level and what
+    follows from them. The slowdowns its evidence is built for are mostly twice the margin and
+    some six times it (so that a gross slowdown stops at the first looks: the t density's
+    heavy tails cap a single design's evidence at 4 pairs below 1/α), at AB_NOISE_CV per run.
+    The pairs a test needs grow with (noise / margin)², so the caps, set at AB_MARGIN_PCT,
+    scale with (AB_MARGIN_PCT / margin)²; a cap given overrides its own."""
+
+    margin_pct: float = AB_MARGIN_PCT
+    alpha: float = AB_ALPHA
+    max_pairs: int | None = None
+    max_minutes: float | None = None
+
+    @property
+    def margin(self) -> float:
+        return self.margin_pct / 100
+
+    @property
+    def _scale(self) -> float:
+        return (AB_MARGIN_PCT / self.margin_pct) ** 2
+
+    @property
+    def pairs(self) -> int:
+        """The most pairs: the given cap, else AB_MAX_PAIRS scaled to the margin."""
+        if self.max_pairs is not None:
+            return self.max_pairs
+        return min(MAX_REPLICATES, max(AB_MIN_PAIRS, round(AB_MAX_PAIRS * self._scale)))
+
+    @property
+    def minutes(self) -> float:
+        """The most minutes: the given cap, else AB_MAX_MINUTES scaled to the margin."""
+        if self.max_minutes is not None:
+            return self.max_minutes
+        return min(MAX_AB_MINUTES, AB_MAX_MINUTES * self._scale)
+
+    @property
+    def effects(self) -> list[tuple[float, float]]:
+        """(weight, standardized effect) of the designed slowdowns: the mean ÷ the standard
+        deviation of the pair log ratios (√2 · AB_NOISE_CV)."""
+        return [
+            (weight, math.log1p(-min(factor * self.margin, 0.99)) / (math.sqrt(2) * AB_NOISE_CV))
+            for weight, factor in ((0.8, 2), (0.2, 6))
+        ]
+
+
 # Against a baseline that measured neither (bench.judge.stats): measured on the 2-core machine
 # (README), sitting medians 7.8 % apart and 3.5-5 % run to run. The assumed figures count as
 # this many degrees of freedom when pooled with measured ones.

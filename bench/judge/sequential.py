@@ -12,10 +12,10 @@ after every pair does not.
   (central t). It does not depend on the unknown noise level, and under "B is not slower" it
   exceeds 1/α with probability at most α, at any stopping time. It is computed in log space
   by quadrature (log_e_values), so that it stays finite for any number of pairs.
-- The design: mostly a slowdown of twice the margin, partly one of six times it, at
-  DESIGN_NOISE_CV run-to-run noise (the upper end measured on the 2-core machine); the
-  weighted mixture of their e-values is an e-value too. A larger true slowdown is found
-  sooner; noise below the design makes it sooner too.
+- The design (bench.config.settings.AbDesign): mostly a slowdown of twice the margin, partly
+  one of six times it, at AB_NOISE_CV run-to-run noise (the upper end measured on the 2-core
+  machine); the weighted mixture of their e-values is an e-value too. A larger true slowdown
+  is found sooner; noise below the design makes it sooner too.
 - The interval: a normal-mixture confidence sequence of the mean log ratio (the t-test's
   Bayes factor with a normal prior on the standardized change, as safestats'
   computeConfidenceIntervalT): mean ± s/√n · √W(n). With probability CS_LEVEL it covers
@@ -36,27 +36,15 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from bench.config.settings import AB_ALPHA
+from bench.config.settings import AB_ALPHA, AB_MIN_PAIRS, AbDesign
 from bench.judge.stats import NAN, SpeedEffect, Verdict
 
 ALPHA = AB_ALPHA  # false "slower" (identical variants) at most this often, whenever it stops
-MIN_PAIRS = 4  # the first look: with fewer pairs the noise itself is not estimated
-DESIGN_NOISE_CV = 0.09  # run-to-run noise designed for: measured 4-8.4 % here (README)
+MIN_PAIRS = AB_MIN_PAIRS
 CS_LEVEL = 0.90  # the confidence sequence covers the true mean at every pair at once
 # The normal prior's variance of the standardized change behind the confidence sequence:
 # wide enough that the interval is bounded from the first look (4 pairs) on.
 CS_PRIOR_VARIANCE = 2.0
-
-
-def design_effects(margin: float) -> list[tuple[float, float]]:
-    """(weight, standardized effect) of the slowdowns the test is designed for: mostly twice
-    the margin, and some six times it so that a gross slowdown stops at the first looks (the
-    t density's heavy tails cap a single design's evidence at 4 pairs below 1/α). The effect is
-    the mean ÷ the standard deviation of the pair log ratios at DESIGN_NOISE_CV per run."""
-    return [
-        (weight, math.log1p(-min(factor * margin, 0.99)) / (math.sqrt(2) * DESIGN_NOISE_CV))
-        for weight, factor in ((0.8, 2), (0.2, 6))
-    ]
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -79,7 +67,7 @@ def evidence(statistics_t: Any, pairs: int, margin: float, direction: int) -> An
 
     logs = [
         math.log(weight) + log_e_values(statistics_t, pairs, -direction * effect)
-        for weight, effect in design_effects(margin)
+        for weight, effect in AbDesign(margin_pct=100 * margin).effects
     ]
     return np.exp(np.clip(np.logaddexp.reduce(logs, axis=0), -LOG_E_LIMIT, LOG_E_LIMIT))
 
