@@ -3,7 +3,6 @@
 import copy
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -152,14 +151,11 @@ def test_a_key_given_twice_in_one_object_is_refused_not_read_last_wins(template,
         load_result(path)
 
 
-def test_a_key_given_twice_among_many_is_refused_quickly(tmp_path):
-    # 30,000 keys, the last one twice: a search for it in the list of keys, once per key,
-    # takes seconds; at the 64 MB a document may have, days.
+def test_a_key_given_twice_among_many_is_refused_naming_it(tmp_path):
+    """30,000 keys, the last one twice (how fast: tests/benchmarks, `duplicate key`)."""
     keys = 30_000
     body = ",".join(f'"k{index}": 0' for index in range(keys))
     path = tmp_path / "many.json"
     path.write_text(f'{{{body}, "k{keys - 1}": 1}}')
-    started = time.monotonic()
     with pytest.raises(ResultFileError, match=f"key 'k{keys - 1}' twice in one object"):
         load_result(path)
-    assert time.monotonic() - started < 5

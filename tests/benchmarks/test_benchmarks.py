@@ -16,7 +16,9 @@ import torch.nn.functional as F
 
 from bench.config.resolve import for_device
 from bench.config.settings import RunConfig
+from bench.errors import ResultFileError
 from bench.measure.run import build_model, set_up_arithmetic
+from bench.storage.files import load_result
 from mnist_core import (
     DataError,
     Net,
@@ -122,3 +124,22 @@ def test_evaluation_pass(benchmark, mnist, device):
     result = benchmark.pedantic(lambda: evaluate(model, batches), rounds=5, warmup_rounds=1)
     record_rate(benchmark, len(mnist.test))
     assert sum(map(sum, result.confusion)) == len(mnist.test)
+
+
+@pytest.mark.benchmark(group="duplicate key")
+def test_a_key_given_twice_among_many(benchmark, tmp_path):
+    """30,000 keys, the last one twice: refused in well under a second here; a search for it in
+    the list of keys, once per key, took seconds, and at the 64 MB a document may have, days."""
+    keys = 30_000
+    body = ",".join(f'"k{index}": 0' for index in range(keys))
+    path = tmp_path / "many.json"
+    path.write_text(f'{{{body}, "k{keys - 1}": 1}}')
+
+    def refused() -> str:
+        try:
+            load_result(path)
+        except ResultFileError as error:
+            return str(error)
+        return "read"
+
+    assert "twice in one object" in benchmark(refused)
