@@ -42,8 +42,6 @@ from bench.config.settings import (
     utc_stamp,
 )
 from bench.errors import (
-    EXIT_BUG,
-    EXIT_USAGE,
     BaselineError,
     ConfigError,
     ReplicateError,
@@ -65,6 +63,12 @@ from bench.judge.report import (
 from bench.judge.sequential import Decider, Look, bisect_decide, decide, look, verdict_after
 from bench.judge.stats import SpeedEffect, Verdict
 from bench.judge.verdicts import scaling_efficiency_pct, scaling_reference
+from bench.measure.processes import (
+    REPLICATE_TIMEOUT_S,
+    report_written,
+    run_in_foreground,
+    run_replicate,
+)
 from bench.storage.baselines import Baseline, load_baselines, make_baseline, save_baseline
 from bench.storage.experiment import experiment_label
 from bench.storage.files import (
@@ -315,8 +319,6 @@ def launch_torchrun(arguments: Sequence[str], nproc_per_node: int) -> RunOutcome
     """`run --nproc-per-node N`: `run` with these arguments under torch.distributed.run."""
     import sys
 
-    from bench.measure.processes import run_in_foreground
-
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += [f"--nproc-per-node={nproc_per_node}", "-m", "bench", "run", *arguments]
     code = run_in_foreground(command)
@@ -328,8 +330,6 @@ def rerun_portable(run_arguments: Sequence[str]) -> int:
     """`run` with these arguments in a fresh process with the portable knobs set before torch
     loads (its libraries read them once, when they start); its exit code."""
     import sys
-
-    from bench.measure.processes import run_in_foreground
 
     environment = os.environ | PORTABLE_ENVIRONMENT | {PORTABLE_MARKER: "1"}
     return run_in_foreground([sys.executable, "-m", "bench", "run", *run_arguments], environment)
@@ -442,56 +442,6 @@ def run_sweep(
     return points, json_path, plot_path
 
 
-REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
-
-# A child `run` started by `run --repeat`, `ab` or `verify-portable` appends the path of each
-# result it writes, one per line, to the file this variable names: what a replicate wrote is
-# what it says it wrote, never what appeared in a folder that others may write to as well.
-RESULTS_CHANNEL = "MNIST_BENCH_RESULTS_CHANNEL"
-
-
-def report_written(result_path: Path) -> None:
-    """Tell the parent that started this `run` (if one did, through RESULTS_CHANNEL) that it
-    wrote `result_path`."""
-    channel = os.environ.get(RESULTS_CHANNEL)
-    if not channel:
-        return
-    try:
-        with open(channel, "a", encoding="utf-8") as handle:
-            handle.write(os.path.abspath(result_path) + "\n")
-    except OSError as error:
-        raise WriteError(channel, error.strerror or type(error).__name__) from None
-
-
-def run_in_fresh_process(
-    command: list[str], what: str, timeout_s: float = REPLICATE_TIMEOUT_S
-) -> list[Path]:
-    """`command` (a `run`) in a fresh process (bench.measure.processes: it never outlives
-    this one, nor `timeout_s`); the result files it reports having written (RESULTS_CHANNEL),
-    at least one: a replicate that ends well and writes nothing is a failure, named `what`."""
-    import shlex
-    import tempfile
-
-    from bench.measure.processes import ChildFailed, run_child
-
-    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as scratch:
-        channel = Path(scratch) / "written"
-        channel.touch()
-        environment = os.environ | {RESULTS_CHANNEL: str(channel)}
-        try:
-            run_child(command, timeout_s=timeout_s, env=environment)
-        except ChildFailed as failure:
-            bug = failure.exit_code == EXIT_BUG  # a bug there is a bug here, not bad input
-            raise ReplicateError(f"{what}: {failure}", EXIT_BUG if bug else EXIT_USAGE) from None
-        reported = channel.read_text(encoding="utf-8", errors="replace").splitlines()
-    if not reported:
-        raise ReplicateError(
-            f"{what} ended without an error but wrote no result: is `{shlex.join(command)}` "
-            "a `mnist-bench run` of this version? (a `run` reports each result it writes)"
-        )
-    return [Path(line) for line in reported]
-
-
 def new_group_id() -> str:
     return f"g{utc_stamp()}-{secrets.token_hex(3)}"
 
@@ -514,7 +464,7 @@ def run_repeated(
             command = [sys.executable, "-m", "bench", "run", *run_arguments]
             command += ["--seed", str(seed), "--group", group, "--replicate", str(index)]
             command += ["--out", str(out_dir)]
-            for path in run_in_fresh_process(command, f"replicate {index} (seed {seed})"):
+            for path in run_replicate(command, f"replicate {index} (seed {seed})"):
                 report_written(path)  # to a parent of this series, if one asked
                 replicates.append(Replicate(index, path, load_result(path)))
                 if on_replicate:
@@ -630,7 +580,7 @@ def run_ab(
                     else max_time_s + 60.0
                 )
                 what = f"variant {name}, replicate {order}"
-                new = run_in_fresh_process(command, what, min(REPLICATE_TIMEOUT_S, allowed))
+                new = run_replicate(command, what, min(REPLICATE_TIMEOUT_S, allowed))
                 longest_s = max(longest_s, time.monotonic() - started - spent)
                 if len(new) != 1:
                     raise ConfigError(
@@ -919,7 +869,7 @@ def verify_portable(
         for seed in request.seeds:
             command = [sys.executable, "-m", "bench", "run", "-d", "cpu", "--portable"]
             command += ["--seed", str(seed), "--out", str(request.out_dir), *options]
-            for path in run_in_fresh_process(command, f"seed {seed}"):
+            for path in run_replicate(command, f"seed {seed}"):
                 results.append(load_result(path))
                 if on_result:
                     on_result(results[-1])

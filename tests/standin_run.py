@@ -1,6 +1,6 @@
 """A stand-in for `python -m bench run …` in `ab` and the replicate runner: no torch, no
 training; it writes a copy of tests/data's result as a fresh run into --out and reports it the
-way `run` does (bench.jobs.report_written), then misbehaves as STANDIN_* variables ask:
+way `run` does (bench.measure.processes.report_written), then misbehaves as STANDIN_* variables ask:
 
 STANDIN_INTRUDE=1     also writes another result into the folder, unreported (a neighbour)
 STANDIN_SILENT=1      writes and reports nothing, and exits 0

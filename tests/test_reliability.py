@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.jobs import run_in_fresh_process
 from bench.judge.verdicts import record_command
-from bench.measure.processes import OUTPUT_TAIL_BYTES, ChildFailed, run_child
+from bench.measure.processes import OUTPUT_TAIL_BYTES, ChildFailed, run_child, run_replicate
 from bench.storage.baselines import load_baselines, make_baseline, save_baseline, sittings_of
 from bench.storage.files import collect, load_result, save_result
 from bench.storage.results import RunResult
@@ -61,7 +60,7 @@ def test_a_replicate_is_what_its_child_reports_not_what_appeared_in_the_folder(
     tmp_path, standin_env
 ):
     standin_env(INTRUDE=1)  # a neighbour writes into the same folder at the same time
-    (own,) = run_in_fresh_process(standin_command(tmp_path), "replicate 1")
+    (own,) = run_replicate(standin_command(tmp_path), "replicate 1")
     assert len(files_in(tmp_path)) == 2 and own.parent == tmp_path.resolve()
     assert load_result(own).run_id == own.stem
 
@@ -151,7 +150,7 @@ def test_a_process_a_replicate_leaves_behind_holding_its_pipes_is_ended(tmp_path
     """The stand-in leaves a sleeper in its group that holds its stdout and stderr: the
     replicate's result is taken, the sleeper ended (not waited on for its 600 s)."""
     standin_env(DAEMON=tmp_path / "daemon.pid")
-    (own,) = run_in_fresh_process(standin_command(tmp_path / "out"), "replicate 1")
+    (own,) = run_replicate(standin_command(tmp_path / "out"), "replicate 1")
     assert own.exists()
     assert not alive(int((tmp_path / "daemon.pid").read_text()))
 

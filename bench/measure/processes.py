@@ -8,6 +8,10 @@ leaves behind in its group are ended the same way once it has. Its output is rea
 and only a bounded tail kept. Replicates of `run --repeat`, `ab` and `verify-portable`, and
 the peak probe, run this way.
 
+`run_replicate`: a `run` as a replicate (of `run --repeat`, `ab`, `verify-portable`), by
+run_child, that reports through RESULTS_CHANNEL the results it wrote; tests drive it with
+stand-in interpreters (tests/standin_run.py), in seconds.
+
 `run_in_foreground`: a child that takes over the terminal (portable mode's rerun, torchrun):
 it gets Ctrl-C from the terminal itself, SIGTERM or SIGHUP passed on from its parent, and the
 same grace to clean up before it is killed.
@@ -17,11 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO
+
+from bench.errors import EXIT_BUG, EXIT_USAGE, ReplicateError, WriteError
 
 # After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
 GRACE_S = 30
@@ -158,3 +167,48 @@ def run_child(
         lines = (complaint.strip() or printed.strip() or "no output").splitlines()
         raise ChildFailed(f"exit {process.returncode}: {lines[-1]}", process.returncode)
     return printed
+
+
+REPLICATE_TIMEOUT_S = 3600  # a replicate that hangs ends the series, not the machine
+
+# A child `run` started by `run --repeat`, `ab` or `verify-portable` appends the path of each
+# result it writes, one per line, to the file this variable names: what a replicate wrote is
+# what it says it wrote, never what appeared in a folder that others may write to as well.
+RESULTS_CHANNEL = "MNIST_BENCH_RESULTS_CHANNEL"
+
+
+def report_written(result_path: Path) -> None:
+    """Tell the parent that started this `run` (if one did, through RESULTS_CHANNEL) that it
+    wrote `result_path`."""
+    channel = os.environ.get(RESULTS_CHANNEL)
+    if not channel:
+        return
+    try:
+        with open(channel, "a", encoding="utf-8") as handle:
+            handle.write(os.path.abspath(result_path) + "\n")
+    except OSError as error:
+        raise WriteError(channel, error.strerror or type(error).__name__) from None
+
+
+def run_replicate(
+    command: list[str], what: str, timeout_s: float = REPLICATE_TIMEOUT_S
+) -> list[Path]:
+    """`command` (a `run`) in a fresh process (run_child: it never outlives this one, nor
+    `timeout_s`); the result files it reports having written (RESULTS_CHANNEL),
+    at least one: a replicate that ends well and writes nothing is a failure, named `what`."""
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as scratch:
+        channel = Path(scratch) / "written"
+        channel.touch()
+        environment = os.environ | {RESULTS_CHANNEL: str(channel)}
+        try:
+            run_child(command, timeout_s=timeout_s, env=environment)
+        except ChildFailed as failure:
+            bug = failure.exit_code == EXIT_BUG  # a bug there is a bug here, not bad input
+            raise ReplicateError(f"{what}: {failure}", EXIT_BUG if bug else EXIT_USAGE) from None
+        reported = channel.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not reported:
+        raise ReplicateError(
+            f"{what} ended without an error but wrote no result: is `{shlex.join(command)}` "
+            "a `mnist-bench run` of this version? (a `run` reports each result it writes)"
+        )
+    return [Path(line) for line in reported]
