@@ -787,7 +787,7 @@ def report_inputs(paths: Sequence[Path], request: ComparisonRequest) -> ReportIn
     against the CPU, the claim, and the `ab` folders, each by its recorded margin unless the
     request names one."""
     with result_index() as index:
-        results, problems = collect(paths, index.read)
+        results, problems = index.collect(paths)
     baselines: dict[str, Baseline] = {}
     # The baselines among the files just read, each read once more as what it is.
     found_under_paths = [load_baselines(path) for path in index.baselines]

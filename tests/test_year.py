@@ -19,6 +19,7 @@ from bench.judge.history import histories
 from bench.storage.files import collect
 from bench.storage.index import INDEX_ENV, collect_figures, index_path
 from scripts.synthetic_year import build_year
+from tests.conftest import COMMITTED_RESULT
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -173,3 +174,26 @@ def test_the_years_report_in_chromium_has_a_readable_time_axis(year, private_ind
         browser.close()
     assert errors == [] and overflow <= 0
     assert box is not None and box["height"] < 600  # one figure, not a wall of labels
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_read_what_one_process_reads(year, tmp_path, monkeypatch, workers):
+    """A cold index reads the files it lacks in worker processes (64 or more of them, more
+    than one CPU): the same results, and the same files skipped for the same reasons (an
+    overflowing number among them), as one process reading alone."""
+    from bench.storage import index
+
+    overflow = year.folder / "overflow.json"
+    overflow.write_text(COMMITTED_RESULT.read_text().replace('"lr": 0.001', '"lr": 1e400', 1))
+    try:
+        monkeypatch.setattr(index, "_workers", lambda: workers)
+        monkeypatch.setenv(INDEX_ENV, str(tmp_path / f"index-{workers}.sqlite3"))
+        read, skipped = collect_figures([year.folder])
+        alone, alone_skipped = collect([year.folder])
+    finally:
+        overflow.unlink()
+    assert [(p, r.run_id, r.summary) for p, r in read] == [
+        (p, r.run_id, r.summary) for p, r in alone
+    ]
+    assert skipped == alone_skipped and len(skipped) == 41
+    assert (overflow, "not strict JSON (a number beyond what a float holds)") in skipped

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import pickle
-import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -213,18 +212,31 @@ def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is beyond what a float holds")
-    return value
-
-
 def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_MAY_OVERFLOW = re.compile(rb"[eE][+-]?0*\d{3}|\d{309}")
+def _overflowed(document: Any) -> bool:
+    """Whether a parsed document holds an infinity: with NaN and Infinity refused by the
+    parser, only a number too large for a float (1e309, or 309 digits) becomes one. Walked
+    level by level, without recursion; a list of numbers only (a result's 3,000 losses) is
+    summed in C, with no Python call per number."""
+    if type(document) is float:
+        return not math.isfinite(document)
+    level = [document] if type(document) in (dict, list) else []
+    while level:
+        below = []
+        for value in level:
+            if type(value) is list:
+                with contextlib.suppress(TypeError, OverflowError):  # not numbers only
+                    if math.isfinite(sum(value, 0.0)):
+                        continue  # numbers only, and none of them infinite
+            items = value.values() if type(value) is dict else value
+            if math.inf in items or -math.inf in items:
+                return True
+            below += [child for child in items if type(child) in (dict, list)]
+        level = below
+    return False
 
 
 def read_document(path: Path) -> tuple[Any, bytes]:
@@ -237,21 +249,21 @@ def read_document(path: Path) -> tuple[Any, bytes]:
         raw = read_regular_file(path)
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
-    # Only a number with a three-digit exponent, or of 309 digits, can overflow to infinity:
-    # where the text holds none, the check per number (a Python call for each of a result's
-    # thousands of losses) is left out, which reads a result three times faster.
-    parse_float = _finite if _MAY_OVERFLOW.search(raw) else float
     try:
         document = json.loads(
             raw.decode("utf-8"),
             object_pairs_hook=_one_value_per_key,
-            parse_float=parse_float,
             parse_constant=_no_constant,
         )
     except RecursionError:
         raise ResultFileError("not strict JSON (nested past the recursion limit)") from None
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
         raise ResultFileError(f"not strict JSON ({error})") from None
+    # Floats are parsed by json's C scanner; a number that overflowed is found after, in the
+    # document (a Python call per number, and a search of the text for a long exponent or
+    # digit run, each cost more than the parse itself).
+    if _overflowed(document):
+        raise ResultFileError("not strict JSON (a number beyond what a float holds)")
     return document, raw
 
 
@@ -327,12 +339,16 @@ def read_run(path: Path) -> RunResult | None:
 
 
 def collect(
-    paths: Iterable[Path], read: Callable[[Path], RunResult | None] = read_run
+    paths: Iterable[Path],
+    read: Callable[[Path], RunResult | None] = read_run,
+    listed: Callable[[list[Path]], None] | None = None,
 ) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
     """Results from files and folders (recursively), each run once: the same file given twice,
     or a copy of it (the same content), counts once and the rest are listed as skipped. Files
     that are neither results nor another document of the harness come back as (path, reason).
-    `read` reads one file (bench.storage.index reads through its index).
+    `read` reads one file (bench.storage.index reads through its index); `listed`, if given, is
+    told every file before the first is read (the index reads the ones it lacks ahead, in
+    parallel).
 
     Two files whose run id is the same but whose content differs contradict each other (one is
     not the run it claims to be): neither can be trusted, so this raises ResultFileError naming
@@ -340,12 +356,17 @@ def collect(
     results: list[tuple[Path, RunResult]] = []
     problems: list[tuple[Path, str]] = []
     seen: dict[str, tuple[Path, RunResult]] = {}
+    found: list[tuple[Path, str | None, list[Path]]] = []
     for root in paths:
         missing = absent(root)
+        found.append((root, missing, [] if missing else json_files(root)))
+    if listed is not None:
+        listed([path for _, _, files in found for path in files])
+    for root, missing, files in found:
         if missing:
             problems.append((root, missing))
             continue
-        for path in json_files(root):
+        for path in files:
             try:
                 result = read(path)
             except ResultFileError as error:

@@ -17,13 +17,18 @@ run's file again (bench.storage.files.load_result).
 from __future__ import annotations
 
 import contextlib
-import json
+import multiprocessing
 import os
+import signal
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.errors import ResultFileError
 from bench.storage.files import BASELINE, NOT_RUNS, collect, document_kind, read_document
 from bench.storage.results import RESULT_SCHEMA, SCHEMA_VERSION, RunResult, validate_document
 
@@ -54,10 +59,57 @@ def lean(result: RunResult) -> RunResult:
 
 
 def _lean_document(result: RunResult) -> str:
-    """A lean result as the index keeps it (dumped by pydantic, faster than asdict)."""
-    document = RESULT_SCHEMA.dump_python(result, mode="json")
-    document["step_losses"] = [0.0]  # a placeholder the schema accepts; lean() empties it
-    return json.dumps(document, allow_nan=False)
+    """`result` as the index keeps it, its losses replaced by a placeholder the schema accepts
+    (lean() empties it when read back), dumped by pydantic's serializer; `result` is spent."""
+    object.__setattr__(result, "step_losses", [0.0])
+    return RESULT_SCHEMA.dump_json(result).decode()
+
+
+# What reading one file gave: its kind and lean document, or why it could not be read.
+Read = tuple[str | None, str | None, str | None]
+
+
+def read_file(path: Path) -> Read:
+    """One file read, parsed and validated in full (in a worker process when there are many):
+    (kind, lean document, None), or (None, None, the reason it was not read)."""
+    try:
+        data, raw = read_document(path)
+        kind = document_kind(data)
+        result = RunResult.from_dict(data, raw) if kind not in NOT_RUNS else None
+    except ResultFileError as error:
+        return None, None, str(error)
+    return kind, None if result is None else _lean_document(result), None
+
+
+# Files not in the index are read by this many processes at once when there are at least
+# PARALLEL_FROM of them: parsing and validating is CPU-bound (about 2 ms a result), and a
+# worker's start (a fork) costs a few ms.
+PARALLEL_FROM = 64
+CHUNK = 16
+MAX_WORKERS = 8  # each a fork of this process
+NOT_YET: Read = (None, None, None)  # a worker's outcome not yet come
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _worker_start(parent: int) -> None:
+    """Ctrl-C and SIGTERM reach the whole process group: the parent says "interrupted" and
+    stops the pool (a worker ends with its chunk of files), the workers say nothing. A worker
+    whose parent was killed outright ends too, rather than wait for work forever."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=orphaned, daemon=True).start()
 
 
 class ResultIndex:
@@ -67,20 +119,70 @@ class ResultIndex:
         self.connection = connection
         self.pending: list[tuple[str, int, int, str | None, str | None]] = []
         self.baselines: list[Path] = []  # the baseline files met: read once, by the caller
+        self.keys: dict[Path, tuple[str, int, int] | None] = {}  # of the files listed
+        self.ahead: dict[Path, Read] = {}  # read by a worker, not yet taken by `read`
+        self.coming: Iterator[tuple[Path, Read]] = iter(())
+
+    def collect(
+        self, paths: Iterable[Path]
+    ) -> tuple[list[tuple[Path, RunResult]], list[tuple[Path, str]]]:
+        """bench.storage.files.collect through the index, the files it lacks read ahead by
+        worker processes when there are many."""
+        with contextlib.ExitStack() as pools:
+            try:
+                return collect(paths, self.read, lambda files: self._read_ahead(files, pools))
+            finally:
+                self.keys, self.ahead, self.coming = {}, {}, iter(())
+
+    def _read_ahead(self, files: list[Path], pools: contextlib.ExitStack) -> None:
+        """Start reading the files that the index lacks in worker processes, when there are
+        PARALLEL_FROM of them and more than one CPU; their outcomes come in the order given,
+        the order collect then asks for them."""
+        self.keys = {file: self._key(file) for file in files}  # a file given twice: read once
+        workers = _workers()
+        if workers < 2:
+            return
+        indexed: set[tuple[str, int, int]] = set()
+        if self.connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                indexed = set(self.connection.execute("SELECT path, size, mtime_ns FROM files"))
+        missing = [file for file, key in self.keys.items() if key is None or key not in indexed]
+        if len(missing) < PARALLEL_FROM:
+            return
+        methods = multiprocessing.get_all_start_methods()
+        pool = ProcessPoolExecutor(
+            min(workers, MAX_WORKERS, len(missing) // PARALLEL_FROM),
+            mp_context=multiprocessing.get_context("fork" if "fork" in methods else None),
+            initializer=_worker_start,
+            initargs=(os.getpid(),),
+        )
+        # On leaving (an error or Ctrl-C included): what no worker has started is dropped.
+        pools.callback(pool.shutdown, wait=True, cancel_futures=True)
+        self.coming = zip(missing, pool.map(read_file, missing, chunksize=CHUNK), strict=True)
+        self.ahead = dict.fromkeys(missing, NOT_YET)
+
+    def _row(self, key: tuple[str, int, int]) -> tuple[str | None, str | None] | None:
+        if self.connection is None:
+            return None
+        return self.connection.execute(
+            "SELECT kind, document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+            key,
+        ).fetchone()
 
     def read(self, path: Path) -> RunResult | None:
-        key = self._key(path)
-        if key is not None and self.connection is not None:
-            row = self.connection.execute(
-                "SELECT kind, document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
-                key,
-            ).fetchone()
+        key = self.keys.pop(path) if path in self.keys else self._key(path)
+        if path in self.ahead:
+            while self.ahead[path] is NOT_YET:
+                file, outcome = next(self.coming)
+                self.ahead[file] = outcome
+            kind, document, reason = self.ahead.pop(path)
+        else:
+            row = None if key is None else self._row(key)
             if row is not None:
                 return self._met(path, row[0], row[1])
-        data, raw = read_document(path)  # raises ResultFileError for what cannot be read
-        kind = document_kind(data)
-        result = RunResult.from_dict(data, raw) if kind not in NOT_RUNS else None
-        document = None if result is None else _lean_document(lean(result))
+            kind, document, reason = read_file(path)
+        if reason is not None:
+            raise ResultFileError(reason)
         if key is not None:
             self.pending.append((*key, kind, document))
         return self._met(path, kind, document)
@@ -152,4 +254,4 @@ def collect_figures(
     """bench.storage.files.collect through the index: the results for their figures (no
     per-step losses) and the files skipped, with the reason."""
     with result_index() as index:
-        return collect(paths, index.read)
+        return index.collect(paths)
