@@ -2,15 +2,18 @@
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.measure.disturbance import CpuTimes, Reading, other_cpu_cores, steal_pct
+from bench.measure.disturbance import CpuTimes, Reading, other_cpu_cores, own_cpu_s, steal_pct
 from bench.show.tables import disturbance_label
 from bench.storage.results import disturbance_verdict as verdict
 
@@ -47,7 +50,10 @@ def test_cpu_times_parse_proc_stat():
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="samples /proc (Linux)")
 def test_a_run_beside_busy_processes_is_marked_disturbed(tiny_mnist, tmp_path):
     cores = os.cpu_count() or 1
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    # Other load, not the run's: orphans the shell leaves behind (a run's own children count
+    # as its own work).
+    loop = f"{shlex.quote(sys.executable)} -c 'while True: pass' >/dev/null 2>&1 & echo $!"
+    busy = [int(subprocess.check_output(["sh", "-c", loop], text=True)) for _ in range(cores)]
     try:
         time.sleep(0.5)  # let them take the cores before the run looks
         outcome = runner.invoke(
@@ -56,9 +62,8 @@ def test_a_run_beside_busy_processes_is_marked_disturbed(tiny_mnist, tmp_path):
             + ["--data-dir", str(tiny_mnist), "--out", str(tmp_path), "--no-download"],
         )
     finally:
-        for process in busy:
-            process.kill()
-            process.wait()
+        for pid in busy:
+            os.kill(pid, signal.SIGKILL)
     assert outcome.exit_code == 0, outcome.output
     assert "warning: the machine is busy" in outcome.output  # before the run
     assert "disturbed: other processes used" in outcome.output  # after it
@@ -73,3 +78,25 @@ def test_a_result_says_whether_it_was_sampled(template):
     assert disturbance_label(template).startswith(("quiet", "DISTURBED"))
     template.disturbance = None
     assert disturbance_label(template) == "not sampled"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
+def test_the_runs_own_children_are_its_own_work_not_other_load():
+    """A process the run started (a compile's worker) that burns CPU counts as the run's own,
+    alive or ended: on the H200, inductor's workers were counted as 1.36 cores of other load."""
+    burn = (
+        "import os\n"
+        "while sum(os.times()[:2]) < 0.4: pass\n"
+        "print('burnt', flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    before = own_cpu_s()
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "burnt\n"
+        alive = own_cpu_s()
+    finally:
+        child.kill()
+        child.wait()
+    assert alive - before >= 0.3, (before, alive)
+    assert own_cpu_s() - before >= 0.3  # ended and waited for
