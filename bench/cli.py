@@ -29,7 +29,7 @@ from bench.config.settings import (
     Tolerances,
     utc_stamp,
 )
-from bench.errors import EXIT_BUG, EXIT_USAGE, bug_report
+from bench.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_USAGE, bug_report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,6 +84,42 @@ class OneLineUsageErrors(TyperGroup):
         except Exception as error:  # a bug: never exit 1, which a gate reads as a regression
             raise SystemExit(fail(bug_report(error), EXIT_BUG).exit_code) from None
         raise SystemExit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
+        """The command; a reader that went away (`compare … | head`) ends it with
+        EXIT_BROKEN_PIPE, which click would turn into 1, a regression's code."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            import os
+            import sys
+
+            # What is still buffered for the closed pipe goes nowhere, without a complaint.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
+
+
+@functools.cache
+def _pipe_console() -> type[Console]:
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        """rich's console, but a reader that went away (`compare … | head`) ends the command
+        with EXIT_BROKEN_PIPE as a closed pipe ends a shell tool, not with rich's exit 1."""
+
+        def on_broken_pipe(self) -> None:
+            import os
+            import sys
+
+            self.quiet = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the rest: dropped
+            raise SystemExit(EXIT_BROKEN_PIPE)
+
+    return PipeConsole
+
+
+def new_console() -> Console:
+    return _pipe_console()()
 
 
 app = typer.Typer(
@@ -293,8 +329,6 @@ def run(
     (and with --plot a loss plot). Several -d/--loader values run in turn and end in a
     side-by-side table with each run's speed-up over the first; --repeat N runs it all N
     times and ends in a table of the group's spread."""
-    from rich.console import Console
-
     from bench.config.options import RunRequest, from_options
     from bench.jobs import run_request
     from bench.show.progress import RichReporter
@@ -339,7 +373,7 @@ def run(
             group=group,
             replicate=replicate,
         )
-    console = Console()
+    console = new_console()
     with user_errors(RUNS_KEPT), RichReporter(console) as reporter:
         outcome = run_request(
             request,
@@ -418,8 +452,6 @@ def env(
     """Print the environment fingerprint that every result records (and, with --peak, the
     device's peak measured now in the given precision: the denominator of MFU; it also
     refreshes the cached peak that `run` uses)."""
-    from rich.console import Console
-
     from bench.jobs import describe_environment
     from bench.show.tables import environment_table
 
@@ -427,7 +459,7 @@ def env(
         environment, measured, not_cached = describe_environment(
             device, precision.value if peak else None
         )
-    console = Console()
+    console = new_console()
     show_table(console, environment_table(environment, measured))
     if not_cached:
         say(console, f"note: {not_cached}", style="yellow")
@@ -540,8 +572,6 @@ def compare(
     baseline or an unreadable baseline, or (with --strict) an inconclusive verdict; 3 a bug
     (one line naming the log with its traceback).
     """
-    from rich.console import Console
-
     from bench.jobs import compare_paths
     from bench.show.tables import comparison_tables, notes, to_csv, to_json, to_markdown
 
@@ -556,7 +586,7 @@ def compare(
                 summary, [*paths, baseline or BASELINES_DIR], [plot] if plot else []
             )
         comparison = compare_paths(paths, request, every_run=every_run)
-    console = Console()
+    console = new_console()
     if not comparison.rows:
         for line in notes(comparison):
             echo(line, err=True)
@@ -728,8 +758,6 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Folder for the sweep JSON and plot.")] = RESULTS_DIR,
 ) -> None:
     """Training and evaluation throughput per batch size (and CPU thread count): table + plot."""
-    from rich.console import Console
-
     from bench.config.options import SweepRequest, from_options
     from bench.jobs import run_sweep
     from bench.show.tables import sweep_table
@@ -748,7 +776,7 @@ def sweep(
             download=download,
             out_dir=out,
         )
-    console = Console()
+    console = new_console()
     with user_errors("interrupted: the sweep wrote nothing"):
         points, json_path, plot_path = run_sweep(
             request,
@@ -864,8 +892,6 @@ def ab(
     inconclusive; 1 slower with --fail-on-regression; 2 bad input, a hung or failed replicate,
     or inconclusive with --strict; 3 a bug.
     """
-    from rich.console import Console
-
     from bench.config.options import AbRequest, from_options
     from bench.jobs import ab_revisions, run_ab
     from bench.judge.stats import REGRESSIONS, Verdict
@@ -894,11 +920,11 @@ def ab(
 
             check_summary_target(summary, [request.out_dir], [])
     folder = request.out_dir
-    console = Console()
+    console = new_console()
     say(
         console,
         f"A: {a or '(defaults)'} · B: {b or '(defaults)'} · pairs until a verdict, at most "
-        f"{request.design.pairs} or {request.design.minutes:g} min; pair order from a coin, "
+        f"{request.design.pairs} or {request.design.minutes:.3g} min; pair order from a coin, "
         "--order-seed "
         f"{request.order_seed}",
     )
@@ -1007,8 +1033,6 @@ def bisect(
     steps are kept in the folder's bisect.json: run the same command again to resume. Exit 0
     when it ends (found, not slower, or a range), 2 bad input (a revision that does not exist,
     good not an ancestor of bad), 3 a bug."""
-    from rich.console import Console
-
     from bench.config.options import BisectRequest, from_options
     from bench.jobs import run_bisect
 
@@ -1025,7 +1049,7 @@ def bisect(
             alpha=alpha,
             order_seed=order_seed,
         )
-    console = Console()
+    console = new_console()
     say(console, f"bisect {good}..{bad}: each step an `ab` against {good}, into {request.out_dir}")
     with user_errors(f"interrupted: finished steps are kept in {request.out_dir}; rerun to resume"):
         outcome = run_bisect(
@@ -1087,8 +1111,6 @@ def verify_portable(
     its weights' digest with the committed one, the reference checked before any run. Exit 0
     reproduced, 1 different weights, 2 when it cannot judge (another torch build, no reference,
     seeds it does not hold), 3 a bug."""
-    from rich.console import Console
-
     from bench.config.options import PortableRequest, from_options
     from bench.jobs import verify_portable as verify
     from bench.judge.portable import DIFFERENT, REPRODUCED
@@ -1105,7 +1127,7 @@ def verify_portable(
             max_steps=max_steps,
             record=record,
         )
-    console = Console()
+    console = new_console()
 
     def show(result: RunResult) -> None:
         rate = result.summary.steady_train_images_per_s

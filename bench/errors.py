@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 # Exit codes: 1 is a regression and nothing else, 2 bad input or "cannot judge"; a bug is 3, so
-# that a gate never reads a crash as a regression.
-EXIT_USAGE, EXIT_BUG = 2, 3
+# that a gate never reads a crash as a regression. A reader that went away (`| head`) ends the
+# command as SIGPIPE ends a shell tool, 128 + 13, quietly.
+EXIT_USAGE, EXIT_BUG, EXIT_BROKEN_PIPE = 2, 3, 128 + signal.SIGPIPE
 
 
 class ConfigError(ValueError):

@@ -80,23 +80,31 @@ def test_a_result_says_whether_it_was_sampled(template):
     assert disturbance_label(template) == "not sampled"
 
 
+BURN = "import os\nwhile sum(os.times()[:2]) < 0.4: pass\n"
+# A child that burns CPU itself, or through a grandchild it waits for (a worker pool's
+# worker); then it says so and waits to be ended.
+CHILDREN = {
+    "burns": BURN,
+    "reaps a grandchild that burns": (
+        f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {BURN!r}])\n"
+    ),
+}
+
+
+@pytest.mark.slow  # a fresh process
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads children from /proc")
-def test_the_runs_own_children_are_its_own_work_not_other_load():
+@pytest.mark.parametrize("child", CHILDREN)
+def test_the_runs_own_children_are_its_own_work_not_other_load(child):
     """A process the run started (a compile's worker) that burns CPU counts as the run's own,
     alive or ended: on the H200, inductor's workers were counted as 1.36 cores of other load."""
-    burn = (
-        "import os\n"
-        "while sum(os.times()[:2]) < 0.4: pass\n"
-        "print('burnt', flush=True)\n"
-        "import time; time.sleep(60)\n"
-    )
+    script = CHILDREN[child] + "print('burnt', flush=True)\nimport time; time.sleep(60)\n"
     before = own_cpu_s()
-    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        assert child.stdout is not None and child.stdout.readline() == "burnt\n"
+        assert process.stdout is not None and process.stdout.readline() == "burnt\n"
         alive = own_cpu_s()
     finally:
-        child.kill()
-        child.wait()
+        process.kill()
+        process.wait()
     assert alive - before >= 0.3, (before, alive)
     assert own_cpu_s() - before >= 0.3  # ended and waited for

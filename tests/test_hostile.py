@@ -21,7 +21,7 @@ import pytest
 from bench.storage.baselines import load_baselines, make_baseline
 from bench.storage.files import collect, load_result, save_result
 from mnist_core import DataError, load_mnist
-from tests.conftest import edited, make_tiny_mnist
+from tests.conftest import REPO_ROOT, edited, make_tiny_mnist
 from tests.test_distributed import free_port
 from tests.test_faults import as_json_with, files_in, invoke, one_line_exit_2, smoke
 
@@ -353,6 +353,26 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # a fresh process
+def test_a_reader_that_goes_away_is_not_a_regression():
+    """`compare … | head`: the pipe closed under the command ends it quietly with 128 + 13,
+    as SIGPIPE ends a shell tool; rich and click would both exit 1, a regression's code."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        ended = subprocess.run(
+            [sys.executable, "-m", "bench", "compare", "tests/data", "--all"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (ended.returncode, ended.stderr) == (128 + signal.SIGPIPE, "")
+
+
 # A child that answers SIGTERM (saving nothing, exiting 143) and says so in a file, or one that
 # ignores it; either prints "ready" once its handler is set.
 TERM_CHILD = """
@@ -366,6 +386,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow  # a fresh process
 @pytest.mark.parametrize(("child", "code", "said"), [("answers", 143, "TERM"), ("ignores", -9, "")])
 def test_a_child_group_is_asked_to_end_before_it_is_killed(
     tmp_path, monkeypatch, child, code, said

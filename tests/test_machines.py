@@ -4,6 +4,7 @@ against the same machine, digests only where bits must match, and old files upgr
 import copy
 import dataclasses
 import json
+import re
 import subprocess
 from types import SimpleNamespace
 
@@ -270,6 +271,30 @@ def test_result_schema_3_upgrades_its_gpu_fields_to_the_accelerator():
         document["environment"]["gpu_driver"],
     )
     assert dict(identity_of(result).machine)["accelerator"] == "sm 9.0, 132 SMs"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"gpu": "H200"}, "environment.gpu: should be an object or null"),
+        ({"gpu": [1]}, "environment.gpu: should be an object or null"),
+        ({"accelerator": None}, "schema 3 has `gpu`, not `accelerator`"),
+        ({"gpu": {"compute_capability": "9.0", "sms": 132}}, "unknown field 'sms'"),
+    ],
+)
+def test_a_schema_3_gpu_that_is_not_one_is_refused_by_its_old_name(change, reason):
+    document = json.loads((REPO_ROOT / "tests" / "data" / "cuda-h200-result.json").read_text())
+    document["environment"].update(change)
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        RunResult.from_dict(document)
+
+
+def test_a_schema_3_baseline_with_both_keys_is_refused():
+    path = next((REPO_ROOT / "results" / "baselines").glob("cuda-nvidia-h200-*.json"))
+    document = json.loads(path.read_text())
+    document["hardware"]["accelerator"] = "sm 9.0, 132 SMs"
+    with pytest.raises(ValueError, match="hardware: schema 3 has `gpu`, not `accelerator`"):
+        baseline_from_dict(document)
 
 
 def test_baseline_schema_1_upgrades_with_its_data_unknown():

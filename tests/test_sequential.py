@@ -287,7 +287,8 @@ def test_the_design_derives_its_caps_from_the_margin():
     wide, narrow = AbDesign(margin_pct=10), AbDesign(margin_pct=2.5)
     assert (wide.pairs, wide.minutes) == (10, 3.75)
     assert (narrow.pairs, narrow.minutes) == (160, 60.0)
-    assert AbDesign(margin_pct=40).pairs == MIN_PAIRS
+    # A wide margin keeps room for the first look: 4 pairs, and the time 4 pairs take here.
+    assert (AbDesign(margin_pct=40).pairs, AbDesign(margin_pct=40).minutes) == (MIN_PAIRS, 1.5)
     assert AbDesign(margin_pct=0.1).pairs == 1000
     given = AbDesign(margin_pct=10, max_pairs=7, max_minutes=2.0)
     assert (given.pairs, given.minutes) == (7, 2.0)

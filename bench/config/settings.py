@@ -74,14 +74,15 @@ class AbDesign:
 
     @property
     def _scale(self) -> float:
-        return (AB_MARGIN_PCT / self.margin_pct) ** 2
+        """(AB_MARGIN_PCT / margin)², no less than what leaves room for the first look."""
+        return max((AB_MARGIN_PCT / self.margin_pct) ** 2, AB_MIN_PAIRS / AB_MAX_PAIRS)
 
     @property
     def pairs(self) -> int:
         """The most pairs: the given cap, else AB_MAX_PAIRS scaled to the margin."""
         if self.max_pairs is not None:
             return self.max_pairs
-        return min(MAX_REPLICATES, max(AB_MIN_PAIRS, round(AB_MAX_PAIRS * self._scale)))
+        return min(MAX_REPLICATES, round(AB_MAX_PAIRS * self._scale))
 
     @property
     def minutes(self) -> float:

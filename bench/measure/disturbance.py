@@ -80,13 +80,15 @@ def _children(pid: int) -> list[int]:
 
 
 def descendants_cpu_s(pid: int) -> float:
-    """CPU seconds of the live processes under `pid`, from /proc (utime and stime)."""
+    """CPU seconds of the live processes under `pid` and of the children they have waited
+    for, from /proc (utime, stime, cutime, cstime): a worker that reaps its own child keeps
+    that child's time."""
     total, pending = 0.0, _children(pid)
     while pending:
         child = pending.pop()
         fields = _read(Path(f"/proc/{child}/stat")).rpartition(")")[2].split()
-        if len(fields) > 12:  # fields 14 and 15 of stat, counted after the name's ")"
-            total += (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+        if len(fields) > 14:  # fields 14 to 17 of stat, counted after the name's ")"
+            total += sum(int(field) for field in fields[11:15]) / TICKS_PER_S
         pending += _children(child)
     return total
 

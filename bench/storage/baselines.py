@@ -343,8 +343,11 @@ def _baseline_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
 def _baseline_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
     """Schema 4 names the accelerator's machine key in words of no one vendor: `gpu` (in the
     hardware and the bitwise path) becomes `accelerator`, its value unchanged."""
-    for part in member_objects(document, "hardware", "bitwise_path"):
+    for name in ("hardware", "bitwise_path"):
+        (part,) = member_objects(document, name) or [{}]
         if "gpu" in part:
+            if "accelerator" in part:
+                raise ResultFileError(f"{name}: schema 3 has `gpu`, not `accelerator`")
             part["accelerator"] = part.pop("gpu")
     return document
 

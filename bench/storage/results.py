@@ -526,13 +526,22 @@ def _result_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+GPU_FIELDS_3 = ("uuid", "compute_capability", "memory_mb", "max_sm_clock_mhz", "power_limit_w")
+
+
 def _result_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
     """Schema 4 names the accelerator's fingerprint in words of no one vendor: schema 3's
     `gpu` object, `gpu_driver` and `gpu_sm_count` become one `accelerator` object."""
     for environment in member_objects(document, "environment"):
         gpu = environment.pop("gpu", None)
         driver, units = environment.pop("gpu_driver", None), environment.pop("gpu_sm_count", None)
-        gpu = gpu if isinstance(gpu, dict) else {}
+        if "accelerator" in environment:
+            raise ResultFileError("environment: schema 3 has `gpu`, not `accelerator`")
+        if gpu is not None and not isinstance(gpu, dict):
+            raise ResultFileError("environment.gpu: should be an object or null")
+        gpu = gpu or {}
+        if unknown := sorted(set(gpu) - set(GPU_FIELDS_3)):
+            raise ResultFileError(f"environment.gpu: unknown field {unknown[0]!r}")
         accelerator = {
             "uuid": gpu.get("uuid"),
             "capability": gpu.get("compute_capability"),
