@@ -104,16 +104,12 @@ def _pipe_console() -> type[Console]:
     from rich.console import Console
 
     class PipeConsole(Console):
-        """rich's console, but a reader that went away (`compare … | head`) ends the command
-        with EXIT_BROKEN_PIPE as a closed pipe ends a shell tool, not with rich's exit 1."""
+        """rich's console, but a reader that went away (`compare … | head`) is left to the
+        command group (OneLineUsageErrors.invoke), not ended with rich's exit 1."""
 
         def on_broken_pipe(self) -> None:
-            import os
-            import sys
-
             self.quiet = True
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the rest: dropped
-            raise SystemExit(EXIT_BROKEN_PIPE)
+            raise BrokenPipeError
 
     return PipeConsole
 

@@ -21,6 +21,7 @@ report's size. Time it on an idle machine: the figures are the machine's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -33,6 +34,7 @@ from pathlib import Path
 from synthetic_year import build_year
 
 from bench.judge.steps import simulate
+from bench.measure.processes import descendants
 
 MARGIN = 0.10
 STEP_AT = 0.7
@@ -71,24 +73,12 @@ def operating_characteristics(histories: int) -> None:
 
 def tree_rss_mb(pid: int) -> float:
     """The resident MB of `pid` and every process under it (a cold index reads in workers)."""
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        total += next(
-            (
-                int(line.split()[1]) / 1024
-                for line in status.splitlines()
-                if line.startswith("VmRSS:")
-            ),
-            0.0,
-        )
-        pending += [int(child) for child in children]
-    return total
+    total = 0.0
+    for process in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            status = Path(f"/proc/{process}/status").read_text().splitlines()
+            total += sum(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return total / 1024
 
 
 def timed(command: list[str], environment: dict[str, str]) -> tuple[float, float, str]:

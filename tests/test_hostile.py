@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.measure.processes import children
 from bench.storage.baselines import load_baselines, make_baseline
 from bench.storage.files import collect, load_result, save_result
 from mnist_core import DataError, load_mnist
@@ -340,11 +341,6 @@ def test_a_fifo_in_place_of_the_cached_peak_is_passed_over(tiny_mnist, tmp_path,
 # ---------------------------------------------------------------- processes and signals
 
 
-def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -413,9 +409,9 @@ def test_sigterm_to_a_repeat_series_ends_and_reaps_its_replicate(tiny_mnist, tmp
     series = bench_process(*smoke_args(tiny_mnist, out, "--repeat", 3, "--max-steps", 10**6,
                                        "--epochs", 1000))  # fmt: skip
     deadline = time.monotonic() + 120
-    while not children_of(series.pid) and time.monotonic() < deadline:
+    while not children(series.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    (replicate,) = children_of(series.pid)
+    (replicate,) = children(series.pid)
     time.sleep(1.0)
     series.send_signal(signal.SIGTERM)
     _, stderr = series.communicate(timeout=120)
@@ -438,7 +434,7 @@ def test_sigterm_to_a_portable_run_reaches_its_rerun_which_cleans_up(tiny_mnist,
     assert parent.stdout is not None
     while "seed 0" not in parent.stdout.readline():  # the rerun has started training
         assert parent.poll() is None, parent.communicate()
-    (rerun,) = children_of(parent.pid)
+    (rerun,) = children(parent.pid)
     parent.send_signal(signal.SIGTERM)
     _, stderr = parent.communicate(timeout=120)
     assert parent.returncode == 128 + signal.SIGTERM, stderr

@@ -199,8 +199,21 @@ class SweepRequest:
     download: bool = True
 
 
+class Designed:
+    """A request that runs `ab`'s sequential test: its design from its margin, level and caps."""
+
+    margin_pct: float
+    alpha: float
+    max_pairs: int | None
+    max_time_min: float | None
+
+    @property
+    def design(self) -> AbDesign:
+        return AbDesign(self.margin_pct, self.alpha, self.max_pairs, self.max_time_min)
+
+
 @dataclass(config=STRICT_SCHEMA)
-class AbRequest:
+class AbRequest(Designed):
     """`ab`: two variants (an interpreter command and `run` options each), the options both
     share, and when the sequential test must stop."""
 
@@ -223,10 +236,6 @@ class AbRequest:
     # The seed of the coin that orders each pair (None: drawn; `ab` records it in the folder).
     order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
 
-    @property
-    def design(self) -> AbDesign:
-        return AbDesign(self.margin_pct, self.alpha, self.max_pairs, self.max_time_min)
-
     @model_validator(mode="after")
     def _one_source_per_variant(self) -> AbRequest:
         for name, python, revision in (
@@ -242,7 +251,7 @@ class AbRequest:
 
 
 @dataclass(config=STRICT_SCHEMA)
-class BisectRequest:
+class BisectRequest(Designed):
     """`bisect`: the first-parent history from `good` to `bad`, an `ab` per step of B = the
     step's commit against A = good, each step's cap as `ab`'s, the overall level split over
     the steps the search can take."""
@@ -257,10 +266,6 @@ class BisectRequest:
     margin_pct: AbMarginPct = AB_MARGIN_PCT
     alpha: Annotated[float, Field(gt=0, le=AB_ALPHA)] = AB_ALPHA
     order_seed: OrderSeed = dataclasses.field(default_factory=_drawn_seed)
-
-    @property
-    def design(self) -> AbDesign:
-        return AbDesign(self.margin_pct, self.alpha, self.max_pairs, self.max_time_min)
 
 
 @dataclass(config=STRICT_SCHEMA)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from bench.measure.processes import descendants
 from bench.storage.results import SLACK_CORES, Disturbance, disturbance_verdict
 
 PROC_STAT, LOADAVG, CPUINFO = Path("/proc/stat"), Path("/proc/loadavg"), Path("/proc/cpuinfo")
@@ -69,27 +70,15 @@ def cpu_mhz(cpuinfo: str) -> list[float]:
     ]
 
 
-def _children(pid: int) -> list[int]:
-    """The processes `pid`'s threads started (each thread lists its own)."""
-    tasks = Path(f"/proc/{pid}/task")
-    try:
-        listed = [_read(task / "children") for task in tasks.iterdir()]
-    except OSError:
-        return []
-    return [int(child) for text in listed for child in text.split()]
-
-
 def descendants_cpu_s(pid: int) -> float:
     """CPU seconds of the live processes under `pid` and of the children they have waited
     for, from /proc (utime, stime, cutime, cstime): a worker that reaps its own child keeps
     that child's time."""
-    total, pending = 0.0, _children(pid)
-    while pending:
-        child = pending.pop()
+    total = 0.0
+    for child in descendants(pid):
         fields = _read(Path(f"/proc/{child}/stat")).rpartition(")")[2].split()
         if len(fields) > 14:  # fields 14 to 17 of stat, counted after the name's ")"
             total += sum(int(field) for field in fields[11:15]) / TICKS_PER_S
-        pending += _children(child)
     return total
 
 

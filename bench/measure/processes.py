@@ -32,6 +32,30 @@ from typing import IO
 
 from bench.errors import EXIT_BUG, EXIT_USAGE, ReplicateError, WriteError
 
+
+def children(pid: int) -> list[int]:
+    """The live processes `pid`'s threads started (each thread lists its own in /proc); none
+    where /proc does not say."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    listed = []
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that has just ended
+            listed += (task / "children").read_text().split()
+    return [int(child) for child in listed]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under `pid`, children first."""
+    found, pending = [], children(pid)
+    while pending:
+        found.append(pending.pop(0))
+        pending += children(found[-1])
+    return found
+
+
 # After Ctrl-C, SIGTERM or a timeout, how long a child has to clean up before it is killed.
 GRACE_S = 30
 

@@ -233,11 +233,10 @@ def machine_slug(environment: Environment) -> str:
     and compute units (CUDA: sm-9-0-132-sms); 'unknown-machine' where an older file did not
     record it."""
     hardware = hardware_of(environment)
-    cpu = environment.cpu
-    if hardware.device_type == "cpu" and hardware.cpu and hardware.isa and cpu is not None:
+    cpu, key = environment.cpu, machine_key_of(hardware.device_type)
+    if key == "host-cpu" and hardware.cpu and hardware.isa and cpu is not None:
         vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(str(cpu.vendor), cpu.vendor)
         return slug(f"{vendor} f{cpu.family} m{cpu.model} s{cpu.stepping} {hardware.isa}")
-    key = machine_key_of(hardware.device_type)
     if key == "accelerator" and hardware.accelerator:
         return slug(hardware.accelerator.replace(".", " "))
     return f"{UNKNOWN_MACHINE}-machine" if key in ("host-cpu", "accelerator") else ""

@@ -526,7 +526,14 @@ def _result_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-GPU_FIELDS_3 = ("uuid", "compute_capability", "memory_mb", "max_sm_clock_mhz", "power_limit_w")
+# Schema 3's `gpu` fields, each with its name in schema 4's `accelerator`.
+GPU_FIELDS_3 = {
+    "uuid": "uuid",
+    "compute_capability": "capability",
+    "memory_mb": "memory_mb",
+    "max_sm_clock_mhz": "max_clock_mhz",
+    "power_limit_w": "power_limit_w",
+}
 
 
 def _result_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
@@ -542,15 +549,8 @@ def _result_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
         gpu = gpu or {}
         if unknown := sorted(set(gpu) - set(GPU_FIELDS_3)):
             raise ResultFileError(f"environment.gpu: unknown field {unknown[0]!r}")
-        accelerator = {
-            "uuid": gpu.get("uuid"),
-            "capability": gpu.get("compute_capability"),
-            "units": units,
-            "memory_mb": gpu.get("memory_mb"),
-            "driver": driver,
-            "max_clock_mhz": gpu.get("max_sm_clock_mhz"),
-            "power_limit_w": gpu.get("power_limit_w"),
-        }
+        accelerator = {new: gpu.get(old) for old, new in GPU_FIELDS_3.items()}
+        accelerator |= {"units": units, "driver": driver}
         known = any(value is not None for value in accelerator.values())
         environment["accelerator"] = accelerator if known else None
     return document
