@@ -23,6 +23,8 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import jiter
+
 from bench.errors import ResultFileError, WriteError
 from bench.storage.results import RunResult
 
@@ -203,19 +205,6 @@ def read_regular_file(path: Path) -> bytes:
     return data
 
 
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise ValueError(f"key {key!r} twice in one object")
-        seen.add(key)
-    return dict(pairs)
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _overflowed(document: Any) -> bool:
     """Whether a parsed document holds an infinity: with NaN and Infinity refused by the
     parser, only a number too large for a float (1e309, or 309 digits) becomes one. Walked
@@ -240,28 +229,23 @@ def _overflowed(document: Any) -> bool:
 
 
 def read_document(path: Path) -> tuple[Any, bytes]:
-    """A JSON document from a regular file of bounded size, parsed once, strictly: UTF-8, no
-    NaN or Infinity (nor a number that overflows to it), nesting within the recursion limit
-    (then an older schema's upgrade bounds it to MAX_NESTING, pydantic's parser a current
-    one), and no object that gives a key twice (a reader would silently take one of the two);
-    and the file's bytes, which the schema then validates."""
+    """A JSON document from a regular file of bounded size, parsed once, strictly (by jiter,
+    the parser pydantic's is built on): UTF-8, no NaN or Infinity (nor a number that overflows
+    to it), nesting within jiter's limit of 200 (then an older schema's upgrade bounds it to
+    MAX_NESTING, pydantic's parser a current one), and no object that gives a key twice (a
+    reader would silently take one of the two); and the file's bytes, which the schema then
+    validates."""
     try:
         raw = read_regular_file(path)
     except OSError as error:
         raise ResultFileError(f"unreadable: {error.strerror or error}") from None
     try:
-        document = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_one_value_per_key,
-            parse_constant=_no_constant,
+        document = jiter.from_json(
+            raw, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys"
         )
-    except RecursionError:
-        raise ResultFileError("not strict JSON (nested past the recursion limit)") from None
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
+    except ValueError as error:
         raise ResultFileError(f"not strict JSON ({error})") from None
-    # Floats are parsed by json's C scanner; a number that overflowed is found after, in the
-    # document (a Python call per number, and a search of the text for a long exponent or
-    # digit run, each cost more than the parse itself).
+    # A number too large for a float parses as an infinity: found after, in the document.
     if _overflowed(document):
         raise ResultFileError("not strict JSON (a number beyond what a float holds)")
     return document, raw

@@ -142,4 +142,4 @@ def test_a_key_given_twice_among_many(benchmark, tmp_path):
             return str(error)
         return "read"
 
-    assert "twice in one object" in benchmark(refused)
+    assert "duplicate key" in benchmark(refused)
