@@ -59,7 +59,8 @@ class ChangePoint:
     first_sitting: int  # the index of the sitting that starts the new level
     last_run_before: HistoryRun
     first_run_after: HistoryRun
-    before_images_per_s: float  # the level since the previous change (median of sittings)
+    before_images_per_s: float  # the level since the previous change (geometric mean of
+    # the sittings' medians)
     after_images_per_s: float  # the level up to the next change
 
     @property

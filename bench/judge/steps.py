@@ -15,7 +15,7 @@ around, so the search costs n log n in the sittings (n · changes at worst). The
 minimum magnitude, a change is reported only beyond the margin: the smallest one within it is
 dropped and its neighbours' levels measured anew, until every change left is beyond it.
 
-`simulate` runs the finder on seeded histories of that two-level model; scripts/evidence.py
+`simulate` runs the finder on seeded histories of that two-level model; scripts/history.py oc
 prints its operating characteristics and tests/test_history.py asserts them.
 """
 
@@ -38,7 +38,7 @@ class Steps:
     judged by."""
 
     starts: list[int]  # the index of each sitting that begins a new level, ascending
-    levels: list[float]  # the median summary of each level, in log rate: len(starts) + 1
+    levels: list[float]  # the mean summary of each level, in log rate: len(starts) + 1
     spread: float | None  # sd of a sitting's summary about its level (log rate)
     drift: float | None  # the part of it between sittings: what the run noise does not explain
     why_not: str | None = None  # why nothing could be judged (too few sittings)
@@ -88,7 +88,7 @@ def find_steps(
             else f"{count} sittings: at least {MIN_SITTINGS} are needed to tell a change from "
             "the drift between sittings"
         )
-        return Steps([], [float(np.median(summaries))] if count else [], None, None, why)
+        return Steps([], [float(np.mean(summaries))] if count else [], None, None, why)
     floor = max((run_spread or 0.0) ** 2 / runs_per_sitting, MIN_SPREAD**2)
     starts: list[int] = []
     while True:
@@ -113,21 +113,21 @@ def find_steps(
     variance = max(_squares(summaries, [0, *starts, count]) / (count - len(starts) - 1), floor)
     starts = _beyond_margin(summaries, starts, margin)
     edges = [0, *starts, count]
-    levels = [float(np.median(summaries[a:b])) for a, b in zip(edges, edges[1:], strict=False)]
+    levels = [float(np.mean(summaries[a:b])) for a, b in zip(edges, edges[1:], strict=False)]
     drift = math.sqrt(max(variance - (run_spread or 0.0) ** 2 / runs_per_sitting, 0.0))
     return Steps(starts, levels, math.sqrt(variance), drift)
 
 
 def _beyond_margin(summaries: np.ndarray, starts: list[int], margin: float) -> list[int]:
     """`starts` less the changes within the margin, the smallest dropped first, each change's
-    size measured between its neighbours' levels (medians of the summaries)."""
+    size measured between its neighbours' levels (means of the summaries, as the t test
+    measures them)."""
     starts = list(starts)
     while starts:
         edges = [0, *starts, len(summaries)]
-        medians = [np.median(summaries[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+        means = [np.mean(summaries[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
         sizes = [
-            abs(math.expm1(after - before))
-            for before, after in zip(medians, medians[1:], strict=False)
+            abs(math.expm1(after - before)) for before, after in zip(means, means[1:], strict=False)
         ]
         smallest = min(range(len(sizes)), key=sizes.__getitem__)
         if sizes[smallest] > margin:
@@ -146,6 +146,24 @@ class Operating:
     found_in_place: float  # share with a change within one sitting of the true step
 
 
+def _simulated(
+    rng: np.random.Generator,
+    shape: tuple[int, int, int],
+    *,
+    drift: float,
+    run_noise: float,
+    step: float,
+    where: int,
+) -> np.ndarray:
+    """Log rates of `shape` (histories × sittings × runs) from the two-level model: each
+    sitting's level drawn with sd `drift`, each run with sd `run_noise` about it, and from
+    sitting `where` on everything `step` slower (0: none)."""
+    histories, sittings, runs = shape
+    code = np.where(np.arange(sittings) >= where, math.log1p(-step), 0.0)
+    levels = code + rng.normal(0.0, drift, (histories, sittings))
+    return levels[:, :, None] + rng.normal(0.0, run_noise, shape)
+
+
 def simulate(
     sittings: int,
     runs: int,
@@ -158,15 +176,14 @@ def simulate(
     histories: int,
     seed: int = 0,
 ) -> Operating:
-    """The finder on `histories` seeded histories: each sitting's level drawn with sd `drift`
-    (log), each run with sd `run_noise` about it, and from sitting round(step_at · sittings)
-    on everything `step` slower (0: none). Run noise and runs per sitting are given to the
+    """The finder on `histories` seeded histories of the two-level model (_simulated), the step
+    at sitting round(step_at · sittings). Run noise and runs per sitting are given to the
     finder as history.py gives them: pooled within sittings."""
     rng = np.random.default_rng(seed)
     where = round(step_at * sittings)
-    code = np.where(np.arange(sittings) >= where, math.log1p(-step), 0.0)
-    levels = code + rng.normal(0.0, drift, (histories, sittings))
-    rates = levels[:, :, None] + rng.normal(0.0, run_noise, (histories, sittings, runs))
+    rates = _simulated(
+        rng, (histories, sittings, runs), drift=drift, run_noise=run_noise, step=step, where=where
+    )
     summaries = np.median(rates, axis=2)
     within = _pooled_within(rates)
     found = [find_steps(summaries[h], within[h], runs, margin).starts for h in range(histories)]
@@ -187,3 +204,65 @@ def _pooled_within(rates: np.ndarray) -> list[float | None]:
     if rates.shape[2] < 2:
         return [None] * rates.shape[0]
     return list(np.sqrt(rates.var(axis=2, ddof=1).mean(axis=1)))
+
+
+def _one_step_scan(
+    summaries: np.ndarray, spread: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per history (a row of sitting summaries), the likelihood ratio test for one step at an
+    unknown sitting: its statistic (the squared t of the best split, with the known `spread`
+    of a summary, or, None, the scatter about the two levels), where it splits and the
+    step's size (a fraction)."""
+    count = summaries.shape[1]
+    left_counts = np.arange(1, count)
+    left_sums = np.cumsum(summaries, axis=1)[:, :-1]
+    totals = summaries.sum(axis=1, keepdims=True)
+    difference = left_sums / left_counts - (totals - left_sums) / (count - left_counts)
+    gains = left_counts * (count - left_counts) / count * difference**2
+    if spread is None:
+        squares = ((summaries - summaries.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        variances = (squares[:, None] - gains) / (count - 2)
+    else:
+        variances = np.full_like(gains, spread**2)
+    statistics = gains / variances
+    best = statistics.argmax(axis=1)
+    rows = np.arange(len(summaries))
+    sizes = np.abs(np.expm1(difference[rows, best]))
+    return statistics[rows, best], best + 1, sizes
+
+
+def best_found_in_place(
+    sittings: int,
+    runs: int,
+    *,
+    drift: float,
+    run_noise: float,
+    step: float,
+    step_at: float,
+    margin: float,
+    histories: int,
+    drift_known: bool,
+    false_changes: float = 0.10,
+    seed: int = 0,
+) -> float:
+    """A reference for simulate's found_in_place: how often the likelihood ratio test for one
+    step (_one_step_scan, the margin applied as the finder applies it), set by simulation to
+    give a false change in exactly `false_changes` of histories of the same drift without the
+    step, places the step within one sitting. The finder must also find several steps, and
+    gets the drift from the series alone; this test knows there is at most one step and, with
+    `drift_known`, the exact scatter of a sitting's summary."""
+    rng = np.random.default_rng(seed)
+    shape = (histories, sittings, runs)
+    where = round(step_at * sittings)
+    same = np.median(
+        _simulated(rng, shape, drift=drift, run_noise=run_noise, step=0.0, where=where), axis=2
+    )
+    spread = float(same.std()) if drift_known else None
+    statistic, _, size = _one_step_scan(same, spread)
+    critical = np.quantile(np.where(size > margin, statistic, 0.0), 1 - false_changes)
+    stepped = np.median(
+        _simulated(rng, shape, drift=drift, run_noise=run_noise, step=step, where=where), axis=2
+    )
+    statistic, split, size = _one_step_scan(stepped, spread)
+    placed = (statistic > critical) & (size > margin) & (np.abs(split - where) <= 1)
+    return float(placed.mean())
