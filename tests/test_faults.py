@@ -124,6 +124,8 @@ def as_json_with(result, mutate) -> str:
         (lambda d: d["summary"].update(steady_train_images_per_s=-5.0), "greater than or equal"),
         (lambda d: d["summary"].update(steady_train_images_per_s=1e309), "not strict JSON"),
         (lambda d: d["config"].update(epochs="5"), "valid integer"),
+        # A count no float holds: it used to reach a ratio and crash compare (OverflowError).
+        (lambda d: d["disturbance"].update(cores=10**400), "less than or equal to 90071992547"),
         (lambda d: d["config"].update(epochs=True), "valid integer"),
         (lambda d: d.pop("summary"), "summary"),
     ],

@@ -19,7 +19,9 @@ from pydantic.dataclasses import dataclass
 
 # Strict types (no "5" for 5), no NaN or ±Infinity anywhere.
 STRICT_SCHEMA = ConfigDict(strict=True, allow_inf_nan=False, validate_assignment=True)
-Count = Annotated[int, Field(ge=1)]
+# At most 2**53, what a float holds exactly: counts enter ratios, and a larger one in a corrupt
+# file would overflow a float there.
+Count = Annotated[int, Field(ge=1, le=2**53)]
 # Positive figures (seconds, images/s, FLOP/s, MB) between 1e-12 and 1e18: beyond either end a
 # figure is a corrupt file, and ratios of such numbers would overflow to infinity.
 Positive = Annotated[float, Field(ge=1e-12, le=1e18)]

@@ -81,9 +81,10 @@ def read_file(path: Path) -> Read:
     return kind, None if result is None else _lean_document(result), None
 
 
-# Files not in the index are read by this many processes at once when there are at least
-# PARALLEL_FROM of them: parsing and validating is CPU-bound (about 2 ms a result), and a
-# worker's start (a fork) costs a few ms.
+# Files not in the index are read by worker processes when there are at least PARALLEL_FROM of
+# them, two at least (one would only wait in this one's place) and one more for every
+# PARALLEL_FROM: parsing and validating is CPU-bound (about 1 ms a result), and a worker's
+# start (a fork) costs a few ms.
 PARALLEL_FROM = 64
 CHUNK = 16
 MAX_WORKERS = 8  # each a fork of this process
@@ -151,7 +152,7 @@ class ResultIndex:
             return
         methods = multiprocessing.get_all_start_methods()
         pool = ProcessPoolExecutor(
-            min(workers, MAX_WORKERS, len(missing) // PARALLEL_FROM),
+            min(workers, MAX_WORKERS, max(2, len(missing) // PARALLEL_FROM)),
             mp_context=multiprocessing.get_context("fork" if "fork" in methods else None),
             initializer=_worker_start,
             initargs=(os.getpid(),),
