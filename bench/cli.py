@@ -689,7 +689,7 @@ def report(
     """A reproduction report: the seed script's claim next to what the runs measured; with
     --html, everything the results, baselines and `ab` folders hold, as one HTML file, judged
     as `compare` (same options, same verdicts) and `ab` judge them."""
-    from bench.show.tables import inert
+    from bench.show.tables import inert, skipped_lines
     from bench.storage.files import write_text_atomic
 
     judging = {
@@ -714,16 +714,16 @@ def report(
             )
             inputs = report_inputs(paths, request)
             write_text_atomic(html, html_report(inputs))
-        for path, reason in inputs.problems:
-            echo(f"skipped {path}: {reason}", err=True)
+        for line in skipped_lines("", inputs.problems, "the report lists each"):
+            echo(line, err=True)
         echo(f"wrote {html}")
         return
     from bench.jobs import reproduction
 
     with user_errors():
         text, problems = reproduction(paths)
-    for path, reason in problems:
-        echo(f"skipped {path}: {reason}", err=True)
+    for line in skipped_lines("", problems, "`compare --format json` lists each"):
+        echo(line, err=True)
     text = inert(text, keep_newlines=True)
     typer.echo(text, nl=False)
     if out is not None:

@@ -248,3 +248,16 @@ def test_no_finder_places_a_15_percent_step_under_8_percent_drift_in_4_of_5_shor
     known = {"histories": 20_000, "drift_known": True}
     assert best_found_in_place(sittings_count, runs, step=0.15, **stepped, **known) < 0.76
     assert best_found_in_place(sittings_count, runs, step=0.30, **stepped, **known) > 0.98
+
+
+def test_a_run_is_placed_by_its_recorded_time_not_a_time_its_id_claims(template):
+    """Run ids whose leading times run backwards (or lie near year 1) against the results'
+    times: the history, as its sittings, goes by the recorded time, so a slowdown reads as
+    one."""
+    results = sittings(template, [[10_000] * 3] * 4 + [[5_000] * 3] * 3)
+    for number, result in enumerate(results):
+        result.run_id = f"{2030 - number:04d}0101T000000Z-{result.run_id}"
+    results[0].run_id = "00010101T000000Z-" + results[0].run_id[17:]
+    (history,) = histories(results, [], 10.0)
+    (change,) = history.change_points
+    assert change.first_sitting == 4 and change.change_pct == pytest.approx(-50, abs=1)

@@ -108,6 +108,7 @@ def test_the_report_of_a_year_draws_the_latest_sittings_and_collapses_the_rest(
     assert "the 6 runs of each group&#x27;s latest sitting; 294 runs in 98 earlier" in page
     assert page.count("<details>") == 3  # every sitting of two machines, the skipped files
     assert page.count("broken-") == 40  # each unreadable file with its reason
+    assert "skipped 40 unusable files" in shown.output and "skipped broken" not in shown.output
     assert "the machine changed, not the code" in page
     assert "1 change point beyond ±10 %" in page and "2 change points beyond ±10 %" in page
 
@@ -131,6 +132,29 @@ def test_the_index_is_derived_never_trusted_over_a_file(tmp_path, private_index,
     assert [(p, r.run_id, r.summary) for p, r in again] == [
         (p, r.run_id, r.summary) for p, r in alone
     ]
+
+
+def test_a_damaged_index_is_a_cache_miss_never_a_crash_or_a_lost_run(tmp_path, private_index):
+    """Rows no read wrote (a document that is not a result, a result's row without one) are
+    read again from their files, and an index file overwritten with garbage is no index."""
+    import sqlite3
+
+    year = build_year(tmp_path / "few", 6)
+    alone = [(p, r.run_id, r.summary) for p, r in collect([year.folder])[0]]
+    collect_figures([year.folder])
+    with sqlite3.connect(private_index) as connection:
+        paths = [row[0] for row in connection.execute("SELECT path FROM files ORDER BY path")]
+        connection.execute("UPDATE files SET document = '{}' WHERE path = ?", (paths[0],))
+        connection.execute("UPDATE files SET document = 'not json' WHERE path = ?", (paths[1],))
+        connection.execute(
+            "UPDATE files SET kind = NULL, document = NULL WHERE path = ?", (paths[2],)
+        )
+    connection.close()
+    for _ in range(2):  # damaged rows, then the index overwritten past its header
+        read, problems = collect_figures([year.folder])
+        assert [(p, r.run_id, r.summary) for p, r in read] == alone and problems == []
+        data = private_index.read_bytes()
+        private_index.write_bytes(data[:100] + os.urandom(len(data) - 100))
 
 
 def test_without_a_usable_index_the_files_are_read_alone(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ from bench.judge.compare import run_label
 from bench.judge.verdicts import find_baseline, rate_as
 from bench.storage.baselines import Baseline, sittings_of
 from bench.storage.experiment import Identity, identity_of
-from bench.storage.results import RunResult
+from bench.storage.results import YEARS, RunResult
 
 
 @dataclass
@@ -117,11 +117,15 @@ class History:
 
 
 def _started(run_id: str, fallback: str) -> datetime:
-    """When a run started: its id's leading UTC time, else `fallback` (ISO)."""
+    """When a baseline's run started: its id's leading UTC time where it has one within the
+    years a result may have, else `fallback` (ISO: the baseline's time)."""
     try:
-        return datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
+        started = None
+    if started is None or started.year not in YEARS:
         return datetime.fromisoformat(fallback)
+    return started
 
 
 def _from_result(result: RunResult, estimator: str | None) -> HistoryRun:
@@ -129,7 +133,7 @@ def _from_result(result: RunResult, estimator: str | None) -> HistoryRun:
     rate = rate_as(result, estimator) if estimator else None
     return HistoryRun(
         run_id=result.run_id,
-        started_utc=_started(result.run_id, result.created_utc),
+        started_utc=datetime.fromisoformat(result.created_utc),  # as its sitting was found
         train_images_per_s=rate or result.summary.steady_train_images_per_s,
         commit=result.environment.git_commit,
         torch=result.environment.torch,

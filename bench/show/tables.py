@@ -574,8 +574,8 @@ def notes(comparison: Comparison) -> list[str]:
         else:
             lines += [f"{group.label}: speed {line}" for line in speed_notes(group.speed)[1:]]
         lines.append(f"{group.label}: accuracy {group.accuracy.verdict}: {group.accuracy.reason}")
-    lines += _skipped("", comparison.problems)
-    lines += _skipped("baseline ", comparison.baseline_problems)
+    lines += skipped_lines("", comparison.problems)
+    lines += skipped_lines("baseline ", comparison.baseline_problems)
     return lines
 
 
@@ -586,14 +586,17 @@ def _runs_named(run_ids: list[str]) -> str:
     return f"{len(run_ids)} runs like {run_ids[0]}"
 
 
-def _skipped(what: str, problems: list[tuple[Path, str]]) -> list[str]:
-    """Each skipped file with its reason; past MOST_SKIPPED_NAMED, one line counting them."""
+def skipped_lines(
+    what: str, problems: list[tuple[Path, str]], listed: str = "--format json lists each"
+) -> list[str]:
+    """Each skipped file with its reason; past MOST_SKIPPED_NAMED, one line counting them and
+    saying where each is `listed`."""
     if len(problems) <= MOST_SKIPPED_NAMED:
         return [f"skipped {what}{path}: {reason}" for path, reason in problems]
     path, reason = problems[0]
     return [
         f"skipped {len(problems):,} unusable {what}files (the first, {path.name}: {reason}); "
-        "--format json lists each"
+        + listed
     ]
 
 

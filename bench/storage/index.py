@@ -113,6 +113,15 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=orphaned, daemon=True).start()
 
 
+def _checked(row: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
+    """An index row as the index writes them: a result's kind with its document, or another
+    document of the harness without one; ResultFileError for anything else."""
+    kind, document = row
+    if (document is None) != (kind in NOT_RUNS):
+        raise ResultFileError("an index row that no read wrote")
+    return kind, document
+
+
 class ResultIndex:
     """Reads result files through the index; `read` is what bench.storage.files.collect calls."""
 
@@ -163,12 +172,17 @@ class ResultIndex:
         self.ahead = dict.fromkeys(missing, NOT_YET)
 
     def _row(self, key: tuple[str, int, int]) -> tuple[str | None, str | None] | None:
+        """What the index holds of the file, None where it holds nothing or cannot be read
+        (a corrupt index is a cache miss)."""
         if self.connection is None:
             return None
-        return self.connection.execute(
-            "SELECT kind, document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
-            key,
-        ).fetchone()
+        try:
+            return self.connection.execute(
+                "SELECT kind, document FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                key,
+            ).fetchone()
+        except sqlite3.Error:
+            return None
 
     def read(self, path: Path) -> RunResult | None:
         key = self.keys.pop(path) if path in self.keys else self._key(path)
@@ -180,7 +194,8 @@ class ResultIndex:
         else:
             row = None if key is None else self._row(key)
             if row is not None:
-                return self._met(path, row[0], row[1])
+                with contextlib.suppress(ResultFileError):  # a damaged row: the file, read anew
+                    return self._met(path, *_checked(row))
             kind, document, reason = read_file(path)
         if reason is not None:
             raise ResultFileError(reason)
