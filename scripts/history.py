@@ -171,10 +171,7 @@ def machine() -> str:
     from bench.measure.environment import CPUINFO, cpu_fingerprint, cpu_name
 
     cpu = cpu_fingerprint(CPUINFO.read_text(), "", {})
-    return (
-        f"{cpu_name()} ({cpu.vendor} family {cpu.family} model {cpu.model} stepping "
-        f"{cpu.stepping}; {' '.join(cpu.flags) or 'no vector flags'})"
-    )
+    return f"{cpu_name()} ({cpu.label}; {' '.join(cpu.flags) or 'no vector flags'})"
 
 
 def scale(sizes: list[int], unreadable: int, folder: Path) -> None:

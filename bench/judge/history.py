@@ -59,8 +59,8 @@ class ChangePoint:
     first_sitting: int  # the index of the sitting that starts the new level
     last_run_before: HistoryRun
     first_run_after: HistoryRun
-    before_images_per_s: float  # the level since the previous change (geometric mean of
-    # the sittings' medians)
+    # The level since the previous change: the geometric mean of its sittings' medians.
+    before_images_per_s: float
     after_images_per_s: float  # the level up to the next change
 
     @property
@@ -122,10 +122,8 @@ def _started(run_id: str, fallback: str) -> datetime:
     try:
         started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        started = None
-    if started is None or started.year not in YEARS:
         return datetime.fromisoformat(fallback)
-    return started
+    return started if started.year in YEARS else datetime.fromisoformat(fallback)
 
 
 def _from_result(result: RunResult, estimator: str | None) -> HistoryRun:

@@ -52,15 +52,20 @@ def critical_value(sittings: int, dof: int) -> float:
     return float(stdtrit(dof, 1 - ALPHA / (2 * tries)))
 
 
+def _splits(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each split of each row (the last axis) after its first, second, … value: the mean
+    before it less the mean after, and the squared deviation the split removes."""
+    count = rows.shape[-1]
+    left_counts = np.arange(1, count)
+    left_sums = np.cumsum(rows, axis=-1)[..., :-1]
+    right_sums = rows.sum(axis=-1, keepdims=True) - left_sums
+    difference = left_sums / left_counts - right_sums / (count - left_counts)
+    return difference, left_counts * (count - left_counts) / count * difference**2
+
+
 def _best_split(summaries: np.ndarray, start: int, end: int) -> tuple[int, float]:
     """The split of summaries[start:end] that removes most squared deviation, and how much."""
-    segment = summaries[start:end]
-    count = len(segment)
-    left_counts = np.arange(1, count)
-    left_sums = np.cumsum(segment)[:-1]
-    right_sums = segment.sum() - left_sums
-    difference = left_sums / left_counts - right_sums / (count - left_counts)
-    gains = left_counts * (count - left_counts) / count * difference**2
+    _, gains = _splits(summaries[start:end])
     best = int(np.argmax(gains))
     return start + best + 1, float(gains[best])
 
@@ -214,11 +219,7 @@ def _one_step_scan(
     of a summary, or, None, the scatter about the two levels), where it splits and the
     step's size (a fraction)."""
     count = summaries.shape[1]
-    left_counts = np.arange(1, count)
-    left_sums = np.cumsum(summaries, axis=1)[:, :-1]
-    totals = summaries.sum(axis=1, keepdims=True)
-    difference = left_sums / left_counts - (totals - left_sums) / (count - left_counts)
-    gains = left_counts * (count - left_counts) / count * difference**2
+    difference, gains = _splits(summaries)
     if spread is None:
         squares = ((summaries - summaries.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
         variances = (squares[:, None] - gains) / (count - 2)
@@ -252,17 +253,19 @@ def best_found_in_place(
     gets the drift from the series alone; this test knows there is at most one step and, with
     `drift_known`, the exact scatter of a sitting's summary."""
     rng = np.random.default_rng(seed)
-    shape = (histories, sittings, runs)
     where = round(step_at * sittings)
-    same = np.median(
-        _simulated(rng, shape, drift=drift, run_noise=run_noise, step=0.0, where=where), axis=2
-    )
+
+    def summaries(size: float) -> np.ndarray:
+        rates = _simulated(
+            rng, (histories, sittings, runs), drift=drift, run_noise=run_noise, step=size,
+            where=where,
+        )  # fmt: skip
+        return np.median(rates, axis=2)
+
+    same = summaries(0.0)
     spread = float(same.std()) if drift_known else None
     statistic, _, size = _one_step_scan(same, spread)
     critical = np.quantile(np.where(size > margin, statistic, 0.0), 1 - false_changes)
-    stepped = np.median(
-        _simulated(rng, shape, drift=drift, run_noise=run_noise, step=step, where=where), axis=2
-    )
-    statistic, split, size = _one_step_scan(stepped, spread)
+    statistic, split, size = _one_step_scan(summaries(step), spread)
     placed = (statistic > critical) & (size > margin) & (np.abs(split - where) <= 1)
     return float(placed.mean())

@@ -86,15 +86,12 @@ def accelerator_key(environment: Environment) -> str | None:
 
 def hardware_of(environment: Environment) -> Hardware:
     cpu, math = environment.cpu, environment.math
-    known_cpu = cpu is not None and None not in (cpu.vendor, cpu.family, cpu.model, cpu.stepping)
     return Hardware(
         device_type=environment.device_type,
         device_name=environment.device_name,
         cpu_name=environment.cpu_name,
         threads=environment.threads,
-        cpu=f"{cpu.vendor} family {cpu.family} model {cpu.model} stepping {cpu.stepping}"
-        if cpu is not None and known_cpu
-        else None,
+        cpu=cpu.label if cpu is not None else None,
         isa=math.capability if math is not None else None,
         accelerator=accelerator_key(environment),
     )

@@ -108,6 +108,14 @@ class CpuFingerprint:
     caches: dict[str, str]  # e.g. {"L1d": "32K", "L2": "1024K", "L3": "32768K"}
     memory_mb: NonNegative | None  # MemTotal
 
+    @property
+    def label(self) -> str | None:
+        """e.g. 'AuthenticAMD family 23 model 49 stepping 0'; None where a part is unknown."""
+        parts = (self.vendor, self.family, self.model, self.stepping)
+        if None in parts:
+            return None
+        return "{} family {} model {} stepping {}".format(*parts)
+
 
 @dataclass(config=STRICT_SCHEMA)
 class MathPath:
