@@ -114,8 +114,8 @@ def _pipe_console() -> type[Console]:
     return PipeConsole
 
 
-def new_console() -> Console:
-    return _pipe_console()()
+def new_console(*, stderr: bool = False) -> Console:
+    return _pipe_console()(stderr=stderr)
 
 
 app = typer.Typer(
@@ -714,16 +714,18 @@ def report(
             )
             inputs = report_inputs(paths, request)
             write_text_atomic(html, html_report(inputs))
+        errors = new_console(stderr=True)
         for line in skipped_lines("", inputs.problems, "the report lists each"):
-            echo(line, err=True)
+            say(errors, line)
         echo(f"wrote {html}")
         return
     from bench.jobs import reproduction
 
     with user_errors():
         text, problems = reproduction(paths)
+    errors = new_console(stderr=True)
     for line in skipped_lines("", problems, "`compare --format json` lists each"):
-        echo(line, err=True)
+        say(errors, line)
     text = inert(text, keep_newlines=True)
     typer.echo(text, nl=False)
     if out is not None:
